@@ -1,0 +1,1 @@
+"""The administration panel and the admin CLI: domains, accounts, aliases, rules, queue, logs."""

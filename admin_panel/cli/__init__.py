@@ -1,0 +1,1 @@
+"""Subcommand groups of `manage.py yubin`; each module defines register(subparsers)."""

@@ -1,0 +1,1 @@
+"""The protocol servers and workers: SMTP (MSA, MX), MDA, MTA, IMAP, POP3, ManageSieve."""

@@ -1,0 +1,83 @@
+"""Content-addressed, immutable message files (DESIGN rule 5).
+
+A blob is written to a temporary file, fsynced, renamed into place and its directory fsynced,
+so a crash at any moment leaves either no file or a whole one; a half-written temporary file
+is never visible under a blob name. The GC sweep (store.services.blobs) removes files that no
+row refers to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from django.conf import settings
+
+TEMP_DIR_NAME = "tmp"
+
+
+def blob_root() -> Path:
+    return Path(settings.YUBIN_BLOB_DIR)
+
+
+def blob_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def blob_path(digest: str) -> Path:
+    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+        raise ValueError(f"not a blob digest: {digest!r}")
+    return blob_root() / digest[:2] / digest[2:4] / digest
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def blob_write(data: bytes) -> str:
+    """Write data durably under its digest and return the digest; idempotent."""
+    digest = blob_digest(data)
+    final = blob_path(digest)
+    if final.exists() and final.stat().st_size == len(data):
+        return digest
+    temp_dir = blob_root() / TEMP_DIR_NAME
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = temp_dir / f"{digest}.{os.getpid()}.{os.urandom(4).hex()}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temp, final)
+    _fsync_dir(final.parent)
+    return digest
+
+
+def blob_read(digest: str) -> bytes:
+    return blob_path(digest).read_bytes()
+
+
+def blob_read_range(digest: str, start: int, end: int) -> bytes:
+    """Bytes [start, end) of a blob, read without loading the rest."""
+    if end <= start:
+        return b""
+    with open(blob_path(digest), "rb") as handle:
+        handle.seek(start)
+        return handle.read(end - start)
+
+
+def blob_delete(digest: str) -> None:
+    try:
+        blob_path(digest).unlink()
+    except FileNotFoundError:
+        pass

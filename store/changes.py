@@ -1,0 +1,174 @@
+"""Change events: every store change is announced to IMAP IDLE sessions on any process or host.
+
+A service records a ChangeEvent row inside its transaction (`change_record`). After commit the
+change is published to subscribers in this process at once; other processes learn of it from a
+listener thread that reads new rows: on PostgreSQL it wakes on LISTEN/NOTIFY (the NOTIFY is sent
+by the same transaction), on SQLite it polls cheaply by primary key (DESIGN rule 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+
+from store.models import ChangeEvent
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "yubin_changes"
+POLL_INTERVAL_SECONDS = 0.2
+RETENTION_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Change:
+    id: int
+    account_id: int
+    folder_id: int | None
+    kind: str
+    modseq: int
+
+
+Subscriber = Callable[[Change], None]
+
+_subscribers: set[Subscriber] = set()
+_subscribers_lock = threading.Lock()
+_seen_ids: set[int] = set()
+_listener: ChangeListener | None = None
+
+
+def change_record(*, account_id: int, folder_id: int | None, kind: str, modseq: int = 0) -> None:
+    """Record a change inside the caller's transaction; it is published once that commits."""
+    row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(row.pk)])
+    change = Change(id=row.pk, account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
+    transaction.on_commit(lambda: _publish(change))
+
+
+def subscribe(callback: Subscriber) -> Callable[[], None]:
+    """Call callback(change) for every change (from any thread); returns an unsubscribe function."""
+    with _subscribers_lock:
+        _subscribers.add(callback)
+
+    def unsubscribe() -> None:
+        with _subscribers_lock:
+            _subscribers.discard(callback)
+
+    return unsubscribe
+
+
+def subscribe_async(loop: asyncio.AbstractEventLoop, account_id: int) -> tuple[asyncio.Queue[Change], Callable[[], None]]:
+    """An asyncio queue that receives the changes of one account; and its unsubscribe function."""
+    queue: asyncio.Queue[Change] = asyncio.Queue()
+
+    def deliver(change: Change) -> None:
+        if change.account_id == account_id:
+            loop.call_soon_threadsafe(queue.put_nowait, change)
+
+    return queue, subscribe(deliver)
+
+
+def _publish(change: Change) -> None:
+    with _subscribers_lock:
+        if change.id in _seen_ids:
+            return
+        _seen_ids.add(change.id)
+        if len(_seen_ids) > 100_000:
+            _seen_ids.clear()
+        callbacks = list(_subscribers)
+    for callback in callbacks:
+        try:
+            callback(change)
+        except Exception:  # a broken subscriber must not stop the others
+            log.exception("change subscriber failed")
+
+
+class ChangeListener(threading.Thread):
+    """Reads change rows written by other processes and publishes them here."""
+
+    def __init__(self) -> None:
+        super().__init__(name="store-change-listener", daemon=True)
+        self._stop_event = threading.Event()
+        self.last_id = 0
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        from django.db import close_old_connections
+
+        try:
+            self.last_id = ChangeEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        except Exception:
+            log.exception("change listener could not start")
+        while not self._stop_event.is_set():
+            try:
+                if connection.vendor == "postgresql":
+                    self._listen_postgresql()
+                else:
+                    self._poll_forever()
+            except Exception:
+                log.exception("change listener error; retrying")
+                close_old_connections()
+                time.sleep(1)
+
+    def _read_new(self) -> None:
+        rows = list(ChangeEvent.objects.filter(id__gt=self.last_id).order_by("id")[:1000])
+        for row in rows:
+            self.last_id = row.pk
+            _publish(Change(row.pk, row.account_id, row.folder_id, row.kind, row.modseq))
+
+    def _poll_forever(self) -> None:
+        last_prune = time.monotonic()
+        while not self._stop_event.is_set():
+            self._read_new()
+            if time.monotonic() - last_prune > 60:
+                change_prune()
+                last_prune = time.monotonic()
+            self._stop_event.wait(POLL_INTERVAL_SECONDS)
+
+    def _listen_postgresql(self) -> None:
+        import psycopg
+
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        with psycopg.connect(**params, autocommit=True) as listen_conn:
+            listen_conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            last_prune = time.monotonic()
+            while not self._stop_event.is_set():
+                self._read_new()
+                # notifies() returns after the timeout even when nothing arrived, so a lost
+                # notification costs at most one poll interval.
+                for _ in listen_conn.notifies(timeout=1.0, stop_after=1):
+                    pass
+                if time.monotonic() - last_prune > 60:
+                    change_prune()
+                    last_prune = time.monotonic()
+
+
+def change_listener_start() -> ChangeListener:
+    """Start (once per process) the thread that brings other processes' changes here."""
+    global _listener
+    if _listener is None or not _listener.is_alive():
+        _listener = ChangeListener()
+        _listener.start()
+    return _listener
+
+
+def change_prune() -> int:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    cutoff = timezone.now() - timedelta(seconds=RETENTION_SECONDS)
+    deleted, _ = ChangeEvent.objects.filter(created__lt=cutoff).delete()
+    return deleted

@@ -1,0 +1,29 @@
+"""Models of the shared store, one module per area."""
+
+from store.models.directory import AccessToken, Account, Alias, DkimKey, Domain, Role
+from store.models.log import ChangeEvent, DeliveryLog, LogEvent, LoginEvent
+from store.models.mail import Blob, Expunged, Flag, Folder, Message, SieveScript, SpecialUse
+from store.models.queue import OutboundMessage, OutboundRecipient, QueueState
+
+__all__ = [
+    "AccessToken",
+    "Account",
+    "Alias",
+    "Blob",
+    "ChangeEvent",
+    "DeliveryLog",
+    "DkimKey",
+    "Domain",
+    "Expunged",
+    "Flag",
+    "Folder",
+    "LogEvent",
+    "LoginEvent",
+    "Message",
+    "OutboundMessage",
+    "OutboundRecipient",
+    "QueueState",
+    "Role",
+    "SieveScript",
+    "SpecialUse",
+]

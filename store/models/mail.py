@@ -1,0 +1,138 @@
+"""Folders, messages and blobs with IMAP semantics (RFC 3501 §2.3, RFC 7162), Sieve scripts."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from store.models.directory import Account, Domain
+
+
+class SpecialUse(models.TextChoices):
+    """RFC 6154 special-use attributes; INBOX is marked with 'inbox' for convenience."""
+
+    NONE = "", "None"
+    INBOX = "inbox", "Inbox"
+    SENT = "\\Sent", "Sent"
+    DRAFTS = "\\Drafts", "Drafts"
+    TRASH = "\\Trash", "Trash"
+    JUNK = "\\Junk", "Junk"
+    ARCHIVE = "\\Archive", "Archive"
+
+
+class Flag:
+    """System flags as bits of Message.flags; keywords live in Message.keywords."""
+
+    SEEN = 1
+    ANSWERED = 2
+    FLAGGED = 4
+    DELETED = 8
+    DRAFT = 16
+
+    NAMES = {"\\Seen": SEEN, "\\Answered": ANSWERED, "\\Flagged": FLAGGED, "\\Deleted": DELETED, "\\Draft": DRAFT}
+    ORDER = ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
+
+    @classmethod
+    def to_names(cls, bits: int) -> list[str]:
+        return [name for name in cls.ORDER if bits & cls.NAMES[name]]
+
+
+class Folder(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="folders")
+    name = models.CharField(max_length=1000)  # Unicode; "/" is the hierarchy separator; "INBOX" exact
+    uid_validity = models.BigIntegerField()
+    uid_next = models.BigIntegerField(default=1)
+    highest_modseq = models.BigIntegerField(default=1)
+    subscribed = models.BooleanField(default=True)
+    special_use = models.CharField(max_length=16, blank=True, default="", choices=SpecialUse.choices)
+    message_count = models.IntegerField(default=0)
+    unseen_count = models.IntegerField(default=0)
+    total_bytes = models.BigIntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = [("account", "name")]
+        ordering = ["account", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.name}"
+
+
+class Blob(models.Model):
+    """An immutable, content-addressed message file (DESIGN rule 5)."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    size = models.BigIntegerField()
+    refcount = models.IntegerField(default=0)
+    created = models.DateTimeField(auto_now_add=True)
+    # Parse results, kept once per blob so a message to many recipients is parsed once.
+    envelope = models.JSONField()
+    body = models.JSONField()
+
+
+class Message(models.Model):
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages")
+    uid = models.BigIntegerField()
+    modseq = models.BigIntegerField()
+    flags = models.IntegerField(default=0)  # Flag bits
+    keywords = models.JSONField(default=list, blank=True)
+    internal_date = models.DateTimeField()
+    size = models.BigIntegerField()
+    blob = models.ForeignKey(Blob, on_delete=models.PROTECT, related_name="messages")
+    # Sort keys and search text (RFC 5256, RFC 5957), taken from the parse at delivery.
+    date_sent = models.DateTimeField(null=True)
+    subject = models.TextField(blank=True, default="")
+    subject_base = models.TextField(blank=True, default="")
+    from_display = models.TextField(blank=True, default="")
+    to_display = models.TextField(blank=True, default="")
+    cc_display = models.TextField(blank=True, default="")
+    bcc_display = models.TextField(blank=True, default="")
+    from_sort = models.CharField(max_length=320, blank=True, default="")
+    to_sort = models.CharField(max_length=320, blank=True, default="")
+    cc_sort = models.CharField(max_length=320, blank=True, default="")
+    display_from = models.CharField(max_length=320, blank=True, default="")
+    message_id = models.CharField(max_length=998, blank=True, default="")
+    in_reply_to = models.TextField(blank=True, default="")
+    references = models.JSONField(default=list, blank=True)
+    has_attachments = models.BooleanField(default=False)
+    preview = models.CharField(max_length=256, blank=True, default="")
+    search_headers = models.TextField(blank=True, default="")
+    search_body = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["folder", "uid"], name="message_folder_uid")]
+        indexes = [
+            models.Index(fields=["folder", "modseq"], name="message_folder_modseq"),
+            models.Index(fields=["folder", "date_sent"], name="message_folder_date"),
+            models.Index(fields=["folder", "internal_date"], name="message_folder_arrival"),
+            models.Index(fields=["message_id"], name="message_message_id"),
+        ]
+        ordering = ["folder", "uid"]
+
+
+class Expunged(models.Model):
+    """UIDs removed from a folder with the MODSEQ of removal, for QRESYNC VANISHED (RFC 7162)."""
+
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="expunged")
+    uid = models.BigIntegerField()
+    modseq = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["folder", "modseq"], name="expunged_folder_modseq")]
+
+
+class SieveScript(models.Model):
+    """Folder rules (RFC 5228) of an account or of a whole domain."""
+
+    account = models.ForeignKey(Account, null=True, blank=True, on_delete=models.CASCADE, related_name="sieve_scripts")
+    domain = models.ForeignKey(Domain, null=True, blank=True, on_delete=models.CASCADE, related_name="sieve_scripts")
+    name = models.CharField(max_length=200)
+    content = models.TextField()
+    active = models.BooleanField(default=False)
+    last_error = models.TextField(blank=True, default="")
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "name"], name="sieve_account_name"),
+            models.UniqueConstraint(fields=["domain", "name"], name="sieve_domain_name"),
+        ]

@@ -1,0 +1,61 @@
+"""The one writer API of the store (DESIGN rule 3): keyword-only, typed, transactional."""
+
+from store.services.directory import (
+    account_create,
+    account_remove,
+    account_set_password,
+    account_update,
+    alias_create,
+    alias_remove,
+    domain_create,
+    domain_remove,
+    domain_update,
+)
+from store.services.folders import (
+    DEFAULT_FOLDERS,
+    folder_create,
+    folder_delete,
+    folder_rename,
+    folder_subscribe,
+)
+from store.services.messages import (
+    AppendResult,
+    CopyResult,
+    DeliveryResult,
+    DeliveryTarget,
+    FlagsResult,
+    message_append,
+    message_deliver,
+    messages_copy,
+    messages_expunge,
+    messages_move,
+    flags_set,
+)
+
+__all__ = [
+    "DEFAULT_FOLDERS",
+    "AppendResult",
+    "CopyResult",
+    "DeliveryResult",
+    "DeliveryTarget",
+    "FlagsResult",
+    "account_create",
+    "account_remove",
+    "account_set_password",
+    "account_update",
+    "alias_create",
+    "alias_remove",
+    "domain_create",
+    "domain_remove",
+    "domain_update",
+    "flags_set",
+    "folder_create",
+    "folder_delete",
+    "folder_rename",
+    "folder_subscribe",
+    "message_append",
+    "message_deliver",
+    "messages_copy",
+    "messages_expunge",
+    "messages_move",
+]

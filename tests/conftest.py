@@ -1,0 +1,66 @@
+"""Shared fixtures: accounts in a real database, free loopback ports, servers on threads."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+import pytest
+
+PASSWORD = "correct horse battery staple"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def make_account(transactional_db: None) -> Callable[..., Any]:
+    """make_account("taro@example.test") creates the domain when needed and the account."""
+    from store.models import Domain
+    from store.services import account_create, domain_create
+
+    def make(address: str, password: str = PASSWORD, **options: Any) -> Any:
+        domain_name = address.rsplit("@", 1)[1]
+        if not Domain.objects.filter(name=domain_name).exists():
+            domain_create(name=domain_name)
+        return account_create(address=address, password=password, **options)
+
+    return make
+
+
+class LoopThread:
+    """An asyncio event loop on its own thread, for running real servers inside a test."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="test-loop", daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, Any], timeout: float = 30) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.run(cancel_all(), timeout=10)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+
+
+@pytest.fixture
+def loop_thread() -> Iterator[LoopThread]:
+    runner = LoopThread()
+    yield runner
+    runner.stop()

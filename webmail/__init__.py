@@ -1,0 +1,1 @@
+"""The webmail: a browser mail client that talks to mail only over IMAP, submission and ManageSieve."""

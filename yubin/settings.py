@@ -1,0 +1,220 @@
+"""Django settings for Yubin, every value read from the environment through yubin.config.
+
+The embedded defaults need no external server: SQLite in WAL mode, a file-system blob store,
+kombu's filesystem broker and a file-based cache. Production sets DATABASE_URL (PostgreSQL),
+CELERY_BROKER_URL (Redis or RabbitMQ) and YUBIN_CACHE_URL (Redis).
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import dj_database_url
+
+from yubin.config import data_dir, env_bool, env_int, env_size, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = data_dir()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY_FILE = DATA_DIR / "secret_key"
+
+
+def _secret_key() -> str:
+    configured = env_str("YUBIN_SECRET_KEY", "")
+    if configured:
+        return configured
+    if not SECRET_KEY_FILE.exists():
+        import secrets
+
+        SECRET_KEY_FILE.write_text(secrets.token_urlsafe(50))
+        SECRET_KEY_FILE.chmod(0o600)
+    return SECRET_KEY_FILE.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("YUBIN_DEBUG", False)
+
+YUBIN_HOSTNAME = env_str("YUBIN_HOSTNAME", socket.getfqdn() or "localhost")
+YUBIN_BIND = env_str("YUBIN_BIND", "127.0.0.1")
+ALLOWED_HOSTS = [h.strip() for h in env_str("YUBIN_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+
+# Listening ports (make run's unprivileged defaults; production sets 25, 587, 465, 143, ...).
+YUBIN_PORT_SMTP = env_int("YUBIN_PORT_SMTP", 2525)
+YUBIN_PORT_SUBMISSION = env_int("YUBIN_PORT_SUBMISSION", 2587)
+YUBIN_PORT_SUBMISSIONS = env_int("YUBIN_PORT_SUBMISSIONS", 2465)
+YUBIN_PORT_IMAP = env_int("YUBIN_PORT_IMAP", 2143)
+YUBIN_PORT_IMAPS = env_int("YUBIN_PORT_IMAPS", 2993)
+YUBIN_PORT_POP3 = env_int("YUBIN_PORT_POP3", 2110)
+YUBIN_PORT_POP3S = env_int("YUBIN_PORT_POP3S", 2995)
+YUBIN_PORT_SIEVE = env_int("YUBIN_PORT_SIEVE", 4190)
+YUBIN_PORT_HTTP = env_int("YUBIN_PORT_HTTP", 8000)
+
+# TLS: a self-signed certificate for YUBIN_HOSTNAME is made in the data dir on first start.
+YUBIN_TLS_CERT = env_str("YUBIN_TLS_CERT", str(DATA_DIR / "tls" / "cert.pem"))
+YUBIN_TLS_KEY = env_str("YUBIN_TLS_KEY", str(DATA_DIR / "tls" / "key.pem"))
+# Plaintext passwords before TLS are refused except on loopback when this is on.
+YUBIN_ALLOW_PLAINTEXT_LOOPBACK = env_bool("YUBIN_ALLOW_PLAINTEXT_LOOPBACK", False)
+YUBIN_DEMO_DOMAIN = env_str("YUBIN_DEMO_DOMAIN", "example.test")
+
+YUBIN_BLOB_DIR = Path(env_str("YUBIN_BLOB_DIR", str(DATA_DIR / "blobs")))
+YUBIN_DKIM_DIR = Path(env_str("YUBIN_DKIM_DIR", str(DATA_DIR / "dkim")))
+YUBIN_MESSAGE_SIZE_LIMIT = env_size("YUBIN_MESSAGE_SIZE_LIMIT", 50 * 1024 * 1024)
+YUBIN_DEFAULT_QUOTA = env_size("YUBIN_DEFAULT_QUOTA", 1024**3)
+# Over quota at delivery: temporary 452 4.2.2 (the default) or permanent 552 5.2.2.
+YUBIN_QUOTA_PERMANENT = env_bool("YUBIN_QUOTA_PERMANENT", False)
+
+YUBIN_DNS_RESOLVERS = env_str("YUBIN_DNS_RESOLVERS", "")
+YUBIN_RELAY_PORT = env_int("YUBIN_RELAY_PORT", 25)
+YUBIN_RELAY_SOURCE = env_str("YUBIN_RELAY_SOURCE", "")
+YUBIN_SMARTHOST = env_str("YUBIN_SMARTHOST", "")
+YUBIN_SMARTHOST_USER = env_str("YUBIN_SMARTHOST_USER", "")
+YUBIN_SMARTHOST_PASSWORD = env_str("YUBIN_SMARTHOST_PASSWORD", "")
+
+# LDAP accounts (django-auth-ldap), enabled when YUBIN_LDAP_URI is set.
+YUBIN_LDAP_URI = env_str("YUBIN_LDAP_URI", "")
+YUBIN_LDAP_BIND_DN = env_str("YUBIN_LDAP_BIND_DN", "")
+YUBIN_LDAP_BIND_PASSWORD = env_str("YUBIN_LDAP_BIND_PASSWORD", "")
+YUBIN_LDAP_USER_BASE = env_str("YUBIN_LDAP_USER_BASE", "")
+YUBIN_LDAP_USER_FILTER = env_str("YUBIN_LDAP_USER_FILTER", "(mail=%(user)s)")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "store",
+    "agents",
+    "webmail",
+    "admin_panel",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "yubin.urls"
+ASGI_APPLICATION = "yubin.asgi.application"
+WSGI_APPLICATION = "yubin.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL", "")
+    if url:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        if config["ENGINE"].endswith("sqlite3"):
+            config["OPTIONS"] = _sqlite_options()
+        return config
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": DATA_DIR / "yubin.sqlite3",
+        "OPTIONS": _sqlite_options(),
+        "TEST": {"NAME": str(DATA_DIR / "test.sqlite3")},
+    }
+
+
+def _sqlite_options() -> dict:
+    # IMMEDIATE transactions take the write lock up front, so concurrent writers wait on the
+    # busy timeout instead of failing with "database is locked" on a lock upgrade.
+    return {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+    }
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _cache() -> dict:
+    url = env_str("YUBIN_CACHE_URL", "")
+    if url.startswith(("redis://", "rediss://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    # The file-based cache is shared by every process on the host: the auth throttle needs that.
+    return {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": str(DATA_DIR / "cache"),
+    }
+
+
+CACHES = {"default": _cache()}
+
+AUTH_USER_MODEL = "store.Account"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTHENTICATION_BACKENDS = ["store.auth.AccountBackend"]
+if YUBIN_LDAP_URI:
+    AUTHENTICATION_BACKENDS.insert(0, "store.auth.LdapAccountBackend")
+LOGIN_URL = "/login/"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env_bool("YUBIN_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("ja", "日本語")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("YUBIN_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+
+# Celery: the embedded default is kombu's filesystem transport, which needs no server.
+BROKER_DIR = DATA_DIR / "broker"
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    for sub in ("out", "processed"):
+        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "out"),
+        "data_folder_out": str(BROKER_DIR / "out"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("YUBIN_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

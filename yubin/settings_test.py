@@ -1,0 +1,16 @@
+"""Settings for the test suite: the project's settings in a throw-away data directory.
+
+Argon2 stays the hasher (what production uses), with a smaller memory cost so the suite's many
+logins stay fast.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("YUBIN_DATA_DIR", os.path.join(tempfile.gettempdir(), f"yubin-test-{os.getpid()}"))
+os.environ.setdefault("YUBIN_HOSTNAME", "mail.test")
+os.environ.setdefault("YUBIN_ALLOW_PLAINTEXT_LOOPBACK", "1")
+
+from yubin.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["yubin.hashers.TestArgon2PasswordHasher"]
