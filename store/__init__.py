@@ -1,0 +1,1 @@
+"""The shared store: directory, folders and messages, blobs, outbound queue, change events."""
