@@ -16,7 +16,9 @@ from django.conf import settings
 CERTIFICATE_DAYS = 825
 
 
-def certificate_ensure(*, hostname: str | None = None, cert_path: str | None = None, key_path: str | None = None) -> tuple[Path, Path]:
+def certificate_ensure(
+    *, hostname: str | None = None, cert_path: str | None = None, key_path: str | None = None
+) -> tuple[Path, Path]:
     """Make a self-signed certificate for the host name when none exists yet; return the paths."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -32,7 +34,7 @@ def certificate_ensure(*, hostname: str | None = None, cert_path: str | None = N
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     alt_names: list[x509.GeneralName] = [x509.DNSName(name), x509.DNSName("localhost")]
     alt_names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()
         .subject_name(subject)

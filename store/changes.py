@@ -65,7 +65,9 @@ def subscribe(callback: Subscriber) -> Callable[[], None]:
     return unsubscribe
 
 
-def subscribe_async(loop: asyncio.AbstractEventLoop, account_id: int) -> tuple[asyncio.Queue[Change], Callable[[], None]]:
+def subscribe_async(
+    loop: asyncio.AbstractEventLoop, account_id: int
+) -> tuple[asyncio.Queue[Change], Callable[[], None]]:
     """An asyncio queue that receives the changes of one account; and its unsubscribe function."""
     queue: asyncio.Queue[Change] = asyncio.Queue()
 

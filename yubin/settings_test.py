@@ -11,6 +11,6 @@ os.environ.setdefault("YUBIN_DATA_DIR", os.path.join(tempfile.gettempdir(), f"yu
 os.environ.setdefault("YUBIN_HOSTNAME", "mail.test")
 os.environ.setdefault("YUBIN_ALLOW_PLAINTEXT_LOOPBACK", "1")
 
-from yubin.settings import *  # noqa: E402, F403
+from yubin.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["yubin.hashers.TestArgon2PasswordHasher"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 
@@ -51,7 +53,7 @@ class Account(AbstractBaseUser):
 
     USERNAME_FIELD = "address"
     EMAIL_FIELD = "address"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     objects = AccountManager()
 

@@ -24,12 +24,12 @@ from store.services.messages import (
     DeliveryResult,
     DeliveryTarget,
     FlagsResult,
+    flags_set,
     message_append,
     message_deliver,
     messages_copy,
     messages_expunge,
     messages_move,
-    flags_set,
 )
 
 __all__ = [

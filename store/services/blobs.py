@@ -44,7 +44,10 @@ def blob_gc_sweep(*, grace_seconds: int = GC_GRACE_SECONDS) -> int:
     candidates = list(Blob.objects.filter(refcount__lte=0, created__lt=cutoff).values_list("sha256", flat=True))
     for digest in candidates:
         with transaction.atomic():
-            if Message.objects.filter(blob_id=digest).exists() or OutboundMessage.objects.filter(blob_id=digest).exists():
+            if (
+                Message.objects.filter(blob_id=digest).exists()
+                or OutboundMessage.objects.filter(blob_id=digest).exists()
+            ):
                 Blob.objects.filter(pk=digest).update(refcount=Message.objects.filter(blob_id=digest).count())
                 continue
             Blob.objects.filter(pk=digest).delete()

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from store.addresses import normalize_address, normalize_domain, split_address
-from store.errors import AlreadyExists, AliasLoop, LimitReached, NotFound
+from store.errors import AliasLoop, AlreadyExists, LimitReached, NotFound
 from store.models import Account, Alias, Domain, Role
 
 MAX_ALIAS_DEPTH = 10  # like Postfix's virtual_alias_recursion_limit (1000 is its expansion limit)

@@ -111,8 +111,8 @@ def _add_messages(folder: Folder, rows: list[dict[str, object]]) -> list[Message
     first_uid = folder.uid_next
     messages = [Message(folder_id=folder.pk, uid=first_uid + i, modseq=modseq, **row) for i, row in enumerate(rows)]
     Message.objects.bulk_create(messages)
-    added_bytes = sum(int(row["size"]) for row in rows)  # type: ignore[call-overload]
-    unseen = sum(1 for row in rows if not int(row.get("flags", 0)) & Flag.SEEN)  # type: ignore[call-overload]
+    added_bytes = sum(int(str(row["size"])) for row in rows)
+    unseen = sum(1 for row in rows if not int(str(row.get("flags", 0))) & Flag.SEEN)
     Folder.objects.filter(pk=folder.pk).update(
         uid_next=first_uid + len(rows),
         highest_modseq=modseq,
