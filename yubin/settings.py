@@ -220,3 +220,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("YUBIN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Periodic jobs; other parts add their entries with CELERY_BEAT_SCHEDULE.update(...).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "store-housekeeping": {"task": "store.housekeeping", "schedule": 600.0},
+}
