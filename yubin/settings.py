@@ -193,6 +193,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 
 # Celery: the embedded default is kombu's filesystem transport, which needs no server.
 BROKER_DIR = DATA_DIR / "broker"
