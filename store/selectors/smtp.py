@@ -60,7 +60,8 @@ def recipient_resolve(address: str) -> RecipientResolution:
     try:
         normalized = normalize_address(address)
     except AddressError:
-        return RecipientResolution(local_domain=False)
+        # A local part no account can have ("a@b"@local, odd characters): local, but nobody.
+        return RecipientResolution(local_domain=address.rpartition("@")[2].lower() in local_domains())
     domain = split_address(normalized)[1]
     domains = local_domains()
     if domain not in domains:
