@@ -352,8 +352,11 @@ async def cmd_quit(session: Session, command: Command) -> None:
         remaining = await sync_to_async(maildrop_commit, thread_sensitive=False)(session.maildrop)
     except Exception:
         log.exception("pop3: UPDATE failed for folder %s", session.maildrop.folder_id)
+        await session.lock_release()
         await session.reply(replies.UPDATE_FAILED)
         return
+    # Released before the reply, so a client that logs in again right after QUIT finds it free.
+    await session.lock_release()
     await session.reply(replies.BYE_UPDATE.format(count=remaining))
 
 

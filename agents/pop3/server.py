@@ -61,6 +61,8 @@ def connection_handler(*, implicit_tls: bool, tls_context: ssl.SSLContext, limit
                 tls_context=None if implicit_tls else tls_context,
             )
             await session.run()
+        except asyncio.CancelledError:
+            pass  # the listener is shutting down; the session's finally blocks have run
         finally:
             limiter.leave(client_ip)
 

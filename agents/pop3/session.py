@@ -189,10 +189,13 @@ class Session:
         except ParseError as problem:
             await self.error(replies.SYNTAX.format(detail=problem))
 
-    async def finish(self) -> None:
+    async def lock_release(self) -> None:
         if self.lock is not None:
-            await self.lock.release()
-            self.lock = None
+            lock, self.lock = self.lock, None
+            await lock.release()
+
+    async def finish(self) -> None:
+        await self.lock_release()
         try:
             self.writer.close()
             await asyncio.wait_for(self.writer.wait_closed(), timeout=5)
