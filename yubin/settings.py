@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -192,6 +193,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 
 # Celery: the embedded default is kombu's filesystem transport, which needs no server.
 BROKER_DIR = DATA_DIR / "broker"
@@ -218,4 +220,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("YUBIN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Periodic jobs; other parts add their entries with CELERY_BEAT_SCHEDULE.update(...).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "store-housekeeping": {"task": "store.housekeeping", "schedule": 600.0},
 }
