@@ -65,6 +65,8 @@ class ImapServer:
         self.sessions.add(session)
         try:
             await session.run()
+        except asyncio.CancelledError:  # server shutdown
+            session.close()
         except Exception:
             log.exception("IMAP session crashed")
             session.close()
