@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db.models import Q
 
@@ -57,7 +58,7 @@ DATE_KEYS = {
 @dataclass
 class Node:
     kind: str  # and, or, not, all, none, flag, keyword, seq, uid, text, header, column, modseq
-    value: object = None
+    value: Any = None
     children: tuple[Node, ...] = ()
 
 
@@ -154,12 +155,13 @@ class Evaluator:
         self.keywords = keywords
         self.saved = saved
         self.count = len(uids)
-        self.index_of = None
+        self.index_of: dict[int, int] | None = None
 
     def positions_of_uids(self, found: set[int]) -> set[int]:
         if self.index_of is None:
             self.index_of = {uid: i for i, uid in enumerate(self.uids)}
         index_of = self.index_of
+        assert index_of is not None
         return {index_of[uid] for uid in found if uid in index_of}
 
     def run(self, node: Node) -> set[int]:
@@ -182,13 +184,13 @@ class Evaluator:
         if kind == "not":
             return set(range(self.count)) - self.run(node.children[0])
         if kind == "flag":
-            bit, wanted = node.value  # type: ignore[misc]
+            bit, wanted = node.value
             if not bit:
                 return set(range(self.count))
             flags = self.flags
             return {i for i in range(self.count) if bool(flags[i] & bit) == wanted}
         if kind == "keyword":
-            word, wanted = node.value  # type: ignore[misc]
+            word, wanted = node.value
             having = self.positions_of_uids({uid for uid, words in self.keywords.items() if word in words})
             return having if wanted else set(range(self.count)) - having
         if kind == "seq":
@@ -201,7 +203,7 @@ class Evaluator:
             star = self.uids[-1] if self.count else 0
             return set(select_positions(self.uids, node.value.resolve(star)))
         if kind == "modseq":
-            threshold = int(node.value)  # type: ignore[call-overload]
+            threshold = int(node.value)
             return {i for i in range(self.count) if self.modseqs[i] >= threshold}
         if kind == "saved":
             return self.positions_of_uids(set(self.saved))
@@ -209,10 +211,10 @@ class Evaluator:
             assert isinstance(node.value, Q)
             return self.positions_of_uids(imap_column_search(self.folder_id, node.value))
         if kind == "text":
-            columns, needle = node.value  # type: ignore[misc]
+            columns, needle = node.value
             return self.positions_of_uids(imap_text_search(self.folder_id, columns, needle))
         if kind == "header":
-            return self.positions_of_uids(_header_search(self.folder_id, *node.value))  # type: ignore[misc]
+            return self.positions_of_uids(_header_search(self.folder_id, *node.value))
         raise Bad("Unknown search node")
 
 

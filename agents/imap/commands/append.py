@@ -17,7 +17,7 @@ from store.services import message_append
 async def append(session: Session, request: Request) -> str | None:
     args = request.args
     name = session.mailbox_in(args.astring())
-    bits, keywords = 0, []
+    bits, keywords = 0, list[str]()
     internal_date = None
     if isinstance(args.peek(), list):
         bits, keywords = flags_parse(args.list())

@@ -165,13 +165,13 @@ def _render_batch(
                 from agents.imap.fetch_items import Section
 
                 text = {"RFC822": "", "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[name]
-                data = section_bytes(digest, body, Section("BODY", True, [], text)) or b""
-                parts.append(name.encode() + b" " + literal(data))
+                whole = section_bytes(digest, body, Section("BODY", True, [], text)) or b""
+                parts.append(name.encode() + b" " + literal(whole))
         if row is not None:
             digest = row[position_of["blob"]] if "blob" in position_of else ""
             body = row[position_of["body"]] if "body" in position_of else {}
             for section in items.sections:
-                data = section_bytes(digest, body, section)
+                data: bytes | None = section_bytes(digest, body, section)
                 if section.kind == "BINARY.SIZE":
                     parts.append(b"BINARY.SIZE[%s] %d" % (section.echo.encode(), len(data or b"")))
                     continue

@@ -85,13 +85,13 @@ class RawClient:
         self.sock.close()
 
 
-def message(subject: str = "Hello", body: str = "Hi there.\r\n", sender: str = "jiro@example.org", **headers: str) -> bytes:
-    extra = "".join(f"{name.replace('_', '-')}: {value}\r\n" for name, value in headers.items())
-    return (
-        f"From: Jiro <{sender}>\r\nTo: taro@example.test\r\nSubject: {subject}\r\n"
-        f"Date: Mon, 01 Jan 2024 10:00:00 +0000\r\nMessage-ID: <{abs(hash((subject, body, extra)))}@example.org>\r\n"
-        f"{extra}\r\n{body}"
-    ).encode()
+def message(
+    subject: str = "Hello", body: str = "Hi there.\r\n", sender: str = "jiro@example.org", **headers: str
+) -> bytes:
+    fields = {"Date": "Mon, 01 Jan 2024 10:00:00 +0000", "Message-ID": f"<{abs(hash((subject, body)))}@example.org>"}
+    fields.update({name.replace("_", "-"): value for name, value in headers.items()})
+    extra = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+    return (f"From: Jiro <{sender}>\r\nTo: taro@example.test\r\nSubject: {subject}\r\n{extra}\r\n{body}").encode()
 
 
 @pytest.fixture
