@@ -39,7 +39,7 @@ def test_sections_partial_binary_and_seen(imap):
     assert items[3][1] == b"\x00\x01\x02"
     assert b"BINARY.SIZE[2] 3" in data[-1]
     assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS ())"]
-    typ, data = client.fetch("1", "(BODY[TEXT])")
+    _typ, data = client.fetch("1", "(BODY[TEXT])")
     assert b"FLAGS (\\Seen)" in data[0][0] + data[-1]
 
 

@@ -8,7 +8,7 @@ def test_create_list_rename_delete(imap):
     client = imap.client()
     assert client.create("Projects/2024")[0] == "OK"
     assert client.create("&ZeVnLIqe-")[0] == "OK"  # 日本語
-    typ, data = client.list('""', "*")
+    _typ, data = client.list('""', "*")
     assert b'(\\NonExistent \\HasChildren) "/" "Projects"' in data
     assert b'(\\HasNoChildren) "/" "Projects/2024"' in data
     assert b'(\\HasNoChildren) "/" "&ZeVnLIqe-"' in data
@@ -32,7 +32,7 @@ def test_subscribe_lsub_status(imap):
     assert client.status("INBOX", "(MESSAGES UNSEEN UIDNEXT HIGHESTMODSEQ SIZE)")[1][0].startswith(
         b'"INBOX" (MESSAGES 1 UNSEEN 1 UIDNEXT 2 HIGHESTMODSEQ '
     )
-    typ, data = client._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS (MESSAGES))")
+    _typ, data = client._simple_command("LIST", '""', "INBOX", "RETURN", "(STATUS (MESSAGES))")
     assert client.untagged_responses.pop("STATUS") == [b'"INBOX" (MESSAGES 1)']
 
 
@@ -66,7 +66,7 @@ def test_namespace_quota_id_enable_compress(imap, settings):
     client.login(ADDRESS, PASSWORD)
     assert client.namespace().personal == (("", "/"),)
     assert client.id_({"name": "test"})[0][:2] == (b"name", b"Yubin")
-    roots, quotas = client.get_quota_root("INBOX")
+    roots, _quotas = client.get_quota_root("INBOX")
     assert roots.mailbox == "INBOX"
     raw = imap.raw()
     raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')

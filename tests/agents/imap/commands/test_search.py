@@ -49,7 +49,7 @@ def test_flag_date_size_and_boolean_keys(imap):
     assert _search(client, "NOT", "LARGER", "1000") == [1, 2]
     assert _search(client, "OR", "FLAGGED", "1") == [1, 3]
     assert _search(client, "2:*", "UNFLAGGED") == [2]
-    typ, data = client.uid("SEARCH", "UID", "2:3")
+    _typ, data = client.uid("SEARCH", "UID", "2:3")
     assert data == [b"2 3"]
 
 

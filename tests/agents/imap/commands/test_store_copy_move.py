@@ -50,7 +50,7 @@ def test_expunge_and_uid_expunge(imap):
     client.store("1:3", "+FLAGS", "(\\Deleted)")
     typ, data = client.uid("EXPUNGE", "2")
     assert client.untagged_responses.pop("EXPUNGE") == [b"2"]
-    typ, data = client.expunge()
+    _typ, data = client.expunge()
     assert data == [b"2", b"1"]
     assert client.select("INBOX")[1] == [b"0"]
 
