@@ -1,6 +1,5 @@
 """Limits and bad input: BAD and the session goes on; fuzzed sessions in every state never crash."""
 
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -31,7 +31,7 @@ def test_sections_partial_binary_and_seen(imap):
     imap.deliver(MULTIPART)
     client = imap.client()
     client.select("INBOX")
-    typ, data = client.fetch("1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[]<0.4> BINARY.PEEK[2] BINARY.SIZE[2])")
+    _typ, data = client.fetch("1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[]<0.4> BINARY.PEEK[2] BINARY.SIZE[2])")
     items = [part for part in data if isinstance(part, tuple)]
     assert items[0][1] == b"hello"
     assert items[1][1].startswith(b"Content-Type: application/octet-stream")

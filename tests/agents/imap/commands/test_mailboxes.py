@@ -27,7 +27,7 @@ def test_subscribe_lsub_status(imap):
     imap.deliver(message("a"))
     client = imap.client()
     client.unsubscribe("Junk")
-    typ, data = client.lsub('""', "*")
+    _typ, data = client.lsub('""', "*")
     assert b'() "/" "Junk"' not in data and b'() "/" "INBOX"' in data
     assert client.status("INBOX", "(MESSAGES UNSEEN UIDNEXT HIGHESTMODSEQ SIZE)")[1][0].startswith(
         b'"INBOX" (MESSAGES 1 UNSEEN 1 UIDNEXT 2 HIGHESTMODSEQ '

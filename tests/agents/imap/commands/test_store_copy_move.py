@@ -48,7 +48,7 @@ def test_expunge_and_uid_expunge(imap):
     client = imap.client()
     client.select("INBOX")
     client.store("1:3", "+FLAGS", "(\\Deleted)")
-    typ, data = client.uid("EXPUNGE", "2")
+    client.uid("EXPUNGE", "2")
     assert client.untagged_responses.pop("EXPUNGE") == [b"2"]
     _typ, data = client.expunge()
     assert data == [b"2", b"1"]

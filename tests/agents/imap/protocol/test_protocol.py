@@ -57,7 +57,12 @@ def test_literal_announced(line, expected):
 
 @pytest.mark.parametrize(
     ("text", "star", "ranges"),
-    [("1:4,7", 10, [(1, 4), (7, 7)]), ("*:*", 5, [(5, 5)]), ("1:4294967295", 3, [(1, 4294967295)]), ("3:1", 9, [(1, 3)])],
+    [
+        ("1:4,7", 10, [(1, 4), (7, 7)]),
+        ("*:*", 5, [(5, 5)]),
+        ("1:4294967295", 3, [(1, 4294967295)]),
+        ("3:1", 9, [(1, 3)]),
+    ],
 )
 def test_seqset(text, star, ranges):
     """Sets resolve to merged ranges without expanding."""
