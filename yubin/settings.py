@@ -219,3 +219,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("YUBIN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- imap ---
+# Connection limits of the IMAP server (Dovecot's mail_max_userip_connections is 10 per user and address).
+YUBIN_IMAP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", 200)
+YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", 50)

@@ -18,8 +18,8 @@ def append_limit() -> int:
 
 
 def max_connections_per_ip() -> int:
-    return int(getattr(settings, "YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", 200))
+    return int(settings.YUBIN_IMAP_MAX_CONNECTIONS_PER_IP)
 
 
 def max_connections_per_account() -> int:
-    return int(getattr(settings, "YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", 50))
+    return int(settings.YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT)
