@@ -25,19 +25,20 @@ os.environ.setdefault("YUBIN_ALLOW_PLAINTEXT_LOOPBACK", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yubin.settings")
 os.environ.setdefault("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", "5000")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
 PASSWORD = "bench password 1"
 REPEAT = int(os.environ.get("BENCH_IMAP_REPEAT", "15"))
 IDLE_CONNECTIONS = int(os.environ.get("BENCH_IMAP_IDLE", "200"))
+LAST_50_ITEMS = "(FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE)"
 COMMANDS = [
     ("SELECT", lambda c, n: c.select("INBOX")),
     ("UID FETCH 1:* (FLAGS)", lambda c, n: c.uid("FETCH", "1:*", "(FLAGS)")),
     ("UID SEARCH SUBJECT miss", lambda c, n: c.uid("SEARCH", "SUBJECT", "zzqqxx-not-there")),
     ("UID SORT (REVERSE DATE)", lambda c, n: c.uid("SORT", "(REVERSE DATE)", "UTF-8", "ALL")),
-    ("FETCH last 50 ENVELOPE...", lambda c, n: c.fetch(f"{max(n - 49, 1)}:{n}", "(FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE)")),
+    ("FETCH last 50 ENVELOPE...", lambda c, n: c.fetch(f"{max(n - 49, 1)}:{n}", LAST_50_ITEMS)),
     ("FETCH 1 BODY[]", lambda c, n: c.fetch("1", "(BODY.PEEK[])")),
 ]
 
@@ -96,7 +97,8 @@ def dovecot_start(root: Path, size: int, address: str) -> tuple[subprocess.Popen
         "mail_max_userip_connections = 5000\ndefault_process_limit = 5000\ndefault_client_limit = 12000\n"
         f"passdb {{\n driver = passwd-file\n args = scheme=SHA512-CRYPT {root}/passwd\n}}\n"
         f"userdb {{\n driver = static\n args = uid=nobody gid=nogroup home={root}/home/%u\n}}\n"
-        f"service imap-login {{\n inet_listener imap {{\n port = {port}\n }}\n inet_listener imaps {{\n port = 0\n }}\n}}\n"
+        f"service imap-login {{\n inet_listener imap {{\n port = {port}\n }}\n"
+        " inet_listener imaps {\n port = 0\n }\n}\n"
         "service imap {\n process_limit = 5000\n}\n"
     )
     import pwd
@@ -211,7 +213,8 @@ def main() -> None:
             print(f"\nmemory per idle connection (INBOX of {size} selected, {IDLE_CONNECTIONS} connections):")
             print(f"  yubin   {ours_memory:8.1f} kB")
             if theirs:
-                print(f"  dovecot {dovecot_memory:8.1f} kB   ratio dovecot/yubin {dovecot_memory / max(ours_memory, 1):.1f}x\n")
+                ratio = dovecot_memory / max(ours_memory, 1)
+                print(f"  dovecot {dovecot_memory:8.1f} kB   ratio dovecot/yubin {ratio:.1f}x\n")
     asyncio.run_coroutine_threadsafe(server.close(), loop).result(30)
 
 

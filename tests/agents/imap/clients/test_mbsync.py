@@ -17,7 +17,7 @@ def _run_mbsync(imap, tmp_path: Path) -> None:
     maildir.mkdir(exist_ok=True)
     config = tmp_path / "mbsyncrc"
     config.write_text(
-        f"IMAPAccount yubin\nHost {imap.host}\nPort {imap.port}\nUser {ADDRESS}\nPass \"{PASSWORD}\"\n"
+        f'IMAPAccount yubin\nHost {imap.host}\nPort {imap.port}\nUser {ADDRESS}\nPass "{PASSWORD}"\n'
         "SSLType None\nAuthMechs LOGIN\n\nIMAPStore remote\nAccount yubin\n\n"
         f"MaildirStore local\nPath {maildir}/\nInbox {maildir}/INBOX\nSubFolders Verbatim\n\n"
         "Channel sync\nFar :remote:\nNear :local:\nPatterns *\nCreate Both\nExpunge Both\nSyncState *\n"
