@@ -242,3 +242,8 @@ YUBIN_SMTP_DMARC_REJECT = env_bool("YUBIN_SMTP_DMARC_REJECT", True)
 YUBIN_POP_BEFORE_SMTP_MINUTES = env_int("YUBIN_POP_BEFORE_SMTP_MINUTES", 0)
 # Group commit: at most this many messages are delivered in one database transaction.
 YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
+
+# --- imap ---
+# Connection limits of the IMAP server (Dovecot's mail_max_userip_connections is 10 per user and address).
+YUBIN_IMAP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", 200)
+YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", 50)
