@@ -40,7 +40,8 @@ def queue_list_cmd(options: dict[str, Any], out: Any) -> None:
         recipients = queue_recipients(outbound.pk)
         waiting = [r for r in recipients if r.state in ("queued", "deferred", "held")]
         last_reply = next((r.last_reply for r in waiting if r.last_reply), "")
-        pending = "held" if outbound.held else str(outbound.pending)  # type: ignore[attr-defined]
+        count = outbound.pending  # type: ignore[attr-defined]
+        pending = "held" if outbound.held else str(count) if count else "done"
         rows.append(
             (
                 str(outbound.pk),

@@ -69,10 +69,11 @@ def relay_env(dns_server, settings, make_account) -> Iterator[RelayEnv]:  # noqa
     settings.YUBIN_RELAY_REUSE_SECONDS = 0
     settings.YUBIN_SMARTHOST = ""
     account = make_account(SENDER)
+    env = RelayEnv(dns=dns_server, sink=sink, sender=account, settings=settings)
     try:
-        yield RelayEnv(dns=dns_server, sink=sink, sender=account, settings=settings)
+        yield env
     finally:
         from agents.mta.delivery import pool
 
         pool.close_all()
-        sink.stop()
+        env.sink.stop()

@@ -66,7 +66,7 @@ class SinkHandler:
         self.data_started.set()
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
-            if session.transport is None or session.transport.is_closing():
+            if server.transport is None or server.transport.is_closing():
                 return "421 4.4.2 client went away"  # nobody hears this: the message is not taken
         if self.data_replies:
             reply = self.data_replies.pop(0)
@@ -121,6 +121,6 @@ def password_authenticator(user: str, password: str):  # type: ignore[no-untyped
             and auth_data.login == user.encode()
             and auth_data.password == password.encode()
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)
 
     return authenticate
