@@ -227,8 +227,9 @@ YUBIN_RELAY_RETRY_FIRST = env_int("YUBIN_RELAY_RETRY_FIRST", 300)
 YUBIN_RELAY_RETRY_MAX = env_int("YUBIN_RELAY_RETRY_MAX", 3600)
 YUBIN_RELAY_LIFETIME = env_int("YUBIN_RELAY_LIFETIME", 5 * 86400)
 YUBIN_RELAY_DELAY_WARNING = env_int("YUBIN_RELAY_DELAY_WARNING", 4 * 3600)
-# A claimed recipient stays invisible to other workers this long; a dead worker's rows come back after it.
-YUBIN_RELAY_LEASE = env_int("YUBIN_RELAY_LEASE", 600)
+# A claimed recipient stays invisible to other workers this long (longer than one attempt can take);
+# a dead worker's rows come back after it.
+YUBIN_RELAY_LEASE = env_int("YUBIN_RELAY_LEASE", 1800)
 YUBIN_RELAY_SWEEP_INTERVAL = env_int("YUBIN_RELAY_SWEEP_INTERVAL", 60)
 YUBIN_RELAY_CONNECT_TIMEOUT = env_int("YUBIN_RELAY_CONNECT_TIMEOUT", 30)
 YUBIN_RELAY_COMMAND_TIMEOUT = env_int("YUBIN_RELAY_COMMAND_TIMEOUT", 300)
