@@ -188,6 +188,13 @@ class Session:
             await entry.handler(self, command)
         except ParseError as problem:
             await self.error(replies.SYNTAX.format(detail=problem))
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            raise
+        except Exception:
+            # A half-sent multi-line answer cannot be taken back: say so and end the session.
+            log.exception("pop3: %s failed for %s", command.keyword, self.client_ip)
+            await self.reply(replies.INTERNAL_ERROR)
+            self.closing = True
 
     async def lock_release(self) -> None:
         if self.lock is not None:
