@@ -30,8 +30,8 @@ from agents.pop3.parser import (
     sasl_plain_decode,
 )
 from agents.pop3.session import MAX_AUTH_FAILURES, Session, State
-from agents.pop3.storecalls import store_call
 from agents.pop3.wire import WireEncoder, dot_stuff, encode_message, top_lines
+from agents.storecalls import store_call
 from store.blobs import blob_path
 from store.services.log import login_record
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 from django.core.cache import cache
 
-from agents.pop3.storecalls import store_call
 from agents.pop3.wire import crlf_size
+from agents.storecalls import store_call
 from store.blobs import blob_path
 from store.selectors.pop3 import maildrop_snapshot
 from store.services.pop3 import maildrop_update

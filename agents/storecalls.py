@@ -1,7 +1,7 @@
-"""Store, auth and cache calls of POP3 sessions, run on a small dedicated thread pool.
+"""Store, auth and cache calls of protocol sessions (POP3, ManageSieve), run on a small thread pool.
 
 The event loop never waits on the ORM (STYLE rule 4); a fixed pool bounds how many database
-connections the POP3 server holds per process, whatever the number of sessions. A thread's
+connections these servers hold per process, whatever the number of sessions. A thread's
 connection is reused while Django's CONN_MAX_AGE allows and replaced when it went bad.
 """
 
@@ -28,7 +28,7 @@ def _pool() -> ThreadPoolExecutor:
     global _executor
     with _executor_lock:
         if _executor is None:
-            _executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="pop3-store")
+            _executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="agents-store")
         return _executor
 
 
