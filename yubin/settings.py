@@ -226,3 +226,24 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "store-housekeeping": {"task": "store.housekeeping", "schedule": 600.0},
 }
+
+# --- smtp ---
+# Per-session and per-address limits of the SMTP listeners (Postfix defaults in brackets).
+YUBIN_SMTP_MAX_CONNECTIONS = env_int("YUBIN_SMTP_MAX_CONNECTIONS", 1000)  # [default_process_limit 100]
+YUBIN_SMTP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_SMTP_MAX_CONNECTIONS_PER_IP", 50)  # [50]
+YUBIN_SMTP_MAX_RECIPIENTS = env_int("YUBIN_SMTP_MAX_RECIPIENTS", 1000)  # [smtpd_recipient_limit 1000]
+YUBIN_SMTP_MAX_ERRORS = env_int("YUBIN_SMTP_MAX_ERRORS", 20)  # [smtpd_hard_error_limit 20]
+YUBIN_SMTP_MAX_COMMANDS = env_int("YUBIN_SMTP_MAX_COMMANDS", 10000)  # per session
+YUBIN_SMTP_TIMEOUT = env_int("YUBIN_SMTP_TIMEOUT", 300)  # seconds [smtpd_timeout 300]
+# MX: SPF, DKIM and DMARC verification with an Authentication-Results header; DMARC p=reject.
+YUBIN_SMTP_VERIFY_SENDER = env_bool("YUBIN_SMTP_VERIFY_SENDER", True)
+YUBIN_SMTP_DMARC_REJECT = env_bool("YUBIN_SMTP_DMARC_REJECT", True)
+# POP-before-SMTP: minutes after a POP3/IMAP login that the address may submit without AUTH; 0 = off.
+YUBIN_POP_BEFORE_SMTP_MINUTES = env_int("YUBIN_POP_BEFORE_SMTP_MINUTES", 0)
+# Group commit: at most this many messages are delivered in one database transaction.
+YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
+
+# --- imap ---
+# Connection limits of the IMAP server (Dovecot's mail_max_userip_connections is 10 per user and address).
+YUBIN_IMAP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", 200)
+YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", 50)
