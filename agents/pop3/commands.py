@@ -31,6 +31,7 @@ from agents.pop3.parser import (
 )
 from agents.pop3.session import MAX_AUTH_FAILURES, Session, State
 from agents.pop3.wire import WireEncoder, dot_stuff, encode_message, top_lines
+from agents.popbeforesmtp import pbs_record
 from agents.storecalls import store_call
 from store.blobs import blob_path
 from store.services.log import login_record
@@ -197,12 +198,16 @@ async def login(session: Session, address: str, password: str) -> None:
     session.account, session.maildrop, session.lock = account, maildrop, lock
     session.state = State.TRANSACTION
     try:
-        await store_call(
-            login_record, address=account.address, client_ip=session.client_ip, protocol="pop3", success=True
-        )
-    except Exception:  # the login log is for the dashboard; a failure there must not refuse mail
+        await store_call(login_succeeded, address=account.address, client_ip=session.client_ip)
+    except Exception:  # the login log and POP-before-SMTP are extras; a failure must not refuse mail
         log.exception("pop3: login of %s not recorded", account.address)
     await session.reply(replies.LOGGED_IN)
+
+
+def login_succeeded(*, address: str, client_ip: str | None) -> None:
+    """Log the login (admin dashboard) and open the POP-before-SMTP window when configured."""
+    login_record(address=address, client_ip=client_ip, protocol="pop3", success=True)
+    pbs_record(client_ip, address)
 
 
 # --- TRANSACTION state --------------------------------------------------------------------------
