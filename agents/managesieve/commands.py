@@ -26,6 +26,7 @@ from agents.managesieve.parser import (
     string_text,
 )
 from agents.managesieve.session import MAX_AUTH_FAILURES, Session
+from agents.mda.sieve import MAX_REDIRECTS, SUPPORTED_EXTENSIONS, sieve_validate
 from agents.storecalls import store_call
 from store.errors import AlreadyExists, InvalidName, NotFound
 from store.selectors.managesieve import sieve_script_content, sieve_scripts_of_account
@@ -52,32 +53,13 @@ class CommandEntry:
     arguments: tuple[int, int]  # minimum, maximum
 
 
-def sieve_extensions() -> list[str]:
-    from agents.mda.sieve import SUPPORTED_EXTENSIONS
-
-    return sorted(SUPPORTED_EXTENSIONS)
-
-
-def sieve_max_redirects() -> int:
-    from agents.mda.sieve import MAX_REDIRECTS
-
-    return MAX_REDIRECTS
-
-
-def sieve_check(script: str) -> str | None:
-    """None when the MDA would run the script; else its complaint ('line N: ...')."""
-    from agents.mda.sieve import sieve_validate
-
-    return sieve_validate(script)
-
-
 def capability_listing(session: Session) -> bytes:
     """RFC 5804 §1.7; SASL lists nothing where a secret may not be sent in the clear."""
     return responses.capability_lines(
         sasl=list(SASL_MECHANISMS) if session.plaintext_allowed() else [],
         starttls=session.starttls_offered(),
-        sieve_extensions=sieve_extensions(),
-        max_redirects=sieve_max_redirects(),
+        sieve_extensions=sorted(SUPPORTED_EXTENSIONS),
+        max_redirects=MAX_REDIRECTS,
     )
 
 
@@ -303,7 +285,8 @@ async def _script_problem(session: Session, content_token: Token) -> tuple[str |
         script = content_token.value.decode("utf-8")
     except UnicodeDecodeError:
         return None, "script is not UTF-8"
-    problem = sieve_check(script)
+    # None when the MDA would run it; else "line N: reason". Parsing 256 KiB is no job for the loop.
+    problem = await store_call(sieve_validate, script=script)
     return (None, problem) if problem else (script, None)
 
 
