@@ -219,3 +219,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("YUBIN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- webmail ---
+# The IMAP/submission/ManageSieve host the webmail connects to (default: YUBIN_BIND).
+YUBIN_WEBMAIL_IMAP_HOST = env_str("YUBIN_WEBMAIL_IMAP_HOST", "")
+# Verify the agents' certificate against YUBIN_TLS_CERT (the self-signed default) on STARTTLS.
+YUBIN_WEBMAIL_TLS_VERIFY = env_bool("YUBIN_WEBMAIL_TLS_VERIFY", True)
+# Largest total of attachments on one message the composer accepts.
+YUBIN_WEBMAIL_ATTACHMENT_LIMIT = env_size("YUBIN_WEBMAIL_ATTACHMENT_LIMIT", 25 * 1024 * 1024)
+YUBIN_WEBMAIL_PAGE_SIZE = env_int("YUBIN_WEBMAIL_PAGE_SIZE", 50)
+YUBIN_WEBMAIL_UPLOAD_DIR = Path(env_str("YUBIN_WEBMAIL_UPLOAD_DIR", str(DATA_DIR / "webmail-uploads")))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
