@@ -121,6 +121,7 @@ class ChangeListener(threading.Thread):
                 log.exception("change listener error; retrying")
                 close_old_connections()
                 time.sleep(1)
+        connection.close()
 
     def _read_new(self) -> None:
         rows = list(ChangeEvent.objects.filter(id__gt=self.last_id).order_by("id")[:1000])

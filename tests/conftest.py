@@ -64,3 +64,31 @@ def loop_thread() -> Iterator[LoopThread]:
     runner = LoopThread()
     yield runner
     runner.stop()
+
+
+def database_url_of_test_db() -> str:
+    """DATABASE_URL naming the database this test runs on, for subprocesses the test starts."""
+    from django.db import connection
+
+    config = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{config['NAME']}"
+    user = config.get("USER") or "root"
+    host = config.get("HOST") or "127.0.0.1"
+    port = config.get("PORT") or 5432
+    return f"postgres://{user}@{host}:{port}/{config['NAME']}"
+
+
+@pytest.fixture
+def subprocess_env(transactional_db: None) -> dict[str, str]:
+    """Environment for a child process that must see this test's database and data dir."""
+    import os
+
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "yubin.settings_test"
+    env["YUBIN_DATA_DIR"] = str(settings.DATA_DIR)
+    env["YUBIN_BLOB_DIR"] = str(settings.YUBIN_BLOB_DIR)
+    env["DATABASE_URL"] = database_url_of_test_db()
+    return env
