@@ -1,6 +1,7 @@
 """Sending through our own submission server (RFC 6409) with the session's token.
 
-STARTTLS (RFC 3207), then AUTH OAUTHBEARER (RFC 7628) or XOAUTH2 with the token issued at login:
+STARTTLS (RFC 3207), then AUTH OAUTHBEARER (RFC 7628), XOAUTH2, or PLAIN carrying the token issued
+at login:
 the webmail never holds the password. The MSA enforces that the sender is one of the account's
 addresses; the webmail only offers those.
 """
@@ -49,9 +50,14 @@ def message_submit(*, address: str, token: str, sender: str, recipients: list[st
                 smtp.ehlo()
             mechanisms = (smtp.esmtp_features.get("auth") or "").upper().split()
             mechanism = next((m for m in ("OAUTHBEARER", "XOAUTH2") if m in mechanisms), None)
-            if mechanism is None:
-                raise SubmissionFailed("the submission server offers no token authentication")
-            smtp.auth(mechanism, _initial_response(mechanism, address, token), initial_response_ok=True)
+            if mechanism is not None:
+                smtp.auth(mechanism, _initial_response(mechanism, address, token), initial_response_ok=True)
+            elif "PLAIN" in mechanisms:
+                # our MSA takes the bearer token as the AUTH PLAIN password (it checks its shape)
+                smtp.user, smtp.password = address, token
+                smtp.auth("PLAIN", smtp.auth_plain, initial_response_ok=True)
+            else:
+                raise SubmissionFailed("the submission server offers no usable authentication")
             refused = smtp.sendmail(sender, recipients, raw)
     except smtplib.SMTPRecipientsRefused as error:
         details = "; ".join(
