@@ -132,7 +132,10 @@ def test_related_images_are_inline_not_attachments():
     related = BodyData.create(
         (
             (b"text", b"html", (b"charset", b"utf-8"), None, None, b"7bit", 50, 2, None, None, None, None),
-            (b"image", b"png", (b"name", b"logo.png"), b"<logo@x>", None, b"base64", 400, None, (b"inline", None), None, None),
+            (
+                b"image", b"png", (b"name", b"logo.png"), b"<logo@x>", None, b"base64", 400,
+                None, (b"inline", None), None, None,
+            ),
             b"related",
             (b"boundary", b"rel"),
             None,
