@@ -80,8 +80,12 @@ class MailSystem:
 @pytest.fixture
 def mail_system(make_account: Any, loop_thread: LoopThread, settings: Any) -> Iterator[MailSystem]:
     from agents.runner import _close, listeners_start_all
+    from agents.throttle import throttle_reset
     from agents.tls import certificate_ensure
     from webmail.imap.pool import POOL
+
+    for address in (ADDRESS, OTHER):  # the throttle lives in the shared cache, across tests
+        throttle_reset(address=address, client_ip="127.0.0.1")
 
     ports = {name: free_port() for name in PORT_SETTINGS}
     for name, port in ports.items():
