@@ -64,7 +64,8 @@ class Query:
         return None if all(value.isascii() for value in values) else "UTF-8"
 
     def empty(self) -> bool:
-        return self.criteria() == ["ALL"]
+        values = (self.text, self.sender, self.recipient, self.subject, self.body)
+        return not any(values) and not (self.since or self.before or self.unread or self.flagged)
 
 
 @dataclass
