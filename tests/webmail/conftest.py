@@ -151,7 +151,7 @@ def _new_page(browser: Any, request: Any, viewport: dict[str, int]) -> Iterator[
             ARTIFACTS.mkdir(exist_ok=True)
             try:
                 page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-            except Exception:  # noqa: S110  # the page may already be gone
+            except Exception:  # the page may already be gone
                 pass
         context.close()
 

@@ -37,10 +37,14 @@ def iso2022jp(subject: str = "日本語の件名", body: str = "こんにちは�
         head, tail = body.split("①", 1)
         body_bytes = head.encode("iso2022_jp") + b"\x1b$B-!\x1b(B" + tail.encode("iso2022_jp")
     return (
-        f"From: {name} <sato@elsewhere.example>\r\nTo: taro@example.test\r\nSubject: {encoded_subject}\r\n"
-        "Date: Mon, 01 Jan 2024 12:00:00 +0900\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
-    ).encode() + body_bytes + b"\r\n"
+        (
+            f"From: {name} <sato@elsewhere.example>\r\nTo: taro@example.test\r\nSubject: {encoded_subject}\r\n"
+            "Date: Mon, 01 Jan 2024 12:00:00 +0900\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: 7bit\r\n\r\n"
+        ).encode()
+        + body_bytes
+        + b"\r\n"
+    )
 
 
 def shift_jis_with_attachment() -> bytes:
