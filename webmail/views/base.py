@@ -73,7 +73,6 @@ def security_headers(response: HttpResponse) -> HttpResponse:
     if "Content-Security-Policy" not in response:
         response["Content-Security-Policy"] = APP_CSP
     response.setdefault("Cache-Control", "no-store")
-    response.setdefault("Referrer-Policy", "no-referrer")
     return response
 
 
