@@ -276,3 +276,15 @@ YUBIN_DKIM_ALGORITHM = env_str("YUBIN_DKIM_ALGORITHM", "rsa")  # default of `yub
 CELERY_BEAT_SCHEDULE.update(
     {"relay-sweep": {"task": "agents.mta.tasks.sweep", "schedule": float(YUBIN_RELAY_SWEEP_INTERVAL)}}
 )
+
+# --- webmail ---
+# The IMAP/submission/ManageSieve host the webmail connects to (default: YUBIN_BIND).
+YUBIN_WEBMAIL_IMAP_HOST = env_str("YUBIN_WEBMAIL_IMAP_HOST", "")
+# Verify the agents' certificate against YUBIN_TLS_CERT (the self-signed default) on STARTTLS.
+YUBIN_WEBMAIL_TLS_VERIFY = env_bool("YUBIN_WEBMAIL_TLS_VERIFY", True)
+# Largest total of attachments on one message the composer accepts.
+YUBIN_WEBMAIL_ATTACHMENT_LIMIT = env_size("YUBIN_WEBMAIL_ATTACHMENT_LIMIT", 25 * 1024 * 1024)
+YUBIN_WEBMAIL_PAGE_SIZE = env_int("YUBIN_WEBMAIL_PAGE_SIZE", 50)
+YUBIN_WEBMAIL_UPLOAD_DIR = Path(env_str("YUBIN_WEBMAIL_UPLOAD_DIR", str(DATA_DIR / "webmail-uploads")))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
