@@ -219,3 +219,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("YUBIN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- admin ---
+# MTA-STS policy (RFC 8461) served for every local domain at mta-sts.<domain>: testing | enforce | none.
+YUBIN_MTA_STS_MODE = env_str("YUBIN_MTA_STS_MODE", "testing")
+YUBIN_MTA_STS_MAX_AGE = env_int("YUBIN_MTA_STS_MAX_AGE", 86400)
+# Accounts per page in the admin panel's lists.
+YUBIN_ADMIN_PAGE_SIZE = env_int("YUBIN_ADMIN_PAGE_SIZE", 50)
