@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -192,6 +193,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 
 # Celery: the embedded default is kombu's filesystem transport, which needs no server.
 BROKER_DIR = DATA_DIR / "broker"
@@ -219,6 +221,27 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("YUBIN_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Periodic jobs; other parts add their entries with CELERY_BEAT_SCHEDULE.update(...).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "store-housekeeping": {"task": "store.housekeeping", "schedule": 600.0},
+}
+
+# --- smtp ---
+# Per-session and per-address limits of the SMTP listeners (Postfix defaults in brackets).
+YUBIN_SMTP_MAX_CONNECTIONS = env_int("YUBIN_SMTP_MAX_CONNECTIONS", 1000)  # [default_process_limit 100]
+YUBIN_SMTP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_SMTP_MAX_CONNECTIONS_PER_IP", 50)  # [50]
+YUBIN_SMTP_MAX_RECIPIENTS = env_int("YUBIN_SMTP_MAX_RECIPIENTS", 1000)  # [smtpd_recipient_limit 1000]
+YUBIN_SMTP_MAX_ERRORS = env_int("YUBIN_SMTP_MAX_ERRORS", 20)  # [smtpd_hard_error_limit 20]
+YUBIN_SMTP_MAX_COMMANDS = env_int("YUBIN_SMTP_MAX_COMMANDS", 10000)  # per session
+YUBIN_SMTP_TIMEOUT = env_int("YUBIN_SMTP_TIMEOUT", 300)  # seconds [smtpd_timeout 300]
+# MX: SPF, DKIM and DMARC verification with an Authentication-Results header; DMARC p=reject.
+YUBIN_SMTP_VERIFY_SENDER = env_bool("YUBIN_SMTP_VERIFY_SENDER", True)
+YUBIN_SMTP_DMARC_REJECT = env_bool("YUBIN_SMTP_DMARC_REJECT", True)
+# POP-before-SMTP: minutes after a POP3/IMAP login that the address may submit without AUTH; 0 = off.
+YUBIN_POP_BEFORE_SMTP_MINUTES = env_int("YUBIN_POP_BEFORE_SMTP_MINUTES", 0)
+# Group commit: at most this many messages are delivered in one database transaction.
+YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
 
 # --- admin ---
 # MTA-STS policy (RFC 8461) served for every local domain at mta-sts.<domain>: testing | enforce | none.

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
 from store.addresses import split_address
-from store.models import Blob, OutboundMessage, OutboundRecipient, QueueState
+from store.errors import NotFound
+from store.models import Blob, DeliveryLog, OutboundMessage, OutboundRecipient, QueueState
 from store.parse import ParsedMessage, parse_message
 from store.services.blobs import blob_store
 from store.services.log import log_record
@@ -98,3 +100,184 @@ def queue_enqueue(
         outbound_id = outbound.pk
         transaction.on_commit(lambda: queue_dispatch(outbound_id))
     return outbound
+
+
+# --- queue actions (admin CLI and panel) and the relay's state transitions ---
+
+PENDING_STATES = (QueueState.QUEUED, QueueState.DEFERRED)
+UNFINISHED_STATES = (QueueState.QUEUED, QueueState.DEFERRED, QueueState.HELD)
+ADMIN_BOUNCE_REPLY = "550 5.0.0 Bounced by the postmaster"
+
+# A notice hook composes and sends a DSN (RFC 3464) for recipients that just failed; the relay
+# registers one. It runs inside the caller's transaction, so the state change and the notice to
+# the sender commit together or not at all.
+NoticeHook = Callable[[OutboundMessage, list[OutboundRecipient]], None]
+_notice_hooks: list[NoticeHook] = []
+
+
+def queue_notice_hook_register(hook: NoticeHook) -> None:
+    """Register a function called (inside the transaction) with recipients bounced by queue_bounce."""
+    if hook not in _notice_hooks:
+        _notice_hooks.append(hook)
+
+
+def _outbound_locked(outbound_id: int) -> OutboundMessage:
+    outbound = OutboundMessage.objects.select_for_update().filter(pk=outbound_id).first()
+    if outbound is None:
+        raise NotFound(f"no queued message {outbound_id}")
+    return outbound
+
+
+def _dispatch_after_commit(outbound_id: int) -> None:
+    transaction.on_commit(lambda: queue_dispatch(outbound_id))
+
+
+def queue_retry(*, outbound_id: int) -> int:
+    """Make every queued or deferred recipient due now (like `postqueue -i`); returns how many."""
+    with transaction.atomic():
+        outbound = _outbound_locked(outbound_id)
+        count = outbound.recipients.filter(state__in=PENDING_STATES).update(next_attempt=timezone.now())
+        if count and not outbound.held:
+            _dispatch_after_commit(outbound.pk)
+    return count
+
+
+def queue_hold(*, outbound_id: int) -> int:
+    """Put a message on hold (like `postsuper -h`): no delivery attempt until released."""
+    with transaction.atomic():
+        outbound = _outbound_locked(outbound_id)
+        outbound.held = True
+        outbound.save(update_fields=["held"])
+        return outbound.recipients.filter(state__in=PENDING_STATES).update(state=QueueState.HELD)
+
+
+def queue_release(*, outbound_id: int) -> int:
+    """Release a held message (like `postsuper -H`): its recipients become due now."""
+    with transaction.atomic():
+        outbound = _outbound_locked(outbound_id)
+        outbound.held = False
+        outbound.save(update_fields=["held"])
+        count = outbound.recipients.filter(state=QueueState.HELD).update(
+            state=QueueState.QUEUED, next_attempt=timezone.now()
+        )
+        if count:
+            _dispatch_after_commit(outbound.pk)
+    return count
+
+
+def queue_delete(*, outbound_id: int) -> int:
+    """Delete a message from the queue without notice to the sender (like `postsuper -d`)."""
+    with transaction.atomic():
+        outbound = _outbound_locked(outbound_id)
+        unfinished = list(outbound.recipients.filter(state__in=UNFINISHED_STATES))
+        for recipient in unfinished:
+            log_record(
+                event="discarded",
+                queue_id=outbound.pk,
+                message_id=outbound.message_id,
+                sender=outbound.sender,
+                recipient=recipient.address,
+                reply="deleted from the queue by the postmaster",
+            )
+        Blob.objects.filter(pk=outbound.blob_id).update(refcount=F("refcount") - 1)
+        outbound.delete()
+    return len(unfinished)
+
+
+def queue_bounce(*, outbound_id: int, reply: str = ADMIN_BOUNCE_REPLY) -> int:
+    """Fail every unfinished recipient now and send the sender one DSN (like `postsuper -b`-style bounce)."""
+    with transaction.atomic():
+        outbound = _outbound_locked(outbound_id)
+        unfinished = list(outbound.recipients.filter(state__in=UNFINISHED_STATES))
+        for recipient in unfinished:
+            recipient.state = QueueState.BOUNCED
+            recipient.last_reply = reply
+            recipient.save(update_fields=["state", "last_reply", "updated"])
+            log_record(
+                event="bounced",
+                queue_id=outbound.pk,
+                message_id=outbound.message_id,
+                sender=outbound.sender,
+                recipient=recipient.address,
+                reply=reply,
+            )
+        if unfinished:
+            for hook in list(_notice_hooks):
+                hook(outbound, unfinished)
+    return len(unfinished)
+
+
+def queue_claim(*, outbound_id: int, lease_seconds: int) -> list[OutboundRecipient]:
+    """Claim the due recipients of one message for one delivery attempt.
+
+    The rows are locked (PostgreSQL skips rows another worker holds; SQLite's IMMEDIATE
+    transactions serialise claims) and their next_attempt moves one lease ahead, so no other
+    worker sees them as due while this attempt runs. A worker that dies leaves the lease to
+    expire, and the sweep retries the rows then: delivery is at-least-once.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        due = list(
+            OutboundRecipient.objects.select_for_update(skip_locked=True)
+            .filter(
+                message_id=outbound_id,
+                state__in=PENDING_STATES,
+                next_attempt__lte=now,
+                message__held=False,
+            )
+            .order_by("domain", "pk")
+        )
+        if not due:
+            return []
+        lease_end = now + timedelta(seconds=lease_seconds)
+        OutboundRecipient.objects.filter(pk__in=[r.pk for r in due]).update(
+            next_attempt=lease_end, attempts=F("attempts") + 1
+        )
+        for recipient in due:
+            recipient.next_attempt = lease_end
+            recipient.attempts += 1
+    return due
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What one delivery attempt did for one recipient."""
+
+    recipient_id: int
+    state: str  # QueueState.SENT, DEFERRED or BOUNCED
+    reply: str
+    host: str = ""
+    tls: bool = False
+    next_attempt: datetime | None = None  # for DEFERRED
+
+
+def queue_outcomes_record(*, outbound: OutboundMessage, outcomes: Sequence[AttemptOutcome]) -> None:
+    """Record an attempt's result per recipient, with one delivery log row each; call in a transaction."""
+    events = {QueueState.SENT: "relayed", QueueState.DEFERRED: "deferred", QueueState.BOUNCED: "bounced"}
+    for outcome in outcomes:
+        fields: dict[str, object] = {"state": outcome.state, "last_reply": outcome.reply[:2000]}
+        if outcome.host:
+            fields["last_host"] = outcome.host[:255]
+        if outcome.next_attempt is not None:
+            fields["next_attempt"] = outcome.next_attempt
+        OutboundRecipient.objects.filter(pk=outcome.recipient_id).update(updated=timezone.now(), **fields)
+    recipients = {r.pk: r.address for r in OutboundRecipient.objects.filter(pk__in=[o.recipient_id for o in outcomes])}
+    DeliveryLog.objects.bulk_create(
+        DeliveryLog(
+            event=events[QueueState(outcome.state)],
+            queue_id=outbound.pk,
+            message_id=outbound.message_id,
+            sender=outbound.sender,
+            recipient=recipients.get(outcome.recipient_id, ""),
+            remote_host=outcome.host[:255],
+            reply=outcome.reply[:2000],
+            tls=outcome.tls,
+            size=outbound.size,
+        )
+        for outcome in outcomes
+    )
+
+
+def queue_warned_mark(*, outbound_id: int) -> None:
+    """Remember that the sender got its delay warning (sent once per message)."""
+    OutboundMessage.objects.filter(pk=outbound_id).update(warned=True)
