@@ -13,7 +13,7 @@ from __future__ import annotations
 import plistlib
 import re
 import uuid
-import xml.etree.ElementTree as ET  # noqa: S405  # only builds documents; parsing goes through request_email
+import xml.etree.ElementTree as ET  # only builds documents; parsing goes through request_email
 from dataclasses import dataclass
 
 from django.conf import settings

@@ -94,7 +94,8 @@ def import_plan(admin: Account, text: str) -> ImportPlan:
             for line in lines:
                 if line.action == "create" and line.address.endswith(f"@{name}"):
                     line.errors.append(
-                        _("Domain %(domain)s allows at most %(n)d accounts.") % {"domain": name, "n": domain.max_accounts}
+                        _("Domain %(domain)s allows at most %(n)d accounts.")
+                        % {"domain": name, "n": domain.max_accounts}
                     )
     return ImportPlan(lines=lines)
 

@@ -3,7 +3,7 @@
 MX (RFC 5321 §5, RFC 7505), SPF (RFC 7208), DKIM (RFC 6376 §3.6.2), DMARC (RFC 7489 §6.1),
 MTA-STS (RFC 8461 §3.1 TXT and the policy host), TLS-RPT (RFC 8460 §3), client autoconfiguration
 host names (Thunderbird autoconfig, Outlook autodiscover) and service SRV records (RFC 6186,
-RFC 8314 §5.1). Lookups use dnspython with the resolvers of YUBIN_DNS_RESOLVERS when set.
+RFC 8314 §5.1). Lookups use the agents' dnspython resolver (YUBIN_DNS_RESOLVERS).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import dns.name
 import dns.resolver
 from django.conf import settings
 
+from agents.dns import resolver_make
 from store.models import DkimKey, Domain
 
 DNS_TIMEOUT_SECONDS = 4.0
@@ -34,25 +35,9 @@ class Record:
 
 
 def resolver_new() -> dns.resolver.Resolver:
-    """A resolver using YUBIN_DNS_RESOLVERS ("ip", "ip:port" or "[v6]:port", comma separated)."""
-    configured = [part.strip() for part in settings.YUBIN_DNS_RESOLVERS.split(",") if part.strip()]
-    resolver = dns.resolver.Resolver(configure=not configured)
-    if configured:
-        nameservers, port = [], 53
-        for entry in configured:
-            if entry.startswith("["):
-                host, _, port_text = entry[1:].partition("]:")
-            elif entry.count(":") == 1:
-                host, _, port_text = entry.partition(":")
-            else:
-                host, port_text = entry, ""
-            nameservers.append(host.strip("[]"))
-            if port_text.isdigit():
-                port = int(port_text)
-        resolver.nameservers = nameservers
-        resolver.port = port
+    """The agents' resolver (YUBIN_DNS_RESOLVERS), with a shorter lifetime for an interactive page."""
+    resolver = resolver_make()
     resolver.lifetime = DNS_TIMEOUT_SECONDS
-    resolver.timeout = DNS_TIMEOUT_SECONDS
     return resolver
 
 

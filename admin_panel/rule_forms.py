@@ -55,9 +55,7 @@ class RuleForm(forms.Form):
             self.fields[f"cond{i}_value"] = forms.CharField(label=_("Value"), max_length=500, required=False)
         for i in range(ACTION_ROWS):
             self.fields[f"act{i}_type"] = forms.ChoiceField(label=_("Action"), choices=ACTION_CHOICES, required=False)
-            self.fields[f"act{i}_value"] = forms.CharField(
-                label=_("Folder or address"), max_length=500, required=False
-            )
+            self.fields[f"act{i}_value"] = forms.CharField(label=_("Folder or address"), max_length=500, required=False)
 
     def condition_rows(self) -> list[tuple[Any, Any, Any]]:
         return [(self[f"cond{i}_field"], self[f"cond{i}_op"], self[f"cond{i}_value"]) for i in range(CONDITION_ROWS)]
@@ -106,7 +104,11 @@ class RuleForm(forms.Form):
     def initial_for(rule: Rule) -> dict[str, Any]:
         initial: dict[str, Any] = {"name": rule.name, "match": rule.match}
         for i, condition in enumerate(rule.conditions[:CONDITION_ROWS]):
-            initial |= {f"cond{i}_field": condition.field, f"cond{i}_op": condition.op, f"cond{i}_value": condition.value}
+            initial |= {
+                f"cond{i}_field": condition.field,
+                f"cond{i}_op": condition.op,
+                f"cond{i}_value": condition.value,
+            }
         for i, action in enumerate(rule.actions[:ACTION_ROWS]):
             initial |= {f"act{i}_type": action.type, f"act{i}_value": action.value}
         return initial

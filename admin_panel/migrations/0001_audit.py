@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,20 +14,25 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor_address', models.CharField(db_index=True, max_length=320)),
-                ('client_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('action', models.CharField(db_index=True, max_length=40)),
-                ('target', models.CharField(blank=True, default='', max_length=1000)),
-                ('domain', models.CharField(blank=True, db_index=True, default='', max_length=253)),
-                ('detail', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("actor_address", models.CharField(db_index=True, max_length=320)),
+                ("client_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("action", models.CharField(db_index=True, max_length=40)),
+                ("target", models.CharField(blank=True, default="", max_length=1000)),
+                ("domain", models.CharField(blank=True, db_index=True, default="", max_length=253)),
+                ("detail", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created', '-id'],
+                "ordering": ["-created", "-id"],
             },
         ),
     ]

@@ -12,7 +12,13 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
-from admin_panel.access import accounts_for_admin, aliases_for_admin, domains_for_admin, is_superadmin, scripts_for_admin
+from admin_panel.access import (
+    accounts_for_admin,
+    aliases_for_admin,
+    domains_for_admin,
+    is_superadmin,
+    scripts_for_admin,
+)
 from admin_panel.audit import audit_record
 from admin_panel.forms import AccountCreateForm, AccountEditForm, AccountRoleForm, ConfirmForm, PasswordForm
 from admin_panel.views.base import admin_view, get_visible, page_of, query_without_page, render_page, superadmin_view
@@ -186,5 +192,10 @@ def account_delete(request: HttpRequest, account_id: int) -> HttpResponse:
         messages.success(request, _("Account %(address)s deleted.") % {"address": account.address})
         return redirect("admin_panel:account_list")
     folders = account.folders.all()
-    context = {"account": account, "form": form, "folder_count": len(folders), "message_count": sum(f.message_count for f in folders)}
+    context = {
+        "account": account,
+        "form": form,
+        "folder_count": len(folders),
+        "message_count": sum(f.message_count for f in folders),
+    }
     return render_page(request, "account_delete.html", context)

@@ -25,7 +25,11 @@ def alias_list(request: HttpRequest) -> HttpResponse:
         aliases = aliases.filter(Q(source__contains=query) | Q(domain__name__contains=query))
     if request.GET.get("domain", "").isdigit():
         aliases = aliases.filter(domain_id=int(request.GET["domain"]))
-    context = {"page": page_of(request, aliases.order_by("source")), "q": query, "query_string": query_without_page(request)}
+    context = {
+        "page": page_of(request, aliases.order_by("source")),
+        "q": query,
+        "query_string": query_without_page(request),
+    }
     return render_page(request, "alias_list.html", context)
 
 

@@ -82,7 +82,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "daily_chart": _chart(lines, _day_starts(now), TruncDay, "%m-%d", _("Mail in the last 14 days")),
         "queue_states": [(label, queue_states.get(value, 0), value) for value, label in QueueState.choices[:3]],
         "storage": domains_for_admin(request.user)
-        .annotate(used=Sum("accounts__used_bytes"), quota=Sum("accounts__quota"), accounts=Count("accounts"))
+        .annotate(used=Sum("accounts__used_bytes"), quota=Sum("accounts__quota"), account_count=Count("accounts"))
         .order_by("-used", "name")[:20],
         "top_senders": week.filter(event__in=("received", "queued"))
         .exclude(sender="")

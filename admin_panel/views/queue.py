@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
 
 from django.contrib import messages
 from django.db.models import Count, Min, Q
@@ -49,14 +51,11 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     age = request.GET.get("age", "")
     if age in AGE_CHOICES:
         rows = rows.filter(created__lte=timezone.now() - AGE_CHOICES[age])
-    rows = (
-        rows.annotate(
-            recipient_count=Count("recipients", distinct=True),
-            pending=Count("recipients", filter=Q(recipients__state__in=UNFINISHED), distinct=True),
-            next_attempt=Min("recipients__next_attempt", filter=Q(recipients__state__in=UNFINISHED)),
-        )
-        .order_by("-created", "-pk")
-    )
+    rows = rows.annotate(
+        recipient_count=Count("recipients", distinct=True),
+        pending=Count("recipients", filter=Q(recipients__state__in=UNFINISHED), distinct=True),
+        next_attempt=Min("recipients__next_attempt", filter=Q(recipients__state__in=UNFINISHED)),
+    ).order_by("-created", "-pk")
     totals = dict(
         queue_for_admin(request.user)
         .filter(recipients__state__in=UNFINISHED)
@@ -75,13 +74,24 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     return render_page(request, "queue_list.html", context)
 
 
+def _subject(envelope: object) -> str:
+    """The decoded Subject from a stored IMAP ENVELOPE (RFC 3501 §7.4.2: date, subject, ...)."""
+    raw = envelope[1] if isinstance(envelope, list) and len(envelope) > 1 else None
+    if not isinstance(raw, str):
+        return ""
+    try:
+        return str(make_header(decode_header(raw)))
+    except (UnicodeError, LookupError, HeaderParseError):
+        return raw
+
+
 @admin_view
 def queue_detail(request: HttpRequest, outbound_id: int) -> HttpResponse:
     outbound = get_visible(queue_for_admin(request.user).select_related("blob"), pk=outbound_id)
     attempts = delivery_log_for_admin(request.user).filter(queue_id=outbound.pk).order_by("created", "id")
     context = {
         "message": outbound,
-        "subject": (outbound.blob.envelope or {}).get("subject", ""),
+        "subject": _subject(outbound.blob.envelope),
         "recipients": outbound.recipients.order_by("domain", "address"),
         "attempts": attempts,
         "actions": [(name, label, confirm) for name, (_fn, label, confirm) in ACTIONS.items()],
@@ -106,11 +116,15 @@ def queue_action(request: HttpRequest, outbound_id: int, action: str) -> HttpRes
         sender_domain = outbound.sender.rpartition("@")[2] or outbound.submitted_by.rpartition("@")[2]
         audit_record(request, action=f"queue.{action}", target=str(outbound.pk), domain=sender_domain, recipients=count)
         messages.success(
-            request, _("%(action)s: %(count)d recipients of message %(id)d.") % {"action": label, "count": count, "id": outbound.pk}
+            request,
+            _("%(action)s: %(count)d recipients of message %(id)d.")
+            % {"action": label, "count": count, "id": outbound.pk},
         )
         if action == "delete":
             return redirect("admin_panel:queue_list")
         return redirect("admin_panel:queue_detail", outbound_id=outbound.pk)
     if not needs_confirm:
         return redirect("admin_panel:queue_detail", outbound_id=outbound.pk)
-    return render_page(request, "queue_confirm.html", {"message": outbound, "action": action, "label": label, "form": form})
+    return render_page(
+        request, "queue_confirm.html", {"message": outbound, "action": action, "label": label, "form": form}
+    )
