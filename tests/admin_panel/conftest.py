@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from admin_panel.rule_builder import Action, Condition, Rule, rules_to_script
 from store.models import Account, Alias, DkimKey, Domain, OutboundMessage, Role, SieveScript
 from store.services import account_admin_domains_set, account_create, alias_create, domain_create
 from store.services.dkim import dkim_key_generate
@@ -69,6 +70,9 @@ def build_world() -> World:
         name="spam", content='require ["fileinto"];\nif header :contains "x-spam" "yes" { fileinto "Junk"; }\n',
         domain=alpha, activate=True,
     )  # fmt: skip
+    builder_rules = [Rule(name="Lists", conditions=[Condition("list-id", "contains", "alpha")],
+                          actions=[Action("fileinto", "Lists")])]  # fmt: skip
+    sieve_script_put(name="rules", content=rules_to_script(builder_rules), domain=alpha)
     account_script = sieve_script_put(name="mine", content="keep;\n", account=alpha_user)
     key = dkim_key_generate(domain=alpha, algorithm="ed25519")
     queued = queue_enqueue(raw=RAW, sender="alice@alpha.test", recipients=[QueueRecipient("bob@remote.example")])
