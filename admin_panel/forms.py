@@ -36,6 +36,8 @@ class SizeField(forms.CharField):
         return format_size(value) if isinstance(value, int) else value
 
     def to_python(self, value: Any) -> int:  # type: ignore[override]
+        if isinstance(value, int):  # a disabled field gives back its initial value
+            return value
         text = (value or "").strip()
         if not text:
             return 0
