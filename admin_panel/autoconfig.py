@@ -96,7 +96,8 @@ def autodiscover_response(address: str) -> bytes:
     _text(account, "AccountType", "email")
     _text(account, "Action", "settings")
     kinds = {"imap": "IMAP", "pop3": "POP3", "smtp": "SMTP"}
-    for server in servers():
+    # Outlook takes one Protocol element per type: the implicit-TLS one (RFC 8314 §3).
+    for server in (s for s in servers() if s.socket_type == "SSL"):
         protocol = ET.SubElement(account, "Protocol")
         _text(protocol, "Type", kinds[server.protocol])
         _text(protocol, "Server", settings.YUBIN_HOSTNAME)
@@ -104,10 +105,7 @@ def autodiscover_response(address: str) -> bytes:
         _text(protocol, "DomainRequired", "off")
         _text(protocol, "LoginName", address)
         _text(protocol, "SPA", "off")
-        if server.socket_type == "SSL":
-            _text(protocol, "SSL", "on")
-        else:
-            _text(protocol, "Encryption", "TLS")
+        _text(protocol, "SSL", "on")
         _text(protocol, "AuthRequired", "on")
         if server.protocol == "smtp":
             _text(protocol, "UsePOPAuth", "on")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 from dnslib.server import DNSServer
 from dnslib.zoneresolver import ZoneResolver
-from django.urls import reverse
 
 from admin_panel.models import AuditEntry
 from store.models import Account, Alias, DeliveryLog, Domain, LoginEvent, QueueState, SieveScript
