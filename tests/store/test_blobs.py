@@ -27,7 +27,8 @@ def test_write_is_content_addressed_and_idempotent():
     assert blob_write(b"hello") == digest
     assert blob_read(digest) == b"hello"
     assert blob_read_range(digest, 1, 4) == b"ell"
-    assert not any((Path(settings.YUBIN_BLOB_DIR) / TEMP_DIR_NAME).iterdir())
+    leftovers = (Path(settings.YUBIN_BLOB_DIR) / TEMP_DIR_NAME).glob(f"{digest}.*")
+    assert not list(leftovers), "the temporary file was renamed into place, not left behind"
 
 
 def test_gc_keeps_referenced_and_removes_unreferenced(make_account):
