@@ -39,19 +39,19 @@ def is_superadmin(account: object) -> bool:
     return is_admin(account) and isinstance(account, Account) and account.role == Role.SUPERADMIN
 
 
-def domains_for_admin(account: Account) -> QuerySet[Domain]:
+def domains_for_admin(account: object) -> QuerySet[Domain]:
     if is_superadmin(account):
         return Domain.objects.all()
     if is_admin(account):
-        return Domain.objects.filter(admins=account)
+        return Domain.objects.filter(admins__pk=account.pk)  # type: ignore[attr-defined]  # is_admin: an Account
     return Domain.objects.none()
 
 
-def domain_names_for_admin(account: Account) -> list[str]:
+def domain_names_for_admin(account: object) -> list[str]:
     return list(domains_for_admin(account).values_list("name", flat=True))
 
 
-def accounts_for_admin(account: Account) -> QuerySet[Account]:
+def accounts_for_admin(account: object) -> QuerySet[Account]:
     accounts = Account.objects.select_related("domain")
     if is_superadmin(account):
         return accounts
@@ -60,15 +60,15 @@ def accounts_for_admin(account: Account) -> QuerySet[Account]:
     return accounts.none()
 
 
-def aliases_for_admin(account: Account) -> QuerySet[Alias]:
+def aliases_for_admin(account: object) -> QuerySet[Alias]:
     return Alias.objects.select_related("domain").filter(domain__in=domains_for_admin(account))
 
 
-def dkim_keys_for_admin(account: Account) -> QuerySet[DkimKey]:
+def dkim_keys_for_admin(account: object) -> QuerySet[DkimKey]:
     return DkimKey.objects.select_related("domain").filter(domain__in=domains_for_admin(account))
 
 
-def scripts_for_admin(account: Account) -> QuerySet[SieveScript]:
+def scripts_for_admin(account: object) -> QuerySet[SieveScript]:
     """Domain scripts of the admin's domains and scripts of the accounts they manage."""
     return SieveScript.objects.select_related("account", "domain").filter(
         Q(domain__in=domains_for_admin(account)) | Q(account__in=accounts_for_admin(account))
@@ -82,7 +82,7 @@ def _address_in_domains(field: str, names: list[str]) -> Q:
     return reduce(or_, (Q(**{f"{field}__iendswith": f"@{name}"}) for name in names))
 
 
-def queue_for_admin(account: Account) -> QuerySet[OutboundMessage]:
+def queue_for_admin(account: object) -> QuerySet[OutboundMessage]:
     """Outbound messages sent from the admin's domains (by envelope sender or submitting account)."""
     messages = OutboundMessage.objects.all()
     if is_superadmin(account):
@@ -91,11 +91,11 @@ def queue_for_admin(account: Account) -> QuerySet[OutboundMessage]:
     return messages.filter(_address_in_domains("sender", names) | _address_in_domains("submitted_by", names))
 
 
-def queue_recipients_for_admin(account: Account) -> QuerySet[OutboundRecipient]:
+def queue_recipients_for_admin(account: object) -> QuerySet[OutboundRecipient]:
     return OutboundRecipient.objects.select_related("message").filter(message__in=queue_for_admin(account))
 
 
-def delivery_log_for_admin(account: Account) -> QuerySet[DeliveryLog]:
+def delivery_log_for_admin(account: object) -> QuerySet[DeliveryLog]:
     """Delivery log lines whose sender or recipient is in the admin's domains."""
     lines = DeliveryLog.objects.all()
     if is_superadmin(account):
@@ -106,7 +106,7 @@ def delivery_log_for_admin(account: Account) -> QuerySet[DeliveryLog]:
     return lines.filter(_address_in_domains("sender", names) | _address_in_domains("recipient", names))
 
 
-def login_events_for_admin(account: Account) -> QuerySet[LoginEvent]:
+def login_events_for_admin(account: object) -> QuerySet[LoginEvent]:
     events = LoginEvent.objects.all()
     if is_superadmin(account):
         return events
@@ -115,7 +115,7 @@ def login_events_for_admin(account: Account) -> QuerySet[LoginEvent]:
     return events.filter(_address_in_domains("address", domain_names_for_admin(account)))
 
 
-def audit_for_admin(account: Account) -> QuerySet[AuditEntry]:
+def audit_for_admin(account: object) -> QuerySet[AuditEntry]:
     entries = AuditEntry.objects.all()
     if is_superadmin(account):
         return entries

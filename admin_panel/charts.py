@@ -39,7 +39,7 @@ def stacked_bars(buckets: list[str], series: dict[str, list[int]], title: str) -
     label_every = max(1, len(buckets) // 12)
     for i, bucket in enumerate(buckets):
         x = MARGIN_LEFT + i * slot + (slot - bar_w) / 2
-        y_base = MARGIN_TOP + plot_h
+        y_base = float(MARGIN_TOP + plot_h)
         for colour, (name, values) in zip(COLOURS, series.items(), strict=False):
             if not values[i]:
                 continue

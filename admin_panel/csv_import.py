@@ -71,7 +71,7 @@ def _rows(text: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def import_plan(admin: Account, text: str) -> ImportPlan:
+def import_plan(admin: object, text: str) -> ImportPlan:
     """Check every line against the directory and the admin's rights; nothing is written."""
     try:
         rows = _rows(text)
@@ -100,7 +100,7 @@ def import_plan(admin: Account, text: str) -> ImportPlan:
     return ImportPlan(lines=lines)
 
 
-def _check_row(admin: Account, number: int, row: list[str], domains: dict[str, Any]) -> ImportLine:
+def _check_row(admin: object, number: int, row: list[str], domains: dict[str, Any]) -> ImportLine:
     line = ImportLine(number=number)
     cells = [cell.strip() for cell in row] + [""] * len(COLUMNS)
     if len(row) > len(COLUMNS) + len(EXPORT_ONLY_COLUMNS):
@@ -137,7 +137,7 @@ def _check_row(admin: Account, number: int, row: list[str], domains: dict[str, A
     return line
 
 
-def _plan_action(admin: Account, line: ImportLine, changes: dict[str, Any]) -> None:
+def _plan_action(admin: object, line: ImportLine, changes: dict[str, Any]) -> None:
     existing = Account.objects.filter(address=line.address).first()
     if existing is None:
         if Alias.objects.filter(source=line.address).exists():
@@ -155,7 +155,7 @@ def _plan_action(admin: Account, line: ImportLine, changes: dict[str, Any]) -> N
     line.action = "update" if line.changes or line.password else "unchanged"
 
 
-def import_apply(admin: Account, plan: ImportPlan) -> list[tuple[str, str]]:
+def import_apply(admin: object, plan: ImportPlan) -> list[tuple[str, str]]:
     """Write a clean plan in one transaction; returns (address, password) of generated passwords."""
     if not plan.ok:
         raise ValueError("the plan has errors")
