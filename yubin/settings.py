@@ -243,6 +243,11 @@ YUBIN_POP_BEFORE_SMTP_MINUTES = env_int("YUBIN_POP_BEFORE_SMTP_MINUTES", 0)
 # Group commit: at most this many messages are delivered in one database transaction.
 YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
 
+# --- imap ---
+# Connection limits of the IMAP server (Dovecot's mail_max_userip_connections is 10 per user and address).
+YUBIN_IMAP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", 200)
+YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", 50)
+
 # --- admin ---
 # MTA-STS policy (RFC 8461) served for every local domain at mta-sts.<domain>: testing | enforce | none.
 YUBIN_MTA_STS_MODE = env_str("YUBIN_MTA_STS_MODE", "testing")
