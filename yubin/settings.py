@@ -288,3 +288,10 @@ YUBIN_WEBMAIL_PAGE_SIZE = env_int("YUBIN_WEBMAIL_PAGE_SIZE", 50)
 YUBIN_WEBMAIL_UPLOAD_DIR = Path(env_str("YUBIN_WEBMAIL_UPLOAD_DIR", str(DATA_DIR / "webmail-uploads")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- admin ---
+# MTA-STS policy (RFC 8461) served for every local domain at mta-sts.<domain>: testing | enforce | none.
+YUBIN_MTA_STS_MODE = env_str("YUBIN_MTA_STS_MODE", "testing")
+YUBIN_MTA_STS_MAX_AGE = env_int("YUBIN_MTA_STS_MAX_AGE", 86400)
+# Accounts per page in the admin panel's lists.
+YUBIN_ADMIN_PAGE_SIZE = env_int("YUBIN_ADMIN_PAGE_SIZE", 50)
