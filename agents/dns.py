@@ -43,7 +43,10 @@ def resolvers_parse(spec: str) -> list[tuple[str, int]]:
     return result
 
 
-def resolver_make(spec: str, lifetime: float) -> dns.resolver.Resolver:
+def resolver_make(spec: str | None = None, lifetime: float | None = None) -> dns.resolver.Resolver:
+    """A fresh resolver for `spec` (default YUBIN_DNS_RESOLVERS), not shared with other callers."""
+    spec = settings.YUBIN_DNS_RESOLVERS if spec is None else spec
+    lifetime = float(settings.YUBIN_DNS_TIMEOUT) if lifetime is None else lifetime
     addresses = resolvers_parse(spec)
     made = dns.resolver.Resolver(configure=not addresses)
     if addresses:
