@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agents.auth import Throttled, credentials_check
+from agents.linestream import LineTooLong
 from agents.pop3 import replies
 from agents.pop3.maildrop import (
     READ_CHUNK,
@@ -130,12 +131,13 @@ async def cmd_auth(session: Session, command: Command) -> None:
         response = "" if arguments[1] == "=" else arguments[1]
     else:
         await session.reply(replies.SASL_CONTINUE)
-        line = await session.line_read()
+        try:
+            line = await session.line_read()
+        except LineTooLong:
+            await session.error(replies.AUTH_BAD_RESPONSE)
+            return
         if line is None:
             session.closing = True
-            return
-        if not isinstance(line, bytes):
-            await session.error(replies.AUTH_BAD_RESPONSE)
             return
         response = line.rstrip(b"\r\n").decode("ascii", "replace")
         if response == "*":
@@ -278,7 +280,7 @@ async def cmd_retr(session: Session, command: Command) -> None:
         except OSError:
             await _unreadable(session, message)
             return
-        await session.write_raw(header + encode_message(data))
+        await session.send(header + encode_message(data))
     elif not await _stream(session, message, header):
         return
     message.retrieved = True
@@ -292,10 +294,10 @@ async def _stream(session: Session, message: MaildropMessage, header: bytes) -> 
         return False
     encoder = WireEncoder()
     try:
-        await session.write_raw(header)
+        await session.send(header)
         while chunk := await asyncio.to_thread(handle.read, READ_CHUNK):
-            await session.write_raw(encoder.feed(chunk))
-        await session.write_raw(encoder.finish())
+            await session.send(encoder.feed(chunk))
+        await session.send(encoder.finish())
     except OSError:
         # The +OK is out; the message cannot be completed, so the connection cannot go on.
         log.exception("pop3: blob %s failed mid-message", message.blob_id)
@@ -328,7 +330,7 @@ async def cmd_top(session: Session, command: Command) -> None:
         await _unreadable(session, message)
         return
     top = top_lines(data, body_lines)
-    await session.write_raw((replies.TOP_FOLLOWS + "\r\n").encode() + dot_stuff(top) + b".\r\n")
+    await session.send((replies.TOP_FOLLOWS + "\r\n").encode() + dot_stuff(top) + b".\r\n")
 
 
 async def cmd_dele(session: Session, command: Command) -> None:

@@ -168,3 +168,14 @@ def test_fuzzed_lines_in_transaction_state(pop3_server, mailbox, lines):
     assert wire.line().startswith(b"+OK")
     assert wire.line() == (replies.BYE_UPDATE.format(count=3) + "\r\n").encode()
     wire.close()
+
+
+def test_overlong_sasl_answer(pop3_server, mailbox):
+    """An overlong line in place of the AUTH PLAIN answer gets -ERR; the session continues."""
+    wire = Wire(pop3_server)
+    wire.send(b"AUTH PLAIN\r\n")
+    assert wire.line() == b"+ \r\n"
+    wire.send(b"A" * (MAX_LINE_OCTETS * 2) + b"\r\nNOOP\r\n")
+    assert wire.line() == (replies.AUTH_BAD_RESPONSE + "\r\n").encode()
+    assert wire.line() == (replies.WRONG_STATE + "\r\n").encode()
+    wire.close()
