@@ -48,8 +48,55 @@ def codec_for(charset: str | None) -> str | None:
     return info.name
 
 
+def _jis_to_cp932(data: bytes) -> str | None:
+    """ISO-2022-JP read as CP50220 does: JIS X 0208 rows mapped onto CP932 (NEC/IBM extensions).
+
+    Python's iso2022_jp codecs reject the NEC row 13 characters (circled digits, ㈱) that
+    Japanese mailers put in "ISO-2022-JP" mail; mapping each JIS pair to Shift_JIS and decoding
+    with CP932 keeps them. Returns None on an escape sequence this mapping does not cover.
+    """
+    out = bytearray()
+    mode = "ascii"
+    index = 0
+    length = len(data)
+    while index < length:
+        byte = data[index]
+        if byte == 0x1B:
+            sequence = data[index + 1 : index + 3]
+            if sequence in (b"(B", b"(J"):
+                mode = "ascii"
+            elif sequence in (b"$@", b"$B"):
+                mode = "jis"
+            elif sequence == b"(I":
+                mode = "kana"
+            else:
+                return None
+            index += 3
+            continue
+        if byte in (0x0A, 0x0D):
+            mode = "ascii" if mode == "kana" else mode
+            out.append(byte)
+            index += 1
+            continue
+        if mode == "jis" and 0x21 <= byte <= 0x7E and index + 1 < length:
+            j1, j2 = byte, data[index + 1]
+            s1 = ((j1 + 1) >> 1) + (0x70 if j1 <= 0x5E else 0xB0)
+            s2 = j2 + (0x1F + (1 if j2 >= 0x60 else 0) if j1 % 2 else 0x7E)
+            out += bytes((s1, s2))
+            index += 2
+            continue
+        out.append(byte + 0x80 if mode == "kana" and 0x21 <= byte <= 0x5F else byte)
+        index += 1
+    try:
+        return out.decode("cp932")
+    except UnicodeDecodeError:
+        return None
+
+
 def _iso2022jp(data: bytes) -> str:
-    # CP50220-like: ISO-2022-JP with the JIS X 0212/0213 and half-width katakana extensions.
+    converted = _jis_to_cp932(data)
+    if converted is not None:
+        return converted
     for codec in ("iso2022_jp_ext", "iso2022_jp_2004", "iso2022_jp_2"):
         try:
             return data.decode(codec)

@@ -23,8 +23,13 @@ from django.utils import timezone
 OUTGOING_POLICY = email.policy.SMTP.clone(cte_type="7bit", max_line_length=78)
 MAX_RECIPIENTS = 100  # Postfix's smtpd_recipient_limit is 1000; a person writes to far fewer
 _FORBIDDEN_IN_HEADER = re.compile(r"[\r\n\x00]")
-_ADDR_SPEC = re.compile(r"^[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f]+@[A-Za-z0-9\-.\u0080-\uffff]+\.[A-Za-z0-9\-\u0080-\uffff]+$")
-COMPOSE_HTML_TAGS = {"p", "br", "div", "span", "b", "strong", "i", "em", "u", "s", "ul", "ol", "li", "a", "blockquote", "pre", "code", "h1", "h2", "h3", "hr"}  # fmt: skip
+_ADDR_SPEC = re.compile(
+    r"^[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f]+@[A-Za-z0-9\-.\u0080-\uffff]+\.[A-Za-z0-9\-\u0080-\uffff]+$"
+)
+COMPOSE_HTML_TAGS = {
+    "p", "br", "div", "span", "b", "strong", "i", "em", "u", "s", "ul", "ol", "li", "a",
+    "blockquote", "pre", "code", "h1", "h2", "h3", "hr",
+}  # fmt: skip
 
 
 class HeaderInjection(ValueError):

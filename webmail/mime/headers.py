@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.header import decode_header
 from email.utils import getaddresses, parsedate_to_datetime
-from datetime import datetime
 
 from webmail.mime.charset import decode_text, guess_text
 
@@ -58,9 +58,7 @@ def address_list(value: bytes | str | None) -> list[Mailbox]:
     raw = guess_text(value) if isinstance(value, bytes) else value
     raw = _FOLD.sub(" ", raw)
     return [
-        Mailbox(name=header_text(name), address=address)
-        for name, address in getaddresses([raw])
-        if address or name
+        Mailbox(name=header_text(name), address=address) for name, address in getaddresses([raw]) if address or name
     ]
 
 

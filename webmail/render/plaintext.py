@@ -59,9 +59,7 @@ def _linkify_line(line: str) -> str:
             href = f"mailto:{token}"
         else:
             href = token if token.lower().startswith("http") else f"http://{token}"
-        out.append(
-            f'<a href="{escape(href)}" target="_blank" rel="noopener noreferrer nofollow">{escape(token)}</a>'
-        )
+        out.append(f'<a href="{escape(href)}" target="_blank" rel="noopener noreferrer nofollow">{escape(token)}</a>')
         out.append(escape(trailing))
         position = match.end()
     out.append(escape(line[position:]))

@@ -45,7 +45,7 @@ def _run(statements_by_vendor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("store", "0001_initial")]
+    dependencies = [("store", "0002_smtp_vacation")]
 
     operations = [
         migrations.RunPython(
