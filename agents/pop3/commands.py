@@ -34,7 +34,6 @@ from agents.pop3.session import MAX_AUTH_FAILURES, Session, State
 from agents.pop3.wire import WireEncoder, dot_stuff, encode_message, top_lines
 from agents.popbeforesmtp import pbs_record
 from agents.storecalls import store_call
-from store.blobs import blob_path
 from store.services.log import login_record
 
 log = logging.getLogger(__name__)
@@ -275,20 +274,46 @@ async def cmd_retr(session: Session, command: Command) -> None:
         return
     header = (replies.RETR_FOLLOWS.format(size=message.size) + "\r\n").encode()
     if message.stored_size <= INLINE_READ_LIMIT:
-        try:
-            data = message_read(message)
-        except OSError:
-            await _unreadable(session, message)
-            return
-        await session.send(header + encode_message(data))
+        prefetched, session.prefetched = session.prefetched, None
+        if prefetched is not None and prefetched[0] == message.number:
+            body = prefetched[1]
+        else:
+            try:
+                body = _encoded(message)
+            except OSError:
+                await _unreadable(session, message)
+                return
+        await session.send(header + body)
+        _prefetch_next(session, message)
     elif not await _stream(session, message, header):
         return
     message.retrieved = True
 
 
+def _encoded(message: MaildropMessage) -> bytes:
+    return encode_message(message_read(message), crlf_clean=message.crlf_clean)
+
+
+def _prefetch_next(session: Session, message: MaildropMessage) -> None:
+    """Make the next message ready while the client reads this one: download clients RETR in
+    order, and a reply ready before it is asked for takes the server's work off the round trip."""
+    assert session.maildrop is not None
+    following = session.maildrop.get(message.number + 1)
+    if following is None or following.deleted or following.stored_size > INLINE_READ_LIMIT:
+        return
+
+    def prepare() -> None:
+        try:
+            session.prefetched = (following.number, _encoded(following))
+        except OSError:
+            session.prefetched = None  # RETR of it will say why
+
+    asyncio.get_running_loop().call_soon(prepare)
+
+
 async def _stream(session: Session, message: MaildropMessage, header: bytes) -> bool:
     try:
-        handle = await asyncio.to_thread(open, blob_path(message.blob_id), "rb")
+        handle = await asyncio.to_thread(open, message.path, "rb")
     except OSError:
         await _unreadable(session, message)
         return False

@@ -50,6 +50,7 @@ class Session(LineConnection):
         self.account: Account | None = None
         self.maildrop: Maildrop | None = None
         self.lock: MaildropLock | None = None
+        self.prefetched: tuple[int, bytes] | None = None  # (message number, RETR body) made ahead
         self.bad_commands = 0
         self.auth_failures = 0
 
