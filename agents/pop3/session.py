@@ -51,6 +51,8 @@ class Session(LineConnection):
         self.maildrop: Maildrop | None = None
         self.lock: MaildropLock | None = None
         self.prefetched: tuple[int, bytes] | None = None  # (message number, RETR body) made ahead
+        self.busy = False
+        self.last_activity = asyncio.get_running_loop().time()
         self.bad_commands = 0
         self.auth_failures = 0
 
@@ -83,27 +85,46 @@ class Session(LineConnection):
     # --- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        watchdog = asyncio.create_task(self._idle_watch())
         try:
             await self.reply(replies.GREETING)
             while not self.closing:
                 try:
-                    async with asyncio.timeout(IDLE_TIMEOUT_SECONDS):
-                        line = await self.line_read()
-                except TimeoutError:
-                    await self.reply(replies.IDLE_TIMEOUT)
-                    break
+                    line = await self.line_read()
                 except LineTooLong:
                     await self.error(replies.LINE_TOO_LONG)
                     continue
                 if line is None:
                     break
-                await self.dispatch(line)
+                self.busy = True
+                try:
+                    await self.dispatch(line)
+                finally:
+                    self.busy = False
+                    self.last_activity = asyncio.get_running_loop().time()
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
             pass
         except Exception:
             log.exception("pop3: session from %s failed", self.client_ip)
         finally:
+            watchdog.cancel()
             await self.finish()
+
+    async def _idle_watch(self) -> None:
+        """One timer per session instead of one per command: after IDLE_TIMEOUT_SECONDS without a
+        command (and none running), say why and close, which ends the read loop."""
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = self.last_activity + IDLE_TIMEOUT_SECONDS - loop.time()
+            if remaining <= 0 and not self.busy:
+                self.closing = True
+                try:
+                    await self.reply(replies.IDLE_TIMEOUT)
+                except (ConnectionError, ssl.SSLError, OSError):
+                    pass
+                self.writer.close()
+                return
+            await asyncio.sleep(max(remaining, 1.0 if self.busy else 0.0))
 
     async def dispatch(self, line: bytes) -> None:
         from agents.pop3.commands import COMMANDS
