@@ -44,10 +44,17 @@ class Listener:
         return f"{self.name:<12} {self.host}:{self.port}"
 
 
+def _installed(module_name: str) -> bool:
+    try:
+        return importlib.util.find_spec(module_name) is not None
+    except ModuleNotFoundError:  # the parent package is not there either
+        return False
+
+
 async def listeners_start_all(*, host: str) -> list[Listener]:
     started: list[Listener] = []
     for module_name in PROTOCOL_SERVER_MODULES:
-        if importlib.util.find_spec(module_name) is None:
+        if not _installed(module_name):
             continue
         module = importlib.import_module(module_name)
         started.extend(await module.listeners_start(host=host))

@@ -55,6 +55,7 @@ _TRAILER = re.compile(r"(?:\(fwd\)| )+$", re.I)
 _HTML_HIDDEN = re.compile(r"<(script|style)\b.*?(?:</\1\s*>|\Z)|<!--.*?(?:-->|\Z)", re.I | re.S)
 _HTML_BREAK = re.compile(r"<(?:br|/p|/div|/tr|/li|/h\d)\b[^<>]*>", re.I)
 _HTML_TAG = re.compile(r"<[^<>]*>")
+_BLANKS = re.compile(r"[^\S\n]+")
 
 
 @dataclass(frozen=True)
@@ -224,4 +225,5 @@ def _html_text(markup: str) -> str:
     """Visible text of HTML: scripts, styles and comments dropped, tags removed, entities decoded."""
     text = _HTML_HIDDEN.sub(" ", markup)
     text = _HTML_BREAK.sub("\n", text)
-    return html.unescape(_HTML_TAG.sub(" ", text))
+    text = html.unescape(_HTML_TAG.sub(" ", text))
+    return "\n".join(line for line in (_BLANKS.sub(" ", line).strip() for line in text.split("\n")) if line)

@@ -94,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -192,6 +193,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 
 # Celery: the embedded default is kombu's filesystem transport, which needs no server.
 BROKER_DIR = DATA_DIR / "broker"
@@ -220,6 +222,32 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Periodic jobs; other parts add their entries with CELERY_BEAT_SCHEDULE.update(...).
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "store-housekeeping": {"task": "store.housekeeping", "schedule": 600.0},
+}
+
+# --- smtp ---
+# Per-session and per-address limits of the SMTP listeners (Postfix defaults in brackets).
+YUBIN_SMTP_MAX_CONNECTIONS = env_int("YUBIN_SMTP_MAX_CONNECTIONS", 1000)  # [default_process_limit 100]
+YUBIN_SMTP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_SMTP_MAX_CONNECTIONS_PER_IP", 50)  # [50]
+YUBIN_SMTP_MAX_RECIPIENTS = env_int("YUBIN_SMTP_MAX_RECIPIENTS", 1000)  # [smtpd_recipient_limit 1000]
+YUBIN_SMTP_MAX_ERRORS = env_int("YUBIN_SMTP_MAX_ERRORS", 20)  # [smtpd_hard_error_limit 20]
+YUBIN_SMTP_MAX_COMMANDS = env_int("YUBIN_SMTP_MAX_COMMANDS", 10000)  # per session
+YUBIN_SMTP_TIMEOUT = env_int("YUBIN_SMTP_TIMEOUT", 300)  # seconds [smtpd_timeout 300]
+# MX: SPF, DKIM and DMARC verification with an Authentication-Results header; DMARC p=reject.
+YUBIN_SMTP_VERIFY_SENDER = env_bool("YUBIN_SMTP_VERIFY_SENDER", True)
+YUBIN_SMTP_DMARC_REJECT = env_bool("YUBIN_SMTP_DMARC_REJECT", True)
+# POP-before-SMTP: minutes after a POP3/IMAP login that the address may submit without AUTH; 0 = off.
+YUBIN_POP_BEFORE_SMTP_MINUTES = env_int("YUBIN_POP_BEFORE_SMTP_MINUTES", 0)
+# Group commit: at most this many messages are delivered in one database transaction.
+YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
+
+# --- imap ---
+# Connection limits of the IMAP server (Dovecot's mail_max_userip_connections is 10 per user and address).
+YUBIN_IMAP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", 200)
+YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", 50)
+
 # --- mta ---
 # Retries like Postfix: minimal_backoff_time 300s, doubling, maximal_backoff_time 3600s,
 # maximal_queue_lifetime 5d, delay_warning_time 4h (0 turns the warning off). All in seconds.
@@ -245,7 +273,25 @@ YUBIN_MTA_STS_URL = env_str("YUBIN_MTA_STS_URL", "https://mta-sts.{domain}/.well
 YUBIN_SMARTHOST_TLS = env_str("YUBIN_SMARTHOST_TLS", "starttls")
 YUBIN_DNS_TIMEOUT = env_int("YUBIN_DNS_TIMEOUT", 10)
 YUBIN_DKIM_ALGORITHM = env_str("YUBIN_DKIM_ALGORITHM", "rsa")  # default of `yubin dkim generate`: rsa | ed25519
-CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
-    "relay-sweep": {"task": "agents.mta.tasks.sweep", "schedule": float(YUBIN_RELAY_SWEEP_INTERVAL)},
-}
+CELERY_BEAT_SCHEDULE.update(
+    {"relay-sweep": {"task": "agents.mta.tasks.sweep", "schedule": float(YUBIN_RELAY_SWEEP_INTERVAL)}}
+)
+
+# --- webmail ---
+# The IMAP/submission/ManageSieve host the webmail connects to (default: YUBIN_BIND).
+YUBIN_WEBMAIL_IMAP_HOST = env_str("YUBIN_WEBMAIL_IMAP_HOST", "")
+# Verify the agents' certificate against YUBIN_TLS_CERT (the self-signed default) on STARTTLS.
+YUBIN_WEBMAIL_TLS_VERIFY = env_bool("YUBIN_WEBMAIL_TLS_VERIFY", True)
+# Largest total of attachments on one message the composer accepts.
+YUBIN_WEBMAIL_ATTACHMENT_LIMIT = env_size("YUBIN_WEBMAIL_ATTACHMENT_LIMIT", 25 * 1024 * 1024)
+YUBIN_WEBMAIL_PAGE_SIZE = env_int("YUBIN_WEBMAIL_PAGE_SIZE", 50)
+YUBIN_WEBMAIL_UPLOAD_DIR = Path(env_str("YUBIN_WEBMAIL_UPLOAD_DIR", str(DATA_DIR / "webmail-uploads")))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- admin ---
+# MTA-STS policy (RFC 8461) served for every local domain at mta-sts.<domain>: testing | enforce | none.
+YUBIN_MTA_STS_MODE = env_str("YUBIN_MTA_STS_MODE", "testing")
+YUBIN_MTA_STS_MAX_AGE = env_int("YUBIN_MTA_STS_MAX_AGE", 86400)
+# Accounts per page in the admin panel's lists.
+YUBIN_ADMIN_PAGE_SIZE = env_int("YUBIN_ADMIN_PAGE_SIZE", 50)

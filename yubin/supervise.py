@@ -61,13 +61,17 @@ def main() -> int:
         time.sleep(0.5)
     for child in children.values():
         if child.poll() is None:
-            os.killpg(child.pid, signal.SIGTERM)
+            child.send_signal(signal.SIGTERM)  # the leader stops its own workers (Celery's warm shutdown)
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
     for child in children.values():
         try:
             child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+            pass
+        try:
+            os.killpg(child.pid, signal.SIGKILL)  # anything of its group still left
+        except ProcessLookupError:
+            pass
     print("supervise: all stopped", flush=True)
     return exit_code
 

@@ -4,6 +4,7 @@ from store.models.directory import AccessToken, Account, Alias, DkimKey, Domain,
 from store.models.log import ChangeEvent, DeliveryLog, LogEvent, LoginEvent
 from store.models.mail import Blob, Expunged, Flag, Folder, Message, SieveScript, SpecialUse
 from store.models.queue import OutboundMessage, OutboundRecipient, QueueState
+from store.models.smtp import VacationReply
 
 __all__ = [
     "AccessToken",
@@ -26,4 +27,5 @@ __all__ = [
     "Role",
     "SieveScript",
     "SpecialUse",
+    "VacationReply",
 ]

@@ -70,7 +70,8 @@ class Blob(models.Model):
 
 
 class Message(models.Model):
-    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages")
+    # No separate folder index: the (folder, uid) unique index serves every folder lookup.
+    folder = models.ForeignKey(Folder, on_delete=models.CASCADE, related_name="messages", db_index=False)
     uid = models.BigIntegerField()
     modseq = models.BigIntegerField()
     flags = models.IntegerField(default=0)  # Flag bits

@@ -174,6 +174,34 @@ def _check_alias_loop(start: str) -> None:
     walk(start, (start,))
 
 
+def alias_update(*, source: str, destinations: list[str], active: bool = True) -> Alias:
+    """Replace an alias's destinations (same checks as alias_create: local targets exist, no loop)."""
+    key, _ = _alias_source(source)
+    targets = [normalize_address(d) for d in destinations]
+    if not targets:
+        raise ValueError("an alias needs at least one destination")
+    with transaction.atomic():
+        alias = Alias.objects.select_for_update().filter(source=key).first()
+        if alias is None:
+            raise NotFound(f"no such alias: {key}")
+        local_domains = set(Domain.objects.values_list("name", flat=True))
+        for target in targets:
+            if split_address(target)[1] in local_domains and not _local_address_exists(target):
+                raise NotFound(f"no such local address: {target}")
+        alias.destinations = list(dict.fromkeys(targets))
+        alias.active = active
+        alias.save(update_fields=["destinations", "active"])
+        _check_alias_loop(key)
+    return alias
+
+
+def account_admin_domains_set(*, account: Account, domains: list[Domain]) -> Account:
+    """Set the domains a domain administrator manages."""
+    with transaction.atomic():
+        account.admin_domains.set(domains)
+    return account
+
+
 def alias_remove(*, source: str) -> None:
     key, _ = _alias_source(source)
     deleted, _ = Alias.objects.filter(source=key).delete()

@@ -1,13 +1,18 @@
-"""DKIM keys (RFC 6376 §3.6.1, RFC 8463): made per domain, the private half kept in the store.
+"""DKIM signing keys per domain (RFC 6376 §3.6.1 key records, RFC 8463 Ed25519).
 
-RSA keys are 2048 bits by default (rsa-sha256); ed25519 keys (ed25519-sha256, RFC 8463) keep the
-32-byte seed base64-encoded, as dkimpy signs with it.
+RSA keys are 2048 bits by default (rsa-sha256); ed25519 keys keep the 32-byte seed
+base64-encoded, as dkimpy signs with it. A domain has at most one active key, the one the relay
+signs with. Rotating makes a new key with a new selector active and keeps the former keys,
+inactive, until removed: their DNS records must stay published until mail signed with them has
+been delivered and checked.
 """
 
 from __future__ import annotations
 
 import base64
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.db import transaction
 from django.utils import timezone
 
@@ -15,32 +20,27 @@ from store.addresses import normalize_domain
 from store.errors import InvalidName, NotFound
 from store.models import DkimKey, Domain
 
-RSA_BITS_DEFAULT = 2048  # RFC 8301 §3.2: at least 1024, 2048 recommended
+RSA_BITS_DEFAULT = 2048  # RFC 8301 §3.2: signers MUST use at least 1024, SHOULD use 2048
 ALGORITHMS = ("rsa", "ed25519")
+TXT_STRING_MAX = 255  # RFC 1035 §3.3: one character-string
 
 
 def _rsa_key(bits: int) -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    ).decode()
+    ).decode("ascii")
     public_der = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return private_pem, base64.b64encode(public_der).decode()
+    return private_pem, base64.b64encode(public_der).decode("ascii")
 
 
 def _ed25519_key() -> tuple[str, str]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
     key = ed25519.Ed25519PrivateKey.generate()
     seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
     public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(seed).decode(), base64.b64encode(public).decode()
+    return base64.b64encode(seed).decode("ascii"), base64.b64encode(public).decode("ascii")
 
 
 def dkim_selector_default(domain: Domain) -> str:
@@ -56,14 +56,19 @@ def dkim_selector_default(domain: Domain) -> str:
 
 
 def dkim_key_generate(
-    *, domain: str, algorithm: str = "rsa", selector: str = "", bits: int = RSA_BITS_DEFAULT
+    *,
+    domain: Domain | str,
+    algorithm: str = "rsa",
+    selector: str = "",
+    bits: int = RSA_BITS_DEFAULT,
+    activate: bool = True,
 ) -> DkimKey:
-    """Make a new signing key for a local domain; it becomes the active one (older keys stay for lookups)."""
+    """Make a new key for a local domain; with activate (the default) it becomes the signing key."""
     if algorithm not in ALGORITHMS:
         raise InvalidName(f"unknown DKIM algorithm {algorithm!r}: use rsa or ed25519")
     if algorithm == "rsa" and bits < 1024:
         raise InvalidName("RSA DKIM keys need at least 1024 bits (RFC 8301)")
-    name = normalize_domain(domain)
+    name = domain.name if isinstance(domain, Domain) else normalize_domain(domain)
     with transaction.atomic():
         domain_row = Domain.objects.select_for_update().filter(name=name).first()
         if domain_row is None:
@@ -74,19 +79,41 @@ def dkim_key_generate(
         if DkimKey.objects.filter(domain=domain_row, selector=chosen).exists():
             raise InvalidName(f"selector {chosen} already exists for {name}")
         private, public = _rsa_key(bits) if algorithm == "rsa" else _ed25519_key()
-        DkimKey.objects.filter(domain=domain_row).update(active=False)
+        if activate:
+            DkimKey.objects.filter(domain=domain_row, active=True).update(active=False)
         return DkimKey.objects.create(
             domain=domain_row,
             selector=chosen,
             algorithm=algorithm,
             private_key=private,
             public_record=f"v=DKIM1; k={algorithm}; p={public}",
-            active=True,
+            active=activate,
         )
 
 
+def dkim_key_activate(*, key_id: int) -> DkimKey:
+    with transaction.atomic():
+        key = DkimKey.objects.select_for_update().filter(pk=key_id).first()
+        if key is None:
+            raise NotFound(f"no such DKIM key: {key_id}")
+        DkimKey.objects.filter(domain_id=key.domain_id, active=True).exclude(pk=key.pk).update(active=False)
+        key.active = True
+        key.save(update_fields=["active"])
+    return key
+
+
+def dkim_key_remove(*, key_id: int) -> None:
+    """Remove an inactive key; the active signing key must be replaced first."""
+    key = DkimKey.objects.filter(pk=key_id).first()
+    if key is None:
+        raise NotFound(f"no such DKIM key: {key_id}")
+    if key.active:
+        raise ValueError("the active key cannot be removed; rotate first")
+    key.delete()
+
+
 def dkim_zone_line(key: DkimKey) -> str:
-    """The record to publish as one zone-file line; TXT strings are cut at 255 bytes (RFC 1035 §3.3)."""
+    """The record to publish as one zone-file line, TXT strings cut at 255 bytes."""
     record = key.public_record
-    chunks = " ".join(f'"{record[i : i + 255]}"' for i in range(0, len(record), 255))
+    chunks = " ".join(f'"{record[i : i + TXT_STRING_MAX]}"' for i in range(0, len(record), TXT_STRING_MAX))
     return f"{key.selector}._domainkey.{key.domain.name}. IN TXT {chunks}"

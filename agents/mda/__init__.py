@@ -1,0 +1,1 @@
+"""Mail delivery agent: alias expansion, Sieve folder rules (RFC 5228), vacation (RFC 5230)."""

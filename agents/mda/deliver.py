@@ -1,0 +1,320 @@
+"""Delivery of accepted messages: Sieve rules, local copies, queue rows, vacation replies.
+
+`job_deliver` turns one message and its resolved recipients into store writes: one blob, local
+copies through store.services.message_deliver, remote alias targets and Sieve redirects through
+store.services.queue.queue_enqueue. `GroupCommitter` runs many sessions' jobs in one database
+transaction on one thread (group commit): each job in its own savepoint, one COMMIT (one WAL
+fsync) for the batch, and only then are the sessions told to answer 250 (DESIGN rule 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+
+from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, sieve_parse, sieve_run
+from agents.mda.vacation import vacation_applies, vacation_handle, vacation_reply_build
+from agents.smtp.faults import fault_point
+from store.blobs import blob_write
+from store.errors import StoreError
+from store.mime_headers import field_value, header_end, header_fields
+from store.mime_text import decode_rfc2047, guess_text
+from store.parse import ParsedMessage, parse_message
+from store.selectors.smtp import LocalAccount, recipient_resolve, sieve_scripts_for
+from store.services.log import log_record
+from store.services.messages import DeliveryTarget, message_deliver
+from store.services.queue import QueueRecipient, queue_enqueue
+from store.services.sieve import sieve_script_record_error
+from store.services.vacation import vacation_reply_claim
+
+log = logging.getLogger(__name__)
+
+PARSED_SCRIPT_CACHE_SIZE = 512
+
+
+@dataclass
+class RecipientPlan:
+    """One envelope recipient as resolved at RCPT time."""
+
+    address: str
+    accounts: list[LocalAccount] = field(default_factory=list)
+    remote: list[str] = field(default_factory=list)
+    notify: str = ""
+    orcpt: str = ""
+
+
+@dataclass
+class DeliveryJob:
+    raw: bytes
+    sender: str
+    recipients: list[RecipientPlan]
+    smtputf8: bool = False
+    body_8bit: bool = False
+    dsn_ret: str = ""
+    dsn_envid: str = ""
+    submitted_by: str = ""
+    client_ip: str | None = None
+    tls: bool = False
+
+
+class QuotaFailure(Exception):
+    """Every local recipient is over quota and nothing else was accepted."""
+
+
+@dataclass
+class DeliveryOutcome:
+    ok: bool
+    quota: bool = False
+    message_id: str = ""
+
+
+def sieve_input(raw: bytes, *, size: int, envelope_from: str, envelope_to: str) -> SieveInput:
+    header_stop, _ = header_end(raw, 0, len(raw))
+    headers = [
+        (name.lower(), " ".join(decode_rfc2047(guess_text(field_value(field_bytes))).split()))
+        for name, field_bytes in header_fields(raw[:header_stop])
+    ]
+    return SieveInput(headers=headers, size=size, envelope_from=envelope_from, envelope_to=envelope_to)
+
+
+_script_cache: OrderedDict[tuple[int, str], list[Any]] = OrderedDict()
+_script_cache_lock = threading.Lock()
+
+
+def _parsed_script(script_id: int, content: str) -> list[Any]:
+    key = (script_id, hashlib.sha256(content.encode()).hexdigest())
+    with _script_cache_lock:
+        cached = _script_cache.get(key)
+        if cached is not None:
+            _script_cache.move_to_end(key)
+            return cached
+    commands = sieve_parse(content)
+    with _script_cache_lock:
+        _script_cache[key] = commands
+        while len(_script_cache) > PARSED_SCRIPT_CACHE_SIZE:
+            _script_cache.popitem(last=False)
+    return commands
+
+
+def rules_apply(account: LocalAccount, message: SieveInput) -> SieveResult | None:
+    """Run the domain's and the account's active scripts; None means plain INBOX delivery.
+
+    A script that does not parse or fails at run time never loses mail: the error is recorded
+    on the script and the message goes to INBOX.
+    """
+    scripts = sieve_scripts_for(account.account_id, account.domain_id)
+    if not scripts:
+        return None
+    parsed: list[list[Any]] = []
+    for script_id, _name, content in scripts:
+        try:
+            parsed.append(_parsed_script(script_id, content))
+        except SieveSyntaxError as error:
+            sieve_script_record_error(script_id=script_id, error=str(error))
+    try:
+        return sieve_run(parsed, message)
+    except Exception as error:
+        for script_id, _name, _content in scripts:
+            sieve_script_record_error(script_id=script_id, error=f"runtime: {error}")
+        return None
+
+
+@dataclass
+class _Plan:
+    targets: list[DeliveryTarget] = field(default_factory=list)
+    remote: dict[str, QueueRecipient] = field(default_factory=dict)
+    redirects: dict[str, None] = field(default_factory=dict)
+    vacations: list[tuple[LocalAccount, Any, SieveInput]] = field(default_factory=list)
+    discarded: list[str] = field(default_factory=list)
+
+
+def _plan(job: DeliveryJob, parsed: ParsedMessage) -> _Plan:
+    plan = _Plan()
+    seen_accounts: set[int] = set()
+    for rcpt in job.recipients:
+        for address in rcpt.remote:
+            plan.remote.setdefault(address, QueueRecipient(address, notify=rcpt.notify, orcpt=rcpt.orcpt))
+        for account in rcpt.accounts:
+            if account.account_id in seen_accounts:
+                continue
+            seen_accounts.add(account.account_id)
+            message = sieve_input(job.raw, size=parsed.size, envelope_from=job.sender, envelope_to=rcpt.address)
+            result = rules_apply(account, message)
+            if result is None:
+                plan.targets.append(DeliveryTarget(account.account_id))
+                continue
+            for target in result.folders:
+                plan.targets.append(
+                    DeliveryTarget(account.account_id, folder=target.folder, create_folder=target.create)
+                )
+            for address in result.redirects:
+                plan.redirects[address.lower()] = None
+            if result.vacation is not None:
+                plan.vacations.append((account, result.vacation, message))
+            if not result.folders:
+                plan.discarded.append(account.address)
+    return plan
+
+
+def _redirect(job: DeliveryJob, plan: _Plan) -> list[DeliveryTarget]:
+    """Sieve redirects: local addresses are delivered to INBOX directly (no rules, so no loops)."""
+    local: list[DeliveryTarget] = []
+    for address in plan.redirects:
+        resolution = recipient_resolve(address)
+        local.extend(DeliveryTarget(account.account_id) for account in resolution.accounts)
+        for remote in resolution.remote:
+            plan.remote.setdefault(remote, QueueRecipient(remote))
+    return local
+
+
+def job_deliver(job: DeliveryJob) -> DeliveryOutcome:
+    """Deliver one message; call inside a transaction. Raises QuotaFailure when nothing fits."""
+    parsed = parse_message(job.raw)
+    plan = _plan(job, parsed)
+    targets = plan.targets + _redirect(job, plan)
+    delivered = 0
+    if targets:
+        result = message_deliver(raw=job.raw, targets=targets, parsed=parsed)
+        delivered = len(result.delivered)
+        if result.over_quota:
+            if not delivered and not plan.remote:
+                raise QuotaFailure
+            # Others were accepted, so this answer will be 250: deliver the rest in quota grace
+            # (Dovecot's quota_grace) rather than lose their copies.
+            message_deliver(raw=job.raw, targets=result.over_quota, parsed=parsed, enforce_quota=False)
+        for item in result.delivered:
+            log_record(
+                event="delivered",
+                message_id=parsed.message_id[:998],
+                sender=job.sender[:320],
+                recipient=str(item.account_id),
+                folder=item.folder,
+                client_ip=job.client_ip,
+                tls=job.tls,
+                size=parsed.size,
+            )
+    if plan.remote:
+        queue_enqueue(
+            raw=job.raw,
+            sender=job.sender,
+            recipients=list(plan.remote.values()),
+            parsed=parsed,
+            smtputf8=job.smtputf8,
+            body_8bit=job.body_8bit,
+            dsn_ret=job.dsn_ret,
+            dsn_envid=job.dsn_envid,
+            submitted_by=job.submitted_by,
+            client_ip=job.client_ip,
+        )
+    for address in plan.discarded:
+        log_record(event="discarded", message_id=parsed.message_id[:998], sender=job.sender[:320], recipient=address)
+    _vacations(plan)
+    return DeliveryOutcome(ok=True, message_id=parsed.message_id)
+
+
+def _vacations(plan: _Plan) -> None:
+    for account, vacation, message in plan.vacations:
+        if not vacation_applies(message, vacation, [account.address]):
+            continue
+        sender = message.envelope_from.lower()
+        if not vacation_reply_claim(
+            account_id=account.account_id, sender=sender, handle=vacation_handle(vacation), days=vacation.days
+        ):
+            continue
+        reply = vacation_reply_build(message=message, vacation=vacation, account_address=account.address)
+        queue_enqueue(raw=reply, sender="", recipients=[QueueRecipient(sender)], submitted_by=account.address)
+
+
+def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
+    """Group commit: every job in its own savepoint, one COMMIT for all of them."""
+    for job in jobs:
+        blob_write(job.raw)  # fsynced before any row names it (DESIGN rule 5)
+    fault_point("blob")
+    outcomes: list[DeliveryOutcome] = []
+    with transaction.atomic():
+        for job in jobs:
+            try:
+                with transaction.atomic():
+                    outcomes.append(job_deliver(job))
+            except QuotaFailure:
+                outcomes.append(DeliveryOutcome(ok=False, quota=True))
+            except (StoreError, ValueError) as error:
+                log.warning("delivery failed: %s", error)
+                outcomes.append(DeliveryOutcome(ok=False))
+        fault_point("commit")
+    fault_point("committed")
+    return outcomes
+
+
+class GroupCommitter:
+    """One delivery thread; sessions hand it jobs and await the committed outcome.
+
+    While one batch commits, the next one collects: the batch size follows the load with no
+    added latency when idle.
+    """
+
+    def __init__(self, *, batch_max: int | None = None) -> None:
+        self.batch_max = batch_max or settings.YUBIN_SMTP_GROUP_COMMIT_MAX
+        self._pending: list[tuple[DeliveryJob, asyncio.AbstractEventLoop, asyncio.Future[DeliveryOutcome]]] = []
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._users = 0
+        self._thread = threading.Thread(target=self._run, name="smtp-group-commit", daemon=True)
+        self._thread.start()
+
+    async def deliver(self, job: DeliveryJob) -> DeliveryOutcome:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[DeliveryOutcome] = loop.create_future()
+        with self._condition:
+            self._pending.append((job, loop, future))
+            self._condition.notify()
+        return await future
+
+    def acquire(self) -> None:
+        self._users += 1
+
+    def release(self) -> None:
+        """Stop the thread when the last listener using it closes (pending jobs finish first)."""
+        self._users -= 1
+        if self._users <= 0:
+            with self._condition:
+                self._stopping = True
+                self._condition.notify()
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            connection.close()
+
+    def _loop(self) -> None:
+        while True:
+            with self._condition:
+                while not self._pending and not self._stopping:
+                    self._condition.wait()
+                if not self._pending:
+                    return
+                batch = self._pending[: self.batch_max]
+                del self._pending[: self.batch_max]
+            try:
+                close_old_connections()
+                outcomes = batch_deliver([job for job, _, _ in batch])
+            except Exception:
+                log.exception("delivery batch failed; every message in it gets 451")
+                connection.close()
+                outcomes = [DeliveryOutcome(ok=False) for _ in batch]
+            for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
+                loop.call_soon_threadsafe(_resolve, future, outcome)
+
+
+def _resolve(future: asyncio.Future[DeliveryOutcome], outcome: DeliveryOutcome) -> None:
+    if not future.done():
+        future.set_result(outcome)

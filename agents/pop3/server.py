@@ -1,0 +1,104 @@
+"""POP3 listeners: YUBIN_PORT_POP3 (STLS, RFC 2595) and YUBIN_PORT_POP3S (implicit TLS, RFC 8314)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+
+from django.conf import settings
+
+from agents.pop3 import replies
+from agents.pop3.parser import MAX_LINE_OCTETS
+from agents.pop3.session import TLS_HANDSHAKE_TIMEOUT_SECONDS, Session
+from agents.runner import Listener
+from agents.tls import server_context
+
+log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 1000  # per process, like Dovecot's service pop3-login process_limit * client_limit
+MAX_CONNECTIONS_PER_IP = 50  # Dovecot's mail_max_userip_connections is 10 per user and address
+
+
+class ConnectionLimiter:
+    def __init__(self) -> None:
+        self.total = 0
+        self.per_ip: dict[str, int] = {}
+
+    def enter(self, client_ip: str) -> bool:
+        if self.total >= MAX_CONNECTIONS or self.per_ip.get(client_ip, 0) >= MAX_CONNECTIONS_PER_IP:
+            return False
+        self.total += 1
+        self.per_ip[client_ip] = self.per_ip.get(client_ip, 0) + 1
+        return True
+
+    def leave(self, client_ip: str) -> None:
+        self.total -= 1
+        left = self.per_ip.get(client_ip, 1) - 1
+        if left:
+            self.per_ip[client_ip] = left
+        else:
+            self.per_ip.pop(client_ip, None)
+
+
+ConnectionCallback = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def connection_handler(
+    *, implicit_tls: bool, tls_context: ssl.SSLContext, limiter: ConnectionLimiter
+) -> ConnectionCallback:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        client_ip = str(peer[0]) if peer else ""
+        if not limiter.enter(client_ip):
+            try:
+                writer.write((replies.TOO_MANY_CONNECTIONS + "\r\n").encode())
+                await writer.drain()
+                writer.close()
+            except (ConnectionError, OSError):
+                pass
+            return
+        try:
+            session = Session(
+                reader,
+                writer,
+                tls_active=implicit_tls,
+                tls_context=None if implicit_tls else tls_context,
+            )
+            await session.run()
+        except asyncio.CancelledError:
+            pass  # the listener is shutting down; the session's finally blocks have run
+        finally:
+            limiter.leave(client_ip)
+
+    return handle
+
+
+async def pop3_servers_start(*, host: str, port: int, tls_port: int) -> list[Listener]:
+    """Bind the STLS port and the implicit-TLS port (either may be 0 to skip it)."""
+    context = server_context()
+    limiter = ConnectionLimiter()
+    listeners: list[Listener] = []
+    # The reader's limit bounds a line; one more byte for LF and CR each.
+    limit = MAX_LINE_OCTETS + 2
+    if port:
+        plain = await asyncio.start_server(
+            connection_handler(implicit_tls=False, tls_context=context, limiter=limiter), host, port, limit=limit
+        )
+        listeners.append(Listener("pop3", host, port, plain))
+    if tls_port:
+        secure = await asyncio.start_server(
+            connection_handler(implicit_tls=True, tls_context=context, limiter=limiter),
+            host,
+            tls_port,
+            limit=limit,
+            ssl=context,
+            ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS,
+        )
+        listeners.append(Listener("pop3s", host, tls_port, secure))
+    return listeners
+
+
+async def listeners_start(*, host: str) -> list[Listener]:
+    return await pop3_servers_start(host=host, port=settings.YUBIN_PORT_POP3, tls_port=settings.YUBIN_PORT_POP3S)

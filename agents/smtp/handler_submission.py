@@ -1,0 +1,68 @@
+"""Submission policy (RFC 6409): authenticated senders, their own addresses, any recipient.
+
+AUTH is required (RFC 6409 §4.3) unless POP-before-SMTP is on and this client address logged
+in to POP3/IMAP lately; MAIL FROM must be the account's address or an alias leading to it
+(store.selectors.directory.account_addresses), else 553 5.7.1.
+"""
+
+from __future__ import annotations
+
+from asgiref.sync import sync_to_async
+
+from agents.mda.deliver import GroupCommitter
+from agents.popbeforesmtp import pbs_allowed
+from agents.smtp import codes
+from agents.smtp.address import Path
+from agents.smtp.handler_common import deliver, local_status, plan_of, resolve, trace_fields
+from agents.smtp.protocol import Recipient, YubinEnvelope, YubinSession
+from store.selectors.directory import account_addresses, account_by_address
+
+
+def _sender_addresses(address: str) -> list[str]:
+    account = account_by_address(address)
+    return [a.lower() for a in account_addresses(account)] if account is not None else []
+
+
+class SubmissionHandler:
+    name = "submission"
+    auth_offered = True
+
+    def __init__(self, *, hostname: str, committer: GroupCommitter, starttls_required: bool) -> None:
+        self.hostname = hostname
+        self.committer = committer
+        self.starttls_required = starttls_required
+
+    async def _identity(self, session: YubinSession) -> str:
+        if session.account is not None:
+            return str(session.account.address)
+        pbs = await sync_to_async(pbs_allowed, thread_sensitive=False)(session.client_ip)
+        if pbs:
+            session.auth_address = pbs
+        return pbs or ""
+
+    async def handle_MAIL(self, session: YubinSession, envelope: YubinEnvelope, path: Path) -> str:
+        identity = await self._identity(session)
+        if not identity:
+            return codes.AUTH_REQUIRED
+        if path.is_null:
+            return codes.NULL_SENDER_SUBMISSION
+        owned = await sync_to_async(_sender_addresses, thread_sensitive=False)(identity)
+        if path.address.lower() not in owned:
+            return codes.SENDER_NOT_OWNED
+        return codes.OK_SENDER
+
+    async def handle_RCPT(self, session: YubinSession, envelope: YubinEnvelope, rcpt: Recipient) -> str:
+        resolution = await resolve(rcpt.path.address)
+        if resolution.local_domain:
+            status = local_status(resolution, envelope.declared_size)
+        elif rcpt.path.is_literal:
+            return codes.ADDRESS_SYNTAX  # the MTA does not deliver to address literals
+        else:
+            status = codes.OK_RECIPIENT
+        if status.startswith("250"):
+            rcpt.plan = plan_of(rcpt, resolution)
+        return status
+
+    async def handle_DATA(self, session: YubinSession, envelope: YubinEnvelope, content: bytes) -> str:
+        received, _queue_id = trace_fields(session, envelope, hostname=self.hostname, tls_version=None)
+        return await deliver(self.committer, session, envelope, received + content, submitted_by=session.auth_address)

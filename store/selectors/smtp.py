@@ -1,0 +1,108 @@
+"""Selectors for SMTP and delivery: resolve a recipient through accounts and aliases; Sieve scripts.
+
+Alias expansion follows Postfix's virtual_alias_maps: an exact alias wins over the account, the
+'@domain' catch-all applies only when neither an account nor an exact alias exists, expansion
+is recursive to MAX_ALIAS_DEPTH, and a loop ends the branch that loops (the others still count).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from store.addresses import AddressError, normalize_address, split_address
+from store.models import Account, Alias, Domain, SieveScript
+
+MAX_ALIAS_DEPTH = 10  # Postfix's virtual_alias_recursion_limit is 1000; ours is plenty for humans
+MAX_ALIAS_EXPANSION = 1000  # Postfix's virtual_alias_expansion_limit
+
+
+@dataclass(frozen=True)
+class LocalAccount:
+    account_id: int
+    address: str
+    domain_id: int
+    quota: int
+    used_bytes: int
+
+
+@dataclass
+class RecipientResolution:
+    local_domain: bool
+    accounts: list[LocalAccount] = field(default_factory=list)
+    remote: list[str] = field(default_factory=list)
+    loop: bool = False
+
+    @property
+    def found(self) -> bool:
+        return bool(self.accounts or self.remote)
+
+
+def _account(address: str) -> LocalAccount | None:
+    row = (
+        Account.objects.filter(address=address, is_active=True, domain__active=True)
+        .values_list("pk", "address", "domain_id", "quota", "used_bytes")
+        .first()
+    )
+    return LocalAccount(*row) if row else None
+
+
+def _alias(address: str) -> list[str] | None:
+    row = Alias.objects.filter(source=address, active=True).values_list("destinations", flat=True).first()
+    return list(row) if row is not None else None
+
+
+def local_domains() -> set[str]:
+    return set(Domain.objects.filter(active=True).values_list("name", flat=True))
+
+
+def recipient_resolve(address: str) -> RecipientResolution:
+    """Expand one envelope recipient into local accounts and remote addresses."""
+    try:
+        normalized = normalize_address(address)
+    except AddressError:
+        # A local part no account can have ("a@b"@local, odd characters): local, but nobody.
+        return RecipientResolution(local_domain=address.rpartition("@")[2].lower() in local_domains())
+    domain = split_address(normalized)[1]
+    domains = local_domains()
+    if domain not in domains:
+        return RecipientResolution(local_domain=False, remote=[address])
+    result = RecipientResolution(local_domain=True)
+    seen_accounts: set[int] = set()
+
+    def walk(current: str, path: tuple[str, ...]) -> None:
+        if len(result.accounts) + len(result.remote) >= MAX_ALIAS_EXPANSION:
+            return
+        current_domain = split_address(current)[1]
+        if current_domain not in domains:
+            if current not in result.remote:
+                result.remote.append(current)
+            return
+        if current in path or len(path) > MAX_ALIAS_DEPTH:
+            result.loop = True
+            return
+        destinations = _alias(current)
+        if destinations is None:
+            account = _account(current)
+            if account is not None:
+                if account.account_id not in seen_accounts:
+                    seen_accounts.add(account.account_id)
+                    result.accounts.append(account)
+                return
+            destinations = _alias(f"@{current_domain}")
+            if destinations is None:
+                return
+        for destination in destinations:
+            walk(destination.lower(), (*path, current))
+
+    walk(normalized, ())
+    return result
+
+
+def sieve_scripts_for(account_id: int, domain_id: int) -> list[tuple[int, str, str]]:
+    """Active scripts to run for an account: (id, name, content), the domain's first."""
+    scripts: list[tuple[int, str, str]] = []
+    domain_script = SieveScript.objects.filter(domain_id=domain_id, active=True).values_list("pk", "name", "content")
+    scripts.extend(domain_script[:1])
+    account_script = SieveScript.objects.filter(account_id=account_id, active=True).values_list("pk", "name", "content")
+    scripts.extend(account_script[:1])
+    return scripts

@@ -1,0 +1,218 @@
+"""Maildrop semantics: exclusive lock, snapshot at login, deletions only in UPDATE (RFC 1939 §6, §8)."""
+
+from __future__ import annotations
+
+import poplib
+import socket
+import time
+
+import pytest
+
+from agents.pop3 import replies
+from tests.agents.pop3.conftest import sample_message
+
+ADDRESS = "hanako@example.test"
+
+
+@pytest.fixture
+def mailbox(make_account, deliver):
+    account = make_account(ADDRESS)
+    uids = [deliver(account, sample_message(n)) for n in range(1, 6)]
+    return account, uids
+
+
+def inbox_uids(account) -> list[int]:
+    from store.models import Message
+
+    return list(Message.objects.filter(folder__account=account, folder__name="INBOX").values_list("uid", flat=True))
+
+
+def test_second_session_gets_in_use(pop3_server, mailbox):
+    """While one session holds the maildrop, a second login gets -ERR [IN-USE] and may retry later."""
+    first = pop3_server.login(ADDRESS)
+    second = pop3_server.client()
+    second.user(ADDRESS)
+    with pytest.raises(poplib.error_proto) as refused:
+        second.pass_("correct horse battery staple")
+    assert str(refused.value.args[0], "ascii") == replies.IN_USE
+    first.quit()
+    second.user(ADDRESS)
+    second.pass_("correct horse battery staple")
+    assert second.stat()[0] == 5
+    second.quit()
+
+
+def test_lock_released_when_connection_drops(pop3_server, mailbox):
+    """A dropped connection frees the maildrop for the next session."""
+    first = pop3_server.login(ADDRESS)
+    first.close()  # no QUIT
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            second = pop3_server.login(ADDRESS)
+            break
+        except poplib.error_proto:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    second.quit()
+
+
+def test_lock_is_shared_through_the_cache(pop3_server, mailbox):
+    """The lock lives in the shared cache: a holder in another process (the key present) means IN-USE."""
+    from django.core.cache import cache
+
+    account, _ = mailbox
+    cache.add(f"yubin:pop3:lock:{account.pk}", "another-process", 60)
+    client = pop3_server.client()
+    client.user(ADDRESS)
+    with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
+        client.pass_("correct horse battery staple")
+    client.quit()
+
+
+def test_deletions_apply_only_at_quit(pop3_server, mailbox):
+    """DELE changes nothing in the store until QUIT; then exactly the deleted messages go."""
+    account, uids = mailbox
+    client = pop3_server.login(ADDRESS)
+    client.dele(1)
+    client.dele(4)
+    assert inbox_uids(account) == uids
+    assert client.quit() == replies.BYE_UPDATE.format(count=3).encode()
+    assert inbox_uids(account) == [uids[1], uids[2], uids[4]]
+
+
+def test_dropped_connection_deletes_nothing(pop3_server, mailbox):
+    """A connection that ends without QUIT never enters UPDATE: nothing is removed."""
+    account, uids = mailbox
+    client = pop3_server.login(ADDRESS)
+    client.dele(1)
+    client.dele(2)
+    client.sock.shutdown(socket.SHUT_RDWR)
+    client.close()
+    again = None
+    deadline = time.monotonic() + 5
+    while again is None:
+        try:
+            again = pop3_server.login(ADDRESS)
+        except poplib.error_proto:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    assert again.stat()[0] == 5
+    again.quit()
+    assert inbox_uids(account) == uids
+
+
+def test_rset_then_quit_keeps_everything(pop3_server, mailbox):
+    """DELE then RSET then QUIT leaves the maildrop as it was."""
+    account, uids = mailbox
+    client = pop3_server.login(ADDRESS)
+    client.dele(3)
+    client.rset()
+    client.quit()
+    assert inbox_uids(account) == uids
+
+
+def test_mail_arriving_during_session_is_not_shown(pop3_server, mailbox, deliver):
+    """The maildrop is the INBOX at login: later mail is invisible to the session, seen by the next."""
+    account, uids = mailbox
+    client = pop3_server.login(ADDRESS)
+    new_uid = deliver(account, sample_message(99))
+    assert client.stat()[0] == 5
+    assert len(client.list()[1]) == 5
+    with pytest.raises(poplib.error_proto, match="no message 6"):
+        client.retr(6)
+    client.dele(1)
+    client.quit()
+    assert inbox_uids(account) == [*uids[1:], new_uid]
+    again = pop3_server.login(ADDRESS)
+    assert again.stat()[0] == 5
+    assert again.uidl(5).endswith(f".{new_uid}".encode())
+    again.quit()
+
+
+def test_message_expunged_elsewhere_during_session(pop3_server, mailbox):
+    """A message another client expunges mid-session cannot break QUIT: the rest is still applied."""
+    from store.models import Flag, Folder
+    from store.services import flags_set, messages_expunge
+
+    account, uids = mailbox
+    folder = Folder.objects.get(account=account, name="INBOX")
+    client = pop3_server.login(ADDRESS)
+    flags_set(folder_id=folder.pk, uids=[uids[0]], mode="add", flags=Flag.DELETED)
+    messages_expunge(folder_id=folder.pk, uids=[uids[0]])
+    client.dele(1)
+    client.dele(2)
+    assert client.quit().startswith(b"+OK")
+    assert inbox_uids(account) == uids[2:]
+
+
+def test_quit_marks_retrieved_messages_seen_and_keeps_other_flags(pop3_server, mailbox):
+    """Messages RETR'd and kept get \\Seen at QUIT; untouched ones keep their flags."""
+    from store.models import Flag, Message
+
+    account, uids = mailbox
+    client = pop3_server.login(ADDRESS)
+    client.retr(2)
+    client.top(3, 0)
+    client.quit()
+    flags = dict(Message.objects.filter(folder__account=account).values_list("uid", "flags"))
+    assert flags[uids[1]] & Flag.SEEN
+    assert not flags[uids[2]] & Flag.SEEN
+    assert not flags[uids[0]] & Flag.SEEN
+
+
+def test_uidl_stable_across_sessions_and_after_deletions(pop3_server, mailbox):
+    """A message keeps its unique id in later sessions even when earlier messages are deleted."""
+    client = pop3_server.login(ADDRESS)
+    before = dict(line.split() for line in client.uidl()[1])
+    client.dele(1)
+    client.quit()
+    client = pop3_server.login(ADDRESS)
+    after = [line.split()[1] for line in client.uidl()[1]]
+    client.quit()
+    assert after == [before[str(n).encode()] for n in range(2, 6)]
+
+
+def test_deletion_is_visible_to_imap_semantics(pop3_server, mailbox):
+    """A POP3 deletion is an IMAP expunge: the UIDs land in Expunged with a new MODSEQ, and a change
+    event is published for IDLE sessions."""
+    from store.changes import subscribe
+    from store.models import Expunged, Folder
+
+    account, uids = mailbox
+    folder = Folder.objects.get(account=account, name="INBOX")
+    modseq_before = folder.highest_modseq
+    events = []
+    unsubscribe = subscribe(events.append)
+    try:
+        client = pop3_server.login(ADDRESS)
+        client.dele(2)
+        client.quit()
+    finally:
+        unsubscribe()
+    folder.refresh_from_db()
+    assert folder.highest_modseq > modseq_before
+    assert folder.message_count == 4
+    assert list(Expunged.objects.filter(folder=folder).values_list("uid", flat=True)) == [uids[1]]
+    assert any(e.kind == "expunge" and e.folder_id == folder.pk for e in events)
+
+
+def test_missing_blob_gets_temporary_error(pop3_server, make_account, deliver):
+    """A message whose file has gone gets -ERR [SYS/TEMP] on RETR and TOP; the others still download."""
+    from store.blobs import blob_path
+    from store.models import Message
+
+    account = make_account("lost@example.test")
+    deliver(account, sample_message(1, b"first\r\n"))
+    deliver(account, sample_message(2, b"second\r\n"))
+    lost = Message.objects.get(folder__account=account, uid=1)
+    blob_path(lost.blob_id).unlink()
+    client = pop3_server.login("lost@example.test")
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        client.retr(1)
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        client.top(1, 0)
+    assert client.retr(2)[1][-1] == b"second"
+    client.quit()

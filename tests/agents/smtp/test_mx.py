@@ -1,0 +1,142 @@
+"""MX delivery: aliases (multi-level, catch-all, remote targets, loops), quota, trace and
+Authentication-Results headers with SPF/DKIM/DMARC against a real DNS server on loopback."""
+
+from __future__ import annotations
+
+import smtplib
+from typing import Any
+
+import dkim
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from agents.smtp import codes
+from store.blobs import blob_read
+from store.models import Alias, Domain, Message, OutboundRecipient
+from store.services import alias_create
+from tests.agents.smtp.conftest import SmtpPorts
+from tests.agents.smtp.dns_server import dns_start
+from tests.conftest import free_port
+
+BODY = b"From: Sender <sender@remote.example>\r\nTo: staff@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
+
+
+def mx(ports: SmtpPorts) -> smtplib.SMTP:
+    client = smtplib.SMTP(ports.host, ports.mx, timeout=10)
+    client.ehlo("peer.remote.example")
+    return client
+
+
+def inbox_count(account: Any) -> int:
+    return Message.objects.filter(folder__account=account, folder__name="INBOX").count()
+
+
+def test_alias_multilevel_catch_all_and_remote(smtp_server: SmtpPorts, accounts: Any) -> None:
+    """staff -> (team, outside) -> team -> (taro, hanako); catch-all of example.org -> jiro."""
+    alias_create(source="team@example.test", destinations=["taro@example.test", "hanako@example.test"])
+    alias_create(source="staff@example.test", destinations=["team@example.test", "friend@remote.example"])
+    alias_create(source="@example.org", destinations=["jiro@example.org"])
+    client = mx(smtp_server)
+    client.sendmail("sender@remote.example", ["staff@example.test", "anything@example.org"], BODY)
+    client.quit()
+    assert inbox_count(accounts["taro"]) == inbox_count(accounts["hanako"]) == inbox_count(accounts["jiro"]) == 1
+    assert len({m.blob_id for m in Message.objects.all()}) == 1  # one blob for every copy
+    assert list(OutboundRecipient.objects.values_list("address", flat=True)) == ["friend@remote.example"]
+
+
+def test_alias_loop_refused_at_rcpt(smtp_server: SmtpPorts, accounts: Any) -> None:
+    """An alias loop that leads nowhere is refused with 550 5.4.6, not delivered forever."""
+    domain = Domain.objects.get(name="example.test")
+    Alias.objects.create(source="ping@example.test", domain=domain, destinations=["pong@example.test"])
+    Alias.objects.create(source="pong@example.test", domain=domain, destinations=["ping@example.test"])
+    client = mx(smtp_server)
+    client.mail("sender@remote.example")
+    code, text = client.rcpt("ping@example.test")
+    assert (code, text.decode()) == (550, "5.4.6 Alias expansion loop for this recipient")
+    client.close()
+
+
+@pytest.mark.parametrize("permanent", [False, True])
+def test_quota_refused_per_recipient(smtp_server: SmtpPorts, accounts: Any, settings: Any, permanent: bool) -> None:
+    """A full mailbox gets 452 4.2.2 (or 552 5.2.2 when permanent) at RCPT; the others still get the mail."""
+    settings.YUBIN_QUOTA_PERMANENT = permanent
+    hanako = accounts["hanako"]
+    hanako.quota, hanako.used_bytes = 1000, 1000
+    hanako.save()
+    client = mx(smtp_server)
+    refused = client.sendmail("sender@remote.example", ["hanako@example.test", "taro@example.test"], BODY)
+    expected = codes.QUOTA_PERMANENT if permanent else codes.QUOTA_TEMPORARY
+    assert refused == {"hanako@example.test": (int(expected[:3]), expected[4:].encode())}
+    client.quit()
+    assert inbox_count(accounts["taro"]) == 1 and inbox_count(hanako) == 0
+
+
+def test_quota_at_data_time(smtp_server: SmtpPorts, accounts: Any) -> None:
+    """When the message itself does not fit (no SIZE given), DATA is answered 452 4.2.2 and nothing stored."""
+    hanako = accounts["hanako"]
+    hanako.quota, hanako.used_bytes = 1000, 990
+    hanako.save()
+    client = mx(smtp_server)
+    client.mail("sender@remote.example")
+    assert client.rcpt("hanako@example.test")[0] == 250
+    code, text = client.data(BODY)
+    assert f"{code} {text.decode()}" == codes.QUOTA_TEMPORARY
+    client.quit()
+    assert Message.objects.count() == 0
+
+
+def _dkim_keys() -> tuple[bytes, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    import base64
+
+    return private, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+
+
+@pytest.fixture
+def dns_zone(settings: Any) -> Any:
+    private, record = _dkim_keys()
+    port = free_port()
+    server = dns_start(
+        port,
+        txt={
+            "remote.example": ["v=spf1 ip4:127.0.0.1 -all"],
+            "sel._domainkey.remote.example": [record],
+            "_dmarc.remote.example": ["v=DMARC1; p=none"],
+            "strict.example": ["v=spf1 ip4:192.0.2.1 -all"],
+            "_dmarc.strict.example": ["v=DMARC1; p=reject"],
+        },
+    )
+    settings.YUBIN_DNS_RESOLVERS = f"127.0.0.1:{port}"
+    settings.YUBIN_SMTP_VERIFY_SENDER = True
+    yield private
+    server.stop()
+
+
+def test_authentication_results_pass(smtp_server: SmtpPorts, accounts: Any, dns_zone: bytes) -> None:
+    """A DKIM-signed message from an SPF-authorised address gets spf=pass dkim=pass dmarc=pass."""
+    body = BODY.replace(b"staff@", b"hanako@")
+    signature = dkim.sign(body, b"sel", b"remote.example", dns_zone, include_headers=[b"from", b"to", b"subject"])
+    client = mx(smtp_server)
+    client.sendmail("sender@remote.example", ["hanako@example.test"], signature + body)
+    client.quit()
+    stored = blob_read(Message.objects.get().blob_id)
+    header = stored.split(b"\r\nReceived:")[0].decode()
+    assert header.startswith("Authentication-Results: mail.test;")
+    assert "spf=pass" in header and "dkim=pass" in header and "dmarc=pass" in header
+
+
+def test_dmarc_reject_policy(smtp_server: SmtpPorts, accounts: Any, dns_zone: bytes) -> None:
+    """From a p=reject domain, failing SPF and without DKIM: DATA is answered 550 5.7.1."""
+    body = b"From: boss@strict.example\r\nTo: hanako@example.test\r\nSubject: wire money\r\n\r\nnow\r\n"
+    client = mx(smtp_server)
+    client.mail("boss@strict.example")
+    client.rcpt("hanako@example.test")
+    code, text = client.data(body)
+    assert f"{code} {text.decode()}" == codes.DMARC_REJECT
+    client.quit()
+    assert Message.objects.count() == 0

@@ -1,0 +1,60 @@
+"""Blob store: content addressing, durability order, and the GC sweep."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from django.conf import settings
+
+from store.blobs import TEMP_DIR_NAME, blob_digest, blob_path, blob_read, blob_read_range, blob_write
+from store.models import Blob, Flag, Folder
+from store.services import DeliveryTarget, flags_set, message_deliver, messages_expunge
+from store.services.blobs import blob_gc_sweep
+
+RAW = b"Subject: gc\r\n\r\nbody\r\n"
+
+
+def age(path: Path, seconds: int) -> None:
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+def test_write_is_content_addressed_and_idempotent():
+    digest = blob_write(b"hello")
+    assert digest == blob_digest(b"hello")
+    assert blob_write(b"hello") == digest
+    assert blob_read(digest) == b"hello"
+    assert blob_read_range(digest, 1, 4) == b"ell"
+    leftovers = (Path(settings.YUBIN_BLOB_DIR) / TEMP_DIR_NAME).glob(f"{digest}.*")
+    assert not list(leftovers), "the temporary file was renamed into place, not left behind"
+
+
+def test_gc_keeps_referenced_and_removes_unreferenced(make_account):
+    """The sweep removes a blob only when no message refers to it and its grace period passed."""
+    account = make_account("taro@example.test")
+    kept = message_deliver(raw=b"Subject: keep\r\n\r\nx\r\n", targets=[DeliveryTarget(account_id=account.pk)]).blob
+    gone = message_deliver(raw=RAW, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    inbox = Folder.objects.get(account=account, name="INBOX")
+    flags_set(folder_id=inbox.pk, uids=[2], mode="add", flags=Flag.DELETED)
+    messages_expunge(folder_id=inbox.pk)
+    assert blob_gc_sweep(grace_seconds=3600) == 0  # too young: a transaction may still be running
+    Blob.objects.update(created="2000-01-01T00:00:00Z")
+    assert blob_gc_sweep(grace_seconds=3600) == 1
+    assert blob_path(kept).exists() and not blob_path(gone).exists()
+    assert list(Blob.objects.values_list("sha256", flat=True)) == [kept]
+
+
+def test_gc_removes_orphan_and_temporary_files(transactional_db):
+    """Files left by a crash between fsync and commit (no row) go once they are old enough."""
+    orphan = blob_path(blob_write(b"orphan after crash"))
+    temp_dir = Path(settings.YUBIN_BLOB_DIR) / TEMP_DIR_NAME
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    partial = temp_dir / "deadbeef.123.abcd"
+    partial.write_bytes(b"half")
+    assert blob_gc_sweep(grace_seconds=3600) == 0
+    age(orphan, 7200)
+    age(partial, 7200)
+    assert blob_gc_sweep(grace_seconds=3600) == 2
+    assert not orphan.exists() and not partial.exists()

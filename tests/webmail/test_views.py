@@ -1,0 +1,265 @@
+"""The webmail over Django's test client against the real IMAP and SMTP servers: login,
+session contents, connection reuse, security headers, injection refusals."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD
+from tests.webmail import messages
+from tests.webmail.conftest import ADDRESS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def client(mail_system) -> Client:
+    client = Client()
+    response = client.post("/login/", {"address": ADDRESS, "password": PASSWORD})
+    assert response.status_code == 302, response.content
+    return client
+
+
+def _uid_of(mail_system, subject: str, folder: str = "INBOX") -> int:
+    imap = mail_system.imap()
+    try:
+        imap.select_folder(folder)
+        uids = imap.search(["SUBJECT", subject], charset="UTF-8")
+        assert uids, f"{subject!r} not in {folder}"
+        return uids[-1]
+    finally:
+        imap.logout()
+
+
+def test_session_holds_a_token_never_the_password(mail_system, client):
+    """After login the session has the address and a token; the password is nowhere in it."""
+    session = client.session
+    stored = " ".join(str(value) for value in session.values())
+    assert PASSWORD not in stored
+    assert session["webmail_token"] and session["webmail_address"] == ADDRESS
+
+
+def test_wrong_password_refused_and_throttled(mail_system):
+    """Wrong passwords are refused; past the shared throttle even the right one waits."""
+    client = Client()
+    for _ in range(10):
+        response = client.post("/login/", {"address": ADDRESS, "password": "wrong"})
+        assert response.status_code == 401
+    response = client.post("/login/", {"address": ADDRESS, "password": PASSWORD})
+    assert response.status_code == 401
+    assert "Too many failed attempts" in response.content.decode()
+
+
+def test_pages_reuse_one_imap_connection(mail_system, client):
+    """Successive requests use the session's pooled IMAP connection (no reconnect per request)."""
+    from webmail.imap.pool import POOL
+
+    mail_system.append(messages.plain())
+    assert client.get("/").status_code == 200
+    key = POOL.key(client.session["webmail_token"], "main")
+    first = POOL._entries[key].client
+    assert client.get("/").status_code == 200
+    assert client.get("/?filter=unread").status_code == 200
+    assert POOL._entries[key].client is first
+
+
+def test_logout_ends_imap_session_and_token(mail_system, client):
+    """Logout closes the pooled connection and the token no longer authenticates."""
+    from webmail.imap.pool import POOL, ImapAuthExpired, connect
+
+    token = client.session["webmail_token"]
+    client.get("/")
+    response = client.post("/logout/")
+    assert response.status_code == 302
+    assert not any(key.startswith(POOL.key(token, "")[:64]) for key in POOL._entries)
+    with pytest.raises(ImapAuthExpired):
+        connect(ADDRESS, token)
+    assert client.get("/").status_code == 302
+
+
+def test_inbox_lists_japanese_subjects(mail_system, client):
+    """ISO-2022-JP and Shift_JIS subjects and names show decoded in the list."""
+    mail_system.append(messages.iso2022jp())
+    mail_system.append(messages.shift_jis_with_attachment())
+    page = client.get("/").content.decode()
+    assert "日本語の件名" in page and "佐藤 花子" in page and "見積もり" in page
+
+
+def test_message_page_headers_and_japanese_body(mail_system, client):
+    """A Japanese message shows its body decoded, including NEC special characters."""
+    mail_system.append(messages.iso2022jp())
+    uid = _uid_of(mail_system, "日本語の件名")
+    response = client.get(f"/read/{uid}/?f=INBOX")
+    page = response.content.decode()
+    assert "こんにちは、世界。①番です。" in page
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+
+
+def test_html_body_served_sandboxed_with_strict_csp(mail_system, client):
+    """The HTML body is its own document under a no-script CSP, framable only by us."""
+    mail_system.append(messages.html('<p>Hi</p><img src="cid:logo@x"><img src="https://remote.example/t.png">'))
+    uid = _uid_of(mail_system, "HTML hello")
+    page = client.get(f"/read/{uid}/?f=INBOX").content.decode()
+    assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in page
+    assert "remote image was blocked" in page
+    body = client.get(f"/read/{uid}/body/?f=INBOX")
+    assert "script-src 'none'" in body["Content-Security-Policy"]
+    assert body["X-Frame-Options"] == "SAMEORIGIN"
+    html = body.content.decode()
+    assert "data:image/png;base64," in html and "remote.example" not in html
+
+
+def test_attachment_download_headers(mail_system, client):
+    """Attachments download with Content-Disposition: attachment (RFC 6266 name) and nosniff."""
+    mail_system.append(messages.shift_jis_with_attachment())
+    uid = _uid_of(mail_system, "見積もり")
+    page = client.get(f"/read/{uid}/?f=INBOX").content.decode()
+    assert "見積書.txt" in page
+    section = re.search(r"/part/([0-9.]+)/", page).group(1)
+    response = client.get(f"/read/{uid}/part/{section}/?f=INBOX")
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert "filename*=UTF-8''%E8%A6%8B%E7%A9%8D%E6%9B%B8.txt" in response["Content-Disposition"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response.content == "見積書.txt content".encode()
+
+
+def test_csrf_required_on_state_changes(mail_system):
+    """POSTs without the CSRF token are refused."""
+    client = Client(enforce_csrf_checks=True)
+    assert client.post("/login/", {"address": ADDRESS, "password": PASSWORD}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["evil\r\nA001 LOGOUT", 'quote" DELETE INBOX', "star*", "percent%", "nul\x00"],
+)
+def test_folder_name_injection_refused_or_literal(mail_system, client, name):
+    """Folder names with CRLF, wildcards or NUL are refused; quotes are data, never syntax."""
+    response = client.post("/folders/", {"op": "create", "name": name}, follow=True)
+    assert response.status_code == 200
+    imap = mail_system.imap()
+    try:
+        names = [folder[2] for folder in imap.list_folders()]
+        assert "INBOX" in names
+    finally:
+        imap.logout()
+    if '"' in name:
+        assert name in names  # created under exactly that name
+    else:
+        assert "This folder name cannot be used." in response.content.decode()
+
+
+@pytest.mark.parametrize("query", ['x" OR ALL', "a\r\nA2 LOGOUT", "(ALL)", "日本語"])
+def test_search_strings_are_data(mail_system, client, query):
+    """Search strings cannot change the IMAP command: quotes/parentheses match literally, CRLF is refused."""
+    mail_system.append(messages.plain(subject="Ordinary"))
+    mail_system.append(messages.iso2022jp())
+    response = client.get("/search/", {"subject": query, "scope": "all"})
+    page = response.content.decode()
+    if "\r" in query:
+        assert response.status_code == 400
+    elif query == "日本語":
+        assert "日本語の件名" in page
+    else:
+        assert "Ordinary" not in page
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("to", "hanako@example.test\r\nBcc: victim@elsewhere.example"),
+        ("subject", "hi\r\nBcc: victim@elsewhere.example"),
+        ("cc", "x@example.test\nX-Evil: 1"),
+        ("to", "hanako@example.test>\r\nRCPT TO:<victim@elsewhere.example"),
+    ],
+)
+def test_compose_header_injection_refused(mail_system, client, field, value):
+    """CRLF in recipients or subject is refused with a message; nothing is sent."""
+    data = {"from_address": ADDRESS, "to": "hanako@example.test", "subject": "s", "body": "b", "action": "send"}
+    data[field] = value
+    response = client.post("/compose/", data)
+    assert response.status_code == 400
+    assert "not allowed" in response.content.decode() or "not a valid address" in response.content.decode()
+
+
+def test_send_from_foreign_address_refused(mail_system, client):
+    """From must be one of the account's addresses."""
+    data = {"from_address": "ceo@elsewhere.example", "to": "hanako@example.test", "subject": "s", "body": "b"}
+    assert client.post("/compose/", data).status_code == 400
+
+
+def test_send_reaches_recipient_and_sent_copy_kept(mail_system, client):
+    """A sent message is delivered to the recipient and a copy with \\Seen lands in Sent."""
+    data = {
+        "from_address": ADDRESS,
+        "to": "花子 <hanako@example.test>",
+        "bcc": ADDRESS,
+        "subject": "送信テスト",
+        "body": "本文です",
+        "action": "send",
+    }
+    response = client.post("/compose/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    imap = mail_system.imap("hanako@example.test")
+    try:
+        imap.select_folder("INBOX")
+        assert imap.search(["SUBJECT", "送信テスト"], charset="UTF-8")
+    finally:
+        imap.logout()
+    sent_uid = _uid_of(mail_system, "送信テスト", folder="Sent")
+    imap = mail_system.imap()
+    try:
+        imap.select_folder("Sent")
+        assert b"\\Seen" in imap.get_flags([sent_uid])[sent_uid]
+    finally:
+        imap.logout()
+
+
+def test_draft_saved_and_replaced(mail_system, client):
+    """Saving a draft twice leaves one draft with \\Draft in Drafts."""
+    data = {"from_address": ADDRESS, "to": "", "subject": "Work in progress", "body": "v1", "action": "save"}
+    first = client.post("/compose/", data, HTTP_ACCEPT="application/json").json()
+    data.update(body="v2", draft_uid=str(first["draft_uid"]))
+    second = client.post("/compose/", data, HTTP_ACCEPT="application/json").json()
+    assert second["draft_uid"] != first["draft_uid"]
+    imap = mail_system.imap()
+    try:
+        imap.select_folder("Drafts")
+        uids = imap.search(["SUBJECT", "Work in progress"])
+        assert uids == [second["draft_uid"]]
+        assert b"\\Draft" in imap.get_flags(uids)[uids[0]]
+    finally:
+        imap.logout()
+    page = client.get(f"/compose/?mode=draft&f=Drafts&uid={second['draft_uid']}").content.decode()
+    assert "v2" in page and "Work in progress" in page
+
+
+def test_move_delete_and_empty_trash(mail_system, client):
+    """Delete moves to Trash; deleting in Trash (or emptying it) removes for good."""
+    mail_system.append(messages.plain(subject="Doomed"))
+    uid = _uid_of(mail_system, "Doomed")
+    client.post("/actions/", {"f": "INBOX", "uid": [uid], "action": "delete"})
+    trash_uid = _uid_of(mail_system, "Doomed", folder="Trash")
+    client.post("/folders/", {"op": "empty", "name": "Trash"})
+    imap = mail_system.imap()
+    try:
+        imap.select_folder("Trash")
+        assert imap.search(["ALL"]) == []
+        imap.select_folder("INBOX")
+        assert imap.search(["SUBJECT", "Doomed"]) == []
+    finally:
+        imap.logout()
+    assert trash_uid
+
+
+def test_live_answers_when_mail_arrives(mail_system, client):
+    """The long poll returns a new state when a message is delivered."""
+    state = client.get("/live/", {"f": "INBOX", "state": "", "format": "json"}).json()
+    mail_system.append(messages.plain(subject="Live one"))
+    fresh = client.get("/live/", {"f": "INBOX", "state": state["state"], "format": "json"}).json()
+    assert fresh["state"] != state["state"]
+    assert fresh["inbox_unseen"] == state["inbox_unseen"] + 1

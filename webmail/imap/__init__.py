@@ -1,0 +1,1 @@
+"""The webmail's IMAP side: a connection pool per web session and the mailbox operations."""

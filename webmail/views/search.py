@@ -1,0 +1,61 @@
+"""Search over IMAP SEARCH, in the current folder or every folder."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext as _
+
+from webmail.imap.folders import folders_list
+from webmail.imap.search import Query, QueryInvalid, search
+from webmail.views.base import imap, webmail_view
+from webmail.views.mailbox import find_folder
+
+
+def _date(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@webmail_view
+def search_view(request: HttpRequest) -> HttpResponse:
+    params = request.GET
+    query = Query(
+        text=params.get("q", "").strip(),
+        sender=params.get("from", "").strip(),
+        recipient=params.get("to", "").strip(),
+        subject=params.get("subject", "").strip(),
+        body=params.get("body", "").strip(),
+        since=_date(params.get("since", "")),
+        before=_date(params.get("before", "")),
+        unread=params.get("unread") == "1",
+        flagged=params.get("flagged") == "1",
+    )
+    scope = params.get("scope", "all")
+    folder_name = params.get("f", "INBOX")
+    error = ""
+    hits = []
+    with imap(request) as connection:
+        folders = folders_list(connection)
+        folder = find_folder(folders, folder_name)
+        if not query.empty():
+            try:
+                hits = search(connection, query, None if scope == "all" or folder is None else [folder.name])
+            except QueryInvalid:
+                error = _("Line breaks are not allowed in a search.")
+    context = {
+        "folders": folders,
+        "folder": folder,
+        "query": query,
+        "params": params,
+        "scope": scope,
+        "hits": hits,
+        "total": sum(hit.count for hit in hits),
+        "searched": not query.empty(),
+        "error": error,
+    }
+    return render(request, "webmail/search.html", context, status=400 if error else 200)

@@ -1,0 +1,80 @@
+"""Settings: display name, signature, language, time zone, page size, conversation view."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django import forms
+from django.conf import settings as django_settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from webmail.imap.folders import folders_list
+from webmail.preferences import PAGE_SIZES, preferences_save
+from webmail.views.base import imap, prefs, webmail_view
+
+COMMON_ZONES = ["UTC", "Asia/Tokyo", "Europe/London", "Europe/Paris", "America/New_York", "America/Los_Angeles"]
+
+
+class SettingsForm(forms.Form):
+    display_name = forms.CharField(label=gettext_lazy("Display name"), max_length=200, required=False)
+    signature = forms.CharField(
+        label=gettext_lazy("Signature"), widget=forms.Textarea(attrs={"rows": 4}), required=False, max_length=4000
+    )
+    language = forms.ChoiceField(label=gettext_lazy("Language"), choices=django_settings.LANGUAGES)
+    time_zone = forms.ChoiceField(label=gettext_lazy("Time zone"))
+    page_size = forms.TypedChoiceField(
+        label=gettext_lazy("Messages per page"), coerce=int, choices=[(n, n) for n in PAGE_SIZES]
+    )
+    threads = forms.BooleanField(label=gettext_lazy("Group messages into conversations"), required=False)
+    compose_html = forms.BooleanField(label=gettext_lazy("Write rich text (HTML) by default"), required=False)
+    remote_content_senders = forms.CharField(
+        label=gettext_lazy("Always show remote images from these senders (one per line)"),
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+    )
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        zones = COMMON_ZONES + sorted(z for z in zoneinfo.available_timezones() if z not in COMMON_ZONES and "/" in z)
+        self.fields["time_zone"].choices = [(z, z) for z in zones]
+
+    def clean_display_name(self) -> str:
+        value = self.cleaned_data["display_name"]
+        if any(c in value for c in "\r\n\x00"):
+            raise forms.ValidationError(_("Line breaks are not allowed here."))
+        return value
+
+
+@webmail_view
+def settings_view(request: HttpRequest) -> HttpResponse:
+    preferences = prefs(request)
+    initial = {
+        "display_name": preferences.display_name,
+        "signature": preferences.signature,
+        "language": preferences.language,
+        "time_zone": preferences.time_zone,
+        "page_size": preferences.page_size,
+        "threads": preferences.threads,
+        "compose_html": preferences.compose_html,
+        "remote_content_senders": "\n".join(preferences.remote_content_senders),
+    }
+    form = SettingsForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        for name in ("display_name", "signature", "language", "time_zone", "page_size", "threads", "compose_html"):
+            setattr(preferences, name, form.cleaned_data[name])
+        preferences.remote_content_senders = [
+            line.strip().lower() for line in form.cleaned_data["remote_content_senders"].splitlines() if "@" in line
+        ]
+        preferences_save(preferences)
+        translation.activate(preferences.language)
+        messages.success(request, _("Settings saved."))
+        return redirect(reverse("webmail:settings"))
+    with imap(request) as connection:
+        folders = folders_list(connection)
+    return render(request, "webmail/settings.html", {"form": form, "folders": folders, "folder": None})
