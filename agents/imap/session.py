@@ -19,6 +19,7 @@ from django.db import connection as db_connection
 from agents.imap import limits
 from agents.imap.connection import Closed, Connection, LineTooLong
 from agents.imap.errors import Bad, Bye, ImapError, No
+from agents.imap.folder_cache import META, FolderMeta
 from agents.imap.protocol import response
 from agents.imap.protocol.parser import Args, ParseError, literal_announced, parse_command, tag_of
 from agents.imap.protocol.seqset import SeqSet, SeqSetError, select_positions, seqset_format
@@ -203,7 +204,8 @@ class Session:
         return limits.PREAUTH_TIMEOUT_SECONDS if self.state == NOT_AUTHENTICATED else limits.AUTOLOGOUT_SECONDS
 
     async def readline(self, limit: int = limits.MAX_LINE_LENGTH) -> bytes:
-        return await asyncio.wait_for(self.conn.readline(limit), self.timeout())
+        async with asyncio.timeout(self.timeout()):
+            return await self.conn.readline(limit)
 
     async def _read_command(self) -> bytes | None:
         """A whole command with its literals inline; None when it was refused (reply already sent)."""
@@ -304,6 +306,16 @@ class Session:
         if self.view is None:
             raise Bad(response.NO_SELECTED)
         return self.view
+
+    async def folder_meta(self) -> FolderMeta:
+        """The selected folder's cached metadata, covering every UID of the view."""
+        view = self.require_view()
+        uids = view.columns.uids
+        need = uids[-1] if uids else 0
+        meta = META.get(view.folder_id, view.uid_validity)
+        if meta is None or meta.last_uid < need:
+            meta = await self.db.run(META.load, view.folder_id, view.uid_validity, need)
+        return meta
 
     def deselect(self) -> None:
         self.view = None
