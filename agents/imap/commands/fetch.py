@@ -130,14 +130,20 @@ async def _render_cached(session: Session, simple: list[str], positions: list[in
     columns = session.require_view().columns
     uids, flags, modseqs, keywords = columns.uids, columns.flags, columns.modseqs, columns.keywords
     if simple == ["UID", "FLAGS"]:  # the hot path of every client's resync
-        send = session.send
-        for count, index in enumerate(positions, 1):
-            uid = uids[index]
-            send(
-                b"* %d FETCH (UID %d FLAGS %s)\r\n" % (index + 1, uid, flags_bytes(flags[index], keywords.get(uid, ())))
-            )
-            if count % 5000 == 0:
-                await session.conn.flush_if_large()
+        by_bits: dict[int, bytes] = {}
+        for start in range(0, len(positions), 5000):
+            lines = []
+            for index in positions[start : start + 5000]:
+                uid = uids[index]
+                words = keywords.get(uid) if keywords else None
+                if words:
+                    shown = flags_bytes(flags[index], words)
+                else:
+                    bits = flags[index]
+                    shown = by_bits.get(bits) or by_bits.setdefault(bits, flags_bytes(bits))
+                lines.append(b"* %d FETCH (UID %d FLAGS %s)\r\n" % (index + 1, uid, shown))
+            session.send(b"".join(lines))
+            await session.conn.flush_if_large()
         return
     for count, index in enumerate(positions, 1):
         parts = [_cached_item(session, name, index) for name in simple]
