@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -67,14 +68,26 @@ class DatabasePool:
     def __init__(self, workers: int) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-db")
         self.workers = workers
+        self.write_lock = threading.Lock()
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: _call(function, args, kwargs))
 
-    def shutdown(self) -> None:
-        import threading
+    async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A store call that writes. On SQLite the server's writers take turns on a lock first:
+        SQLite admits one writer, and a writer that finds the database locked sleeps in the busy
+        handler's back-off (up to 100 ms a step) instead of being woken when the lock frees."""
+        if db_connection.vendor != "sqlite":
+            return await self.run(function, *args, **kwargs)
 
+        def locked() -> T:
+            with self.write_lock:
+                return function(*args, **kwargs)
+
+        return await self.run(locked)
+
+    def shutdown(self) -> None:
         barrier = threading.Barrier(self.workers, timeout=5)
 
         def close() -> None:

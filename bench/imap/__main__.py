@@ -34,6 +34,7 @@ os.environ.setdefault("YUBIN_DATA_DIR", tempfile.mkdtemp(prefix="yubin-bench-ima
 os.environ.setdefault("YUBIN_ALLOW_PLAINTEXT_LOOPBACK", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yubin.settings")
 os.environ.setdefault("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", "5000")
+os.environ.setdefault("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", "5000")
 
 import django
 
