@@ -41,6 +41,7 @@ def test_login_and_read_plain_html_and_japanese(mail_system, live_server, page):
 
 
 XSS_CORPUS = """
+<p id=marker>payload corpus rendered</p>
 <script>alert('script')</script>
 <img src=x onerror="alert('onerror')">
 <body onload="alert('onload')">
@@ -62,7 +63,6 @@ XSS_CORPUS = """
 <embed src="http://evil.example/x.swf">
 <link rel=stylesheet href="http://evil.example/link.css">
 <video poster="http://evil.example/poster.png"></video>
-<p id=marker>payload corpus rendered</p>
 """
 
 
