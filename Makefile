@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy store agents
+	YUBIN_DATA_DIR=$$(mktemp -d) $(PY) manage.py makemigrations --check --dry-run
 
 pytest: $(STAMP)
 	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)

@@ -1,7 +1,9 @@
-"""One DNS resolver factory for every agent (SPF/DKIM/DMARC on the MX, MX lookups in the MTA).
+"""One DNS resolver factory for every agent (SPF/DKIM/DMARC on the MX, MX and MTA-STS in the MTA).
 
-YUBIN_DNS_RESOLVERS is a comma-separated list of "address" or "address:port" (IPv6 as
-"[addr]:port"); empty means the system's /etc/resolv.conf. Built on dnspython.
+YUBIN_DNS_RESOLVERS is `host:port,host:port` (IPv6 as `[::1]:53`; the port defaults to 53);
+empty means the system's resolvers from /etc/resolv.conf. Built on dnspython; each thread has
+its own resolver (dnspython resolvers are not meant to be shared between threads), and answers
+are cached for their TTL.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import threading
 
 import dns.exception
+import dns.nameserver
 import dns.resolver
 from django.conf import settings
 
-DNS_LIFETIME_SECONDS = 10.0  # total time for one query, all servers and retries included
+DEFAULT_DNS_PORT = 53
+PER_SERVER_TIMEOUT_SECONDS = 3.0
 
 _local = threading.local()
 
@@ -21,43 +25,44 @@ class DnsTemporaryError(Exception):
     """A lookup that timed out or had no usable server (SERVFAIL): try again later."""
 
 
-def resolvers_parse(text: str) -> list[tuple[str, int]]:
-    servers: list[tuple[str, int]] = []
-    for item in (part.strip() for part in text.split(",")):
+def resolvers_parse(spec: str) -> list[tuple[str, int]]:
+    """Parse `host:port,...` into (host, port) pairs."""
+    result: list[tuple[str, int]] = []
+    for item in (part.strip() for part in spec.split(",")):
         if not item:
             continue
         if item.startswith("["):
-            address, _, port = item[1:].partition("]:")
-            servers.append((address.rstrip("]"), int(port or 53)))
+            host, _, rest = item[1:].partition("]")
+            port = int(rest[1:]) if rest.startswith(":") else DEFAULT_DNS_PORT
         elif item.count(":") == 1:
-            address, port = item.split(":")
-            servers.append((address, int(port)))
+            host, port_text = item.split(":")
+            port = int(port_text)
         else:
-            servers.append((item, 53))
-    return servers
+            host, port = item, DEFAULT_DNS_PORT
+        result.append((host, port))
+    return result
 
 
-def resolver_make(configured: str | None = None) -> dns.resolver.Resolver:
-    """A fresh dnspython resolver for YUBIN_DNS_RESOLVERS (or `configured`)."""
-    servers = resolvers_parse(settings.YUBIN_DNS_RESOLVERS if configured is None else configured)
-    if not servers:
-        resolver = dns.resolver.Resolver()
-    else:
-        resolver = dns.resolver.Resolver(configure=False)
-        resolver.nameservers = [address for address, _ in servers]
-        resolver.nameserver_ports = {address: port for address, port in servers}
-        resolver.port = servers[0][1]
-    resolver.lifetime = DNS_LIFETIME_SECONDS
-    resolver.cache = dns.resolver.Cache()
-    return resolver
+def resolver_make(spec: str | None = None, lifetime: float | None = None) -> dns.resolver.Resolver:
+    """A fresh resolver for `spec` (default YUBIN_DNS_RESOLVERS), not shared with other callers."""
+    spec = settings.YUBIN_DNS_RESOLVERS if spec is None else spec
+    lifetime = float(settings.YUBIN_DNS_TIMEOUT) if lifetime is None else lifetime
+    addresses = resolvers_parse(spec)
+    made = dns.resolver.Resolver(configure=not addresses)
+    if addresses:
+        made.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in addresses]
+    made.lifetime = lifetime
+    made.timeout = min(lifetime, PER_SERVER_TIMEOUT_SECONDS)
+    made.cache = dns.resolver.Cache()
+    return made
 
 
 def resolver() -> dns.resolver.Resolver:
-    """This thread's resolver (dnspython resolvers are not shared between threads)."""
+    """This thread's resolver for the configured servers."""
+    key = (settings.YUBIN_DNS_RESOLVERS, float(settings.YUBIN_DNS_TIMEOUT))
     current = getattr(_local, "resolver", None)
-    key = settings.YUBIN_DNS_RESOLVERS
     if current is None or getattr(_local, "key", None) != key:
-        current = resolver_make()
+        current = resolver_make(*key)
         _local.resolver, _local.key = current, key
     return current
 

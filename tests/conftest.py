@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -34,11 +35,37 @@ def make_account(transactional_db: None) -> Callable[..., Any]:
     return make
 
 
+EXECUTOR_THREADS = 8
+
+
+def _close_connections_on_every_thread(executor: ThreadPoolExecutor, threads: int) -> None:
+    """Close the Django database connections that the executor's threads opened.
+
+    A barrier makes each thread take exactly one of the close calls; without this, every test's
+    server threads would keep a PostgreSQL connection open until the server's client limit.
+    """
+    from django.db import connections
+
+    barrier = threading.Barrier(threads, timeout=10)
+
+    def close() -> None:
+        connections.close_all()
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+
+    for future in [executor.submit(close) for _ in range(threads)]:
+        future.result(timeout=15)
+
+
 class LoopThread:
     """An asyncio event loop on its own thread, for running real servers inside a test."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.executor = ThreadPoolExecutor(max_workers=EXECUTOR_THREADS, thread_name_prefix="test-db")
+        self.loop.set_default_executor(self.executor)
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-loop", daemon=True)
         self.thread.start()
 
@@ -57,6 +84,8 @@ class LoopThread:
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self.thread.join(10)
+            _close_connections_on_every_thread(self.executor, EXECUTOR_THREADS)
+            self.executor.shutdown(wait=True)
 
 
 @pytest.fixture

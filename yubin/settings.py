@@ -243,6 +243,40 @@ YUBIN_POP_BEFORE_SMTP_MINUTES = env_int("YUBIN_POP_BEFORE_SMTP_MINUTES", 0)
 # Group commit: at most this many messages are delivered in one database transaction.
 YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
 
+# --- imap ---
+# Connection limits of the IMAP server (Dovecot's mail_max_userip_connections is 10 per user and address).
+YUBIN_IMAP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", 200)
+YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", 50)
+
+# --- mta ---
+# Retries like Postfix: minimal_backoff_time 300s, doubling, maximal_backoff_time 3600s,
+# maximal_queue_lifetime 5d, delay_warning_time 4h (0 turns the warning off). All in seconds.
+YUBIN_RELAY_RETRY_FIRST = env_int("YUBIN_RELAY_RETRY_FIRST", 300)
+YUBIN_RELAY_RETRY_MAX = env_int("YUBIN_RELAY_RETRY_MAX", 3600)
+YUBIN_RELAY_LIFETIME = env_int("YUBIN_RELAY_LIFETIME", 5 * 86400)
+YUBIN_RELAY_DELAY_WARNING = env_int("YUBIN_RELAY_DELAY_WARNING", 4 * 3600)
+# A claimed recipient stays invisible to other workers this long (longer than one attempt can take);
+# a dead worker's rows come back after it.
+YUBIN_RELAY_LEASE = env_int("YUBIN_RELAY_LEASE", 1800)
+YUBIN_RELAY_SWEEP_INTERVAL = env_int("YUBIN_RELAY_SWEEP_INTERVAL", 60)
+YUBIN_RELAY_CONNECT_TIMEOUT = env_int("YUBIN_RELAY_CONNECT_TIMEOUT", 30)
+YUBIN_RELAY_COMMAND_TIMEOUT = env_int("YUBIN_RELAY_COMMAND_TIMEOUT", 300)
+# An idle connection is kept this long for the next message to the same host (Postfix: 2s).
+YUBIN_RELAY_REUSE_SECONDS = env_int("YUBIN_RELAY_REUSE_SECONDS", 5)
+# Parallel deliveries per destination domain across all workers (Postfix default: 20).
+YUBIN_RELAY_DESTINATION_CONCURRENCY = env_int("YUBIN_RELAY_DESTINATION_CONCURRENCY", 20)
+# Extra CA bundle trusted when a certificate must verify (MTA-STS, smarthost); empty = system CAs.
+YUBIN_RELAY_CA_FILE = env_str("YUBIN_RELAY_CA_FILE", "")
+# Where an MTA-STS policy is fetched from (RFC 8461 §3.2); {domain} is the recipient domain.
+YUBIN_MTA_STS_URL = env_str("YUBIN_MTA_STS_URL", "https://mta-sts.{domain}/.well-known/mta-sts.txt")
+# Smarthost TLS: "starttls" (required, verified), "tls" (implicit TLS, port 465) or "none".
+YUBIN_SMARTHOST_TLS = env_str("YUBIN_SMARTHOST_TLS", "starttls")
+YUBIN_DNS_TIMEOUT = env_int("YUBIN_DNS_TIMEOUT", 10)
+YUBIN_DKIM_ALGORITHM = env_str("YUBIN_DKIM_ALGORITHM", "rsa")  # default of `yubin dkim generate`: rsa | ed25519
+CELERY_BEAT_SCHEDULE.update(
+    {"relay-sweep": {"task": "agents.mta.tasks.sweep", "schedule": float(YUBIN_RELAY_SWEEP_INTERVAL)}}
+)
+
 # --- webmail ---
 # The IMAP/submission/ManageSieve host the webmail connects to (default: YUBIN_BIND).
 YUBIN_WEBMAIL_IMAP_HOST = env_str("YUBIN_WEBMAIL_IMAP_HOST", "")
@@ -254,3 +288,10 @@ YUBIN_WEBMAIL_PAGE_SIZE = env_int("YUBIN_WEBMAIL_PAGE_SIZE", 50)
 YUBIN_WEBMAIL_UPLOAD_DIR = Path(env_str("YUBIN_WEBMAIL_UPLOAD_DIR", str(DATA_DIR / "webmail-uploads")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+
+# --- admin ---
+# MTA-STS policy (RFC 8461) served for every local domain at mta-sts.<domain>: testing | enforce | none.
+YUBIN_MTA_STS_MODE = env_str("YUBIN_MTA_STS_MODE", "testing")
+YUBIN_MTA_STS_MAX_AGE = env_int("YUBIN_MTA_STS_MAX_AGE", 86400)
+# Accounts per page in the admin panel's lists.
+YUBIN_ADMIN_PAGE_SIZE = env_int("YUBIN_ADMIN_PAGE_SIZE", 50)

@@ -11,8 +11,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
-
 from agents.auth import Throttled, credentials_check
 from agents.pop3 import replies
 from agents.pop3.maildrop import (
@@ -33,6 +31,8 @@ from agents.pop3.parser import (
 )
 from agents.pop3.session import MAX_AUTH_FAILURES, Session, State
 from agents.pop3.wire import WireEncoder, dot_stuff, encode_message, top_lines
+from agents.popbeforesmtp import pbs_record
+from agents.storecalls import store_call
 from store.blobs import blob_path
 from store.services.log import login_record
 
@@ -162,22 +162,32 @@ async def auth_failed(session: Session) -> None:
 async def login(session: Session, address: str, password: str) -> None:
     """Check the credentials, take the maildrop lock and the snapshot (RFC 1939 §8)."""
     try:
-        account = await sync_to_async(credentials_check, thread_sensitive=False)(
-            address=address, password=password, protocol="pop3", client_ip=session.client_ip
+        account = await store_call(
+            credentials_check, address=address, password=password, protocol="pop3", client_ip=session.client_ip
         )
     except Throttled:
         await session.reply(replies.AUTH_THROTTLED)
         session.closing = True
         return
+    except Exception:  # the database or directory is down: say so, keep the connection
+        log.exception("pop3: authentication of %s could not be checked", address)
+        await session.reply(replies.AUTH_UNAVAILABLE)
+        return
     if account is None:
         await auth_failed(session)
         return
     lock = MaildropLock(account.pk)
-    if not await lock.acquire():
+    try:
+        acquired = await lock.acquire()
+    except Exception:
+        log.exception("pop3: maildrop lock of account %s failed", account.pk)
+        await session.reply(replies.MAILDROP_FAILED)
+        return
+    if not acquired:
         await session.reply(replies.IN_USE)
         return
     try:
-        maildrop = await sync_to_async(maildrop_load, thread_sensitive=False)(account.pk)
+        maildrop = await store_call(maildrop_load, account_id=account.pk)
     except Exception:
         log.exception("pop3: snapshot of account %s failed", account.pk)
         maildrop = None
@@ -187,10 +197,17 @@ async def login(session: Session, address: str, password: str) -> None:
         return
     session.account, session.maildrop, session.lock = account, maildrop, lock
     session.state = State.TRANSACTION
-    await sync_to_async(login_record, thread_sensitive=False)(
-        address=account.address, client_ip=session.client_ip, protocol="pop3", success=True
-    )
+    try:
+        await store_call(login_succeeded, address=account.address, client_ip=session.client_ip)
+    except Exception:  # the login log and POP-before-SMTP are extras; a failure must not refuse mail
+        log.exception("pop3: login of %s not recorded", account.address)
     await session.reply(replies.LOGGED_IN)
+
+
+def login_succeeded(*, address: str, client_ip: str | None) -> None:
+    """Log the login (admin dashboard) and open the POP-before-SMTP window when configured."""
+    login_record(address=address, client_ip=client_ip, protocol="pop3", success=True)
+    pbs_record(client_ip, address)
 
 
 # --- TRANSACTION state --------------------------------------------------------------------------
@@ -349,7 +366,7 @@ async def cmd_quit(session: Session, command: Command) -> None:
         await session.reply(replies.BYE_AUTHORIZATION)
         return
     try:
-        remaining = await sync_to_async(maildrop_commit, thread_sensitive=False)(session.maildrop)
+        remaining = await store_call(maildrop_commit, maildrop=session.maildrop)
     except Exception:
         log.exception("pop3: UPDATE failed for folder %s", session.maildrop.folder_id)
         await session.lock_release()

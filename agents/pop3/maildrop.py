@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from django.core.cache import cache
 
 from agents.pop3.wire import crlf_size
+from agents.storecalls import store_call
 from store.blobs import blob_path
 from store.selectors.pop3 import maildrop_snapshot
 from store.services.pop3 import maildrop_update
@@ -147,7 +148,7 @@ class MaildropLock:
             return False
         self._held_here.add(self.account_id)
         try:
-            added = await asyncio.to_thread(cache.add, self.key, self.token, LOCK_TTL_SECONDS)
+            added = await store_call(cache.add, key=self.key, value=self.token, timeout=LOCK_TTL_SECONDS)
         except Exception:
             self._held_here.discard(self.account_id)
             raise
@@ -162,7 +163,7 @@ class MaildropLock:
         while True:
             await asyncio.sleep(LOCK_REFRESH_SECONDS)
             try:
-                await asyncio.to_thread(self._refresh)
+                await store_call(self._refresh)
             except Exception:
                 log.exception("pop3: lock refresh failed for account %s", self.account_id)
 
@@ -184,6 +185,6 @@ class MaildropLock:
             self._refresher.cancel()
         self._held_here.discard(self.account_id)
         try:
-            await asyncio.to_thread(self._release_sync)
+            await store_call(self._release_sync)
         except Exception:
             log.exception("pop3: lock release failed for account %s", self.account_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
@@ -41,7 +42,12 @@ class ConnectionLimiter:
             self.per_ip.pop(client_ip, None)
 
 
-def connection_handler(*, implicit_tls: bool, tls_context: ssl.SSLContext, limiter: ConnectionLimiter):  # type: ignore[no-untyped-def]  # asyncio callback
+ConnectionCallback = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def connection_handler(
+    *, implicit_tls: bool, tls_context: ssl.SSLContext, limiter: ConnectionLimiter
+) -> ConnectionCallback:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         client_ip = str(peer[0]) if peer else ""

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import ipaddress
 import logging
 import ssl
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-
+from agents.clientaddr import plaintext_password_allowed
 from agents.pop3 import replies
 from agents.pop3.parser import ParseError, command_parse
 
@@ -43,18 +41,6 @@ class _TooLong:
 
 
 TOO_LONG = _TooLong()
-
-
-def is_loopback(client_ip: str | None) -> bool:
-    if not client_ip:
-        return False
-    try:
-        address = ipaddress.ip_address(client_ip.split("%", 1)[0])
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback
 
 
 class Session:
@@ -85,7 +71,7 @@ class Session:
 
     def plaintext_allowed(self) -> bool:
         """RFC 2595 §2: no cleartext password before TLS, unless loopback is allowed by setting."""
-        return self.tls_active or (settings.YUBIN_ALLOW_PLAINTEXT_LOOPBACK and is_loopback(self.client_ip))
+        return plaintext_password_allowed(tls_active=self.tls_active, client_ip=self.client_ip)
 
     def stls_offered(self) -> bool:
         return not self.tls_active and self.tls_context is not None and self.state is State.AUTHORIZATION
@@ -188,6 +174,13 @@ class Session:
             await entry.handler(self, command)
         except ParseError as problem:
             await self.error(replies.SYNTAX.format(detail=problem))
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+            raise
+        except Exception:
+            # A half-sent multi-line answer cannot be taken back: say so and end the session.
+            log.exception("pop3: %s failed for %s", command.keyword, self.client_ip)
+            await self.reply(replies.INTERNAL_ERROR)
+            self.closing = True
 
     async def lock_release(self) -> None:
         if self.lock is not None:

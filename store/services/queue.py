@@ -281,3 +281,10 @@ def queue_outcomes_record(*, outbound: OutboundMessage, outcomes: Sequence[Attem
 def queue_warned_mark(*, outbound_id: int) -> None:
     """Remember that the sender got its delay warning (sent once per message)."""
     OutboundMessage.objects.filter(pk=outbound_id).update(warned=True)
+
+
+def queue_claim_release(*, recipient_ids: Sequence[int], delay_seconds: int) -> None:
+    """Give claimed rows back without an attempt (e.g. the destination's concurrency limit was reached)."""
+    OutboundRecipient.objects.filter(pk__in=list(recipient_ids)).update(
+        next_attempt=timezone.now() + timedelta(seconds=delay_seconds), attempts=F("attempts") - 1
+    )

@@ -45,6 +45,7 @@ def pop3_server(loop_thread: LoopThread, transactional_db: None) -> Iterator[Pop
     from django.core.cache import cache
 
     from agents.pop3.server import pop3_servers_start
+    from agents.storecalls import store_threads_stop
 
     cache.clear()  # locks and throttle counts of earlier tests
     port, tls_port = free_port(), free_port()
@@ -56,6 +57,7 @@ def pop3_server(loop_thread: LoopThread, transactional_db: None) -> Iterator[Pop
             listener.server.close()
 
     loop_thread.run(close())
+    store_threads_stop()
 
 
 @pytest.fixture

@@ -197,3 +197,22 @@ def test_deletion_is_visible_to_imap_semantics(pop3_server, mailbox):
     assert folder.message_count == 4
     assert list(Expunged.objects.filter(folder=folder).values_list("uid", flat=True)) == [uids[1]]
     assert any(e.kind == "expunge" and e.folder_id == folder.pk for e in events)
+
+
+def test_missing_blob_gets_temporary_error(pop3_server, make_account, deliver):
+    """A message whose file has gone gets -ERR [SYS/TEMP] on RETR and TOP; the others still download."""
+    from store.blobs import blob_path
+    from store.models import Message
+
+    account = make_account("lost@example.test")
+    deliver(account, sample_message(1, b"first\r\n"))
+    deliver(account, sample_message(2, b"second\r\n"))
+    lost = Message.objects.get(folder__account=account, uid=1)
+    blob_path(lost.blob_id).unlink()
+    client = pop3_server.login("lost@example.test")
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        client.retr(1)
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        client.top(1, 0)
+    assert client.retr(2)[1][-1] == b"second"
+    client.quit()

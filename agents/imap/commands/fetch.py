@@ -1,0 +1,186 @@
+"""FETCH / UID FETCH (RFC 3501 §6.4.5) with CHANGEDSINCE / VANISHED (RFC 7162 §3.1.4, §3.2.6), BINARY (RFC 3516).
+
+UID, FLAGS and MODSEQ come from the session's view; everything else from the stored parse
+results and the blob, read in batches of uids.
+"""
+
+from __future__ import annotations
+
+from agents.imap import limits
+from agents.imap.errors import Bad
+from agents.imap.fetch_items import FetchRequest, fetch_parse, partial_slice, section_bytes
+from agents.imap.parser_helpers import datetime_format
+from agents.imap.protocol.response import literal
+from agents.imap.protocol.seqset import seqset_format
+from agents.imap.protocol.structure import body_bytes, envelope_bytes
+from agents.imap.registry import SEL, Request, command
+from agents.imap.session import Session, flags_bytes
+from store.models import Flag
+from store.selectors.imap import imap_expunged_since, imap_fetch_rows
+from store.services import flags_set
+
+
+@command("FETCH", "UID FETCH", states=SEL)
+async def fetch(session: Session, request: Request) -> str | None:
+    view = session.require_view()
+    args = request.args
+    set_text = args.atom()
+    items = fetch_parse(args.next())
+    changed_since = None
+    vanished = False
+    if args.more():
+        modifiers = args.list()
+        index = 0
+        while index < len(modifiers):
+            name = str(modifiers[index]).upper()
+            if name == "CHANGEDSINCE" and index + 1 < len(modifiers) and str(modifiers[index + 1]).isdigit():
+                changed_since = int(str(modifiers[index + 1]))
+                index += 2
+            elif name == "VANISHED" and request.uid and "QRESYNC" in session.enabled:
+                vanished = True
+                index += 1
+            else:
+                raise Bad("Unknown FETCH modifier")
+        if vanished and changed_since is None:
+            raise Bad("VANISHED needs CHANGEDSINCE")
+    args.end()
+    positions = session.resolve_set(set_text, uid=request.uid)
+    if request.uid and "UID" not in items.simple:
+        items.simple.insert(0, "UID")
+    if changed_since is not None or "MODSEQ" in items.simple:
+        session.enabled.add("CONDSTORE")
+        if "MODSEQ" not in items.simple:
+            items.simple.append("MODSEQ")
+    columns = view.columns
+    if changed_since is not None:
+        positions = [i for i in positions if columns.modseqs[i] > changed_since]
+        if vanished:
+            gone = await session.db.run(imap_expunged_since, view.folder_id, changed_since)
+            low, high = _set_bounds(session, set_text)
+            gone = [uid for uid in gone if low <= uid <= high]
+            if gone:
+                session.untagged(f"VANISHED (EARLIER) {seqset_format(gone)}")
+    if items.sets_seen() and not view.read_only:
+        unseen = [columns.uids[i] for i in positions if not columns.flags[i] & Flag.SEEN]
+        if unseen:
+            result = await session.db.run(
+                lambda: flags_set(folder_id=view.folder_id, uids=unseen, mode="add", flags=Flag.SEEN)
+            )
+            for message in result.changed:
+                index = columns.position(message.uid)
+                if index >= 0:
+                    columns.flags[index] = message.flags
+                    columns.modseqs[index] = message.modseq
+            if "FLAGS" not in items.simple:
+                items.simple.append("FLAGS")
+    await _render(session, items, positions)
+    return None
+
+
+def _set_bounds(session: Session, set_text: str) -> tuple[int, int]:
+    from agents.imap.protocol.seqset import SeqSet
+
+    view = session.require_view()
+    ranges = SeqSet.parse(set_text).resolve(view.uid_next)
+    return ranges[0][0], ranges[-1][1]
+
+
+async def _render(session: Session, items: FetchRequest, positions: list[int]) -> None:
+    view = session.require_view()
+    columns = view.columns
+    needed = items.columns()
+    simple = items.simple
+    if not needed and not items.sections:
+        await _render_cached(session, simple, positions)
+        return
+    for start in range(0, len(positions), limits.FETCH_BATCH):
+        batch = positions[start : start + limits.FETCH_BATCH]
+        uids = [columns.uids[i] for i in batch]
+        rows = await session.db.run(imap_fetch_rows, view.folder_id, uids, needed)
+        rendered = await session.db.run(_render_batch, session, items, batch, rows, needed)
+        for chunk in rendered:
+            session.send(chunk)
+        await session.conn.flush_if_large()
+
+
+def _cached_item(session: Session, name: str, index: int) -> bytes:
+    columns = session.require_view().columns
+    uid = columns.uids[index]
+    if name == "UID":
+        return b"UID %d" % uid
+    if name == "FLAGS":
+        return b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()))
+    return b"MODSEQ (%d)" % columns.modseqs[index]
+
+
+async def _render_cached(session: Session, simple: list[str], positions: list[int]) -> None:
+    columns = session.require_view().columns
+    uids, flags, modseqs, keywords = columns.uids, columns.flags, columns.modseqs, columns.keywords
+    if simple == ["UID", "FLAGS"]:  # the hot path of every client's resync
+        send = session.send
+        for count, index in enumerate(positions, 1):
+            uid = uids[index]
+            send(
+                b"* %d FETCH (UID %d FLAGS %s)\r\n" % (index + 1, uid, flags_bytes(flags[index], keywords.get(uid, ())))
+            )
+            if count % 5000 == 0:
+                await session.conn.flush_if_large()
+        return
+    for count, index in enumerate(positions, 1):
+        parts = [_cached_item(session, name, index) for name in simple]
+        session.send(b"* %d FETCH (" % (index + 1) + b" ".join(parts) + b")\r\n")
+        if count % 5000 == 0:
+            await session.conn.flush_if_large()
+    del modseqs
+
+
+def _render_batch(
+    session: Session, items: FetchRequest, batch: list[int], rows: dict, needed: list[str]
+) -> list[bytes]:
+    """Build the FETCH responses of a batch (in a DB thread: it reads blobs)."""
+    columns = session.require_view().columns
+    out: list[bytes] = []
+    position_of = {name: i for i, name in enumerate(needed)}
+    for index in batch:
+        uid = columns.uids[index]
+        row = rows.get(uid)
+        parts: list[bytes] = []
+        for name in items.simple:
+            if name in ("UID", "FLAGS", "MODSEQ"):
+                parts.append(_cached_item(session, name, index))
+            elif row is None:
+                continue
+            elif name == "INTERNALDATE":
+                parts.append(b'INTERNALDATE "' + datetime_format(row[position_of["internal_date"]]).encode() + b'"')
+            elif name == "RFC822.SIZE":
+                parts.append(b"RFC822.SIZE %d" % row[position_of["size"]])
+            elif name == "ENVELOPE":
+                parts.append(b"ENVELOPE " + envelope_bytes(row[position_of["envelope"]]))
+            elif name in ("BODY", "BODYSTRUCTURE"):
+                parts.append(
+                    name.encode() + b" " + body_bytes(row[position_of["body"]], extended=name == "BODYSTRUCTURE")
+                )
+            else:  # RFC822, RFC822.HEADER, RFC822.TEXT
+                digest, body = row[position_of["blob"]], row[position_of["body"]]
+                from agents.imap.fetch_items import Section
+
+                text = {"RFC822": "", "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[name]
+                whole = section_bytes(digest, body, Section("BODY", True, [], text)) or b""
+                parts.append(name.encode() + b" " + literal(whole))
+        if row is not None:
+            digest = row[position_of["blob"]] if "blob" in position_of else ""
+            body = row[position_of["body"]] if "body" in position_of else {}
+            for section in items.sections:
+                data: bytes | None = section_bytes(digest, body, section)
+                if section.kind == "BINARY.SIZE":
+                    parts.append(b"BINARY.SIZE[%s] %d" % (section.echo.encode(), len(data or b"")))
+                    continue
+                binary = section.kind == "BINARY" and data is not None and b"\0" in data
+                if data is None:
+                    parts.append(section.response_name() + b" NIL")
+                    continue
+                parts.append(
+                    section.response_name() + b" " + literal(partial_slice(data, section.partial), binary=binary)
+                )
+        out.append(b"* %d FETCH (" % (index + 1) + b" ".join(parts) + b")\r\n")
+    return out

@@ -1,0 +1,86 @@
+"""SEARCH / UID SEARCH (RFC 3501 §6.4.4) with ESEARCH results (RFC 4731), SEARCHRES (RFC 5182), MODSEQ (RFC 7162)."""
+
+from __future__ import annotations
+
+from agents.imap.errors import Bad
+from agents.imap.protocol.parser import Args, Atom
+from agents.imap.protocol.seqset import seqset_format
+from agents.imap.registry import SEL, Request, command
+from agents.imap.search import Evaluator, Node, charset_check, search_parse
+from agents.imap.session import Session
+
+RETURN_OPTIONS = {"MIN", "MAX", "ALL", "COUNT", "SAVE"}
+
+
+def return_options(args: Args) -> set[str] | None:
+    token = args.peek()
+    if isinstance(token, Atom) and token.upper() == "RETURN":
+        args.next()
+        options = {str(item).upper() for item in args.list()}
+        if not options <= RETURN_OPTIONS:
+            raise Bad("Unknown RETURN option")
+        return options or {"ALL"}
+    return None
+
+
+async def evaluate(session: Session, node: Node) -> list[int]:
+    """Ascending view positions matching the program."""
+    view = session.require_view()
+    columns = view.columns
+    evaluator = Evaluator(
+        view.folder_id,
+        columns.uids,
+        columns.flags,
+        columns.modseqs,
+        columns.keywords,
+        getattr(session, "search_result", []),
+    )
+    return sorted(await session.db.run(evaluator.run, node))
+
+
+@command("SEARCH", "UID SEARCH", states=SEL)
+async def search(session: Session, request: Request) -> str | None:
+    args = request.args
+    options = return_options(args)
+    charset_check(args)
+    node, used_modseq = search_parse(args)
+    if used_modseq:
+        session.enabled.add("CONDSTORE")
+    positions = await evaluate(session, node)
+    send_results(session, request, positions, options, used_modseq)
+    return None
+
+
+def send_results(
+    session: Session, request: Request, positions: list[int], options: set[str] | None, used_modseq: bool
+) -> None:
+    columns = session.require_view().columns
+    numbers = [columns.uids[i] for i in positions] if request.uid else [i + 1 for i in positions]
+    highest = max((columns.modseqs[i] for i in positions), default=0)
+    if options is None and "IMAP4REV2" not in session.enabled:
+        text = "SEARCH" + "".join(f" {n}" for n in numbers)
+        if used_modseq and numbers:
+            text += f" (MODSEQ {highest})"
+        session.untagged(text)
+        return
+    options = options or {"ALL"}
+    if "SAVE" in options:
+        session.search_result = [columns.uids[i] for i in positions]  # type: ignore[attr-defined]
+        options = options - {"SAVE"}
+        if not options:
+            return
+    pieces = [f'ESEARCH (TAG "{request.tag}")']
+    if request.uid:
+        pieces.append("UID")
+    if numbers:
+        if "MIN" in options:
+            pieces.append(f"MIN {min(numbers)}")
+        if "MAX" in options:
+            pieces.append(f"MAX {max(numbers)}")
+        if "ALL" in options:
+            pieces.append(f"ALL {seqset_format(numbers)}")
+    if "COUNT" in options:
+        pieces.append(f"COUNT {len(numbers)}")
+    if used_modseq and numbers:
+        pieces.append(f"MODSEQ {highest}")
+    session.untagged(" ".join(pieces))

@@ -1,0 +1,84 @@
+"""STORE / UID STORE (RFC 3501 §6.4.6) with UNCHANGEDSINCE and MODIFIED (RFC 7162 §3.1.3)."""
+
+from __future__ import annotations
+
+from agents.imap.errors import Bad, No
+from agents.imap.parser_helpers import flags_parse
+from agents.imap.protocol import response
+from agents.imap.protocol.seqset import seqset_format
+from agents.imap.registry import SEL, Request, command
+from agents.imap.session import Session, flags_bytes
+from store.services import flags_set
+
+MODES = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}
+
+
+@command("STORE", "UID STORE", states=SEL)
+async def store(session: Session, request: Request) -> str | None:
+    view = session.require_view()
+    args = request.args
+    positions = session.resolve_set(args.atom(), uid=request.uid)
+    unchanged_since = None
+    if isinstance(args.peek(), list):
+        modifiers = args.list()
+        if len(modifiers) != 2 or str(modifiers[0]).upper() != "UNCHANGEDSINCE" or not str(modifiers[1]).isdigit():
+            raise Bad("Unknown STORE modifier")
+        unchanged_since = int(str(modifiers[1]))
+        session.enabled.add("CONDSTORE")
+    item = args.atom().upper()
+    silent = item.endswith(".SILENT")
+    mode = MODES.get(item.removesuffix(".SILENT"))
+    if mode is None:
+        raise Bad("Unknown STORE item")
+    token = args.next()
+    bits, keywords = flags_parse(token if isinstance(token, list) else [token, *args.tokens[args.index :]])
+    if not isinstance(token, list):
+        args.index = len(args.tokens)
+    args.end()
+    if view.read_only:
+        raise No(response.READ_ONLY, "READ-ONLY")
+    columns = view.columns
+    uids = [columns.uids[i] for i in positions if columns.uids[i] not in view.pending_expunge]
+    if not uids:
+        return None
+    result = await session.db.run(
+        lambda: flags_set(
+            folder_id=view.folder_id,
+            uids=uids,
+            mode=mode,
+            flags=bits,
+            keywords=keywords,
+            unchanged_since=unchanged_since,
+        )
+    )
+    changed = {message.uid: message for message in result.changed}
+    for uid, message in changed.items():
+        index = columns.position(uid)
+        if index >= 0:
+            columns.flags[index] = message.flags
+            columns.modseqs[index] = message.modseq
+            if message.keywords:
+                columns.keywords[uid] = tuple(message.keywords)
+            else:
+                columns.keywords.pop(uid, None)
+    condstore = session.condstore
+    for uid in uids:
+        index = columns.position(uid)
+        if index < 0 or uid in result.failed_uids:
+            continue
+        if silent and (uid not in changed or unchanged_since is None):
+            continue
+        line = b"* %d FETCH (" % (index + 1)
+        if request.uid:
+            line += b"UID %d " % uid
+        line += b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()))
+        if condstore:
+            line += b" MODSEQ (%d)" % columns.modseqs[index]
+        session.send(line + b")\r\n")
+    if result.failed_uids:
+        if request.uid:
+            failed = seqset_format(result.failed_uids)
+        else:
+            failed = seqset_format(columns.position(uid) + 1 for uid in result.failed_uids)
+        return f"[MODIFIED {failed}] Conditional STORE failed"
+    return None

@@ -1,0 +1,413 @@
+"""One IMAP connection: reading commands (literals, limits), dispatch by state, folder updates.
+
+RFC 3501 §5.2 / §7.4.1 (when EXISTS/EXPUNGE/FETCH updates may be sent), §5.4 (autologout),
+RFC 7888 (LITERAL+ / LITERAL-), RFC 7162 (CONDSTORE/QRESYNC untagged MODSEQ and VANISHED).
+Store access runs on a thread pool; the event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from django.db import Error as DatabaseError
+from django.db import connection as db_connection
+
+from agents.imap import limits
+from agents.imap.connection import Closed, Connection, LineTooLong
+from agents.imap.errors import Bad, Bye, ImapError, No
+from agents.imap.protocol import response
+from agents.imap.protocol.parser import Args, ParseError, literal_announced, parse_command, tag_of
+from agents.imap.protocol.seqset import SeqSet, SeqSetError, select_positions, seqset_format
+from agents.imap.protocol.utf7 import Utf7Error, utf7_decode, utf7_encode
+from agents.imap.registry import (
+    AUTHENTICATED,
+    COMMANDS,
+    LOGOUT,
+    NOT_AUTHENTICATED,
+    REPLIED,
+    SELECTED,
+    Request,
+)
+from agents.imap.view import FolderView, Update, columns_remove
+from store.changes import Change, subscribe_async
+from store.errors import AlreadyExists, InvalidName, LimitReached, NotFound, QuotaExceeded, StoreError
+from store.models import Flag
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# RFC 3501 §7.4.1: no EXPUNGE while answering these (sequence numbers would shift under the client).
+NO_EXPUNGE_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "SORT", "THREAD"})
+# Commands after which the store is asked for changes even without a change event.
+POLL_COMMANDS = frozenset({"NOOP", "CHECK", "IDLE"})
+
+_FLAG_CACHE: dict[tuple[int, tuple[str, ...]], bytes] = {}
+
+
+def flags_bytes(bits: int, keywords: tuple[str, ...] = ()) -> bytes:
+    key = (bits, keywords)
+    cached = _FLAG_CACHE.get(key)
+    if cached is None:
+        names = Flag.to_names(bits) + list(keywords)
+        cached = ("(" + " ".join(names) + ")").encode("utf-8", "surrogateescape")
+        if len(_FLAG_CACHE) < 10000:
+            _FLAG_CACHE[key] = cached
+    return cached
+
+
+class DatabasePool:
+    """The threads that run store calls for every session of a server."""
+
+    def __init__(self, workers: int) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-db")
+        self.workers = workers
+
+    async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, lambda: _call(function, args, kwargs))
+
+    def shutdown(self) -> None:
+        import threading
+
+        barrier = threading.Barrier(self.workers, timeout=5)
+
+        def close() -> None:
+            db_connection.close()
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                pass
+
+        for _ in range(self.workers):
+            self.executor.submit(close)
+        self.executor.shutdown(wait=True)
+
+
+def _call(function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
+    try:
+        return function(*args, **kwargs)
+    except DatabaseError:
+        db_connection.close_if_unusable_or_obsolete()
+        raise
+
+
+class Session:
+    def __init__(self, conn: Connection, server: Any) -> None:
+        self.conn = conn
+        self.server = server  # agents.imap.server.ImapServer
+        self.db = server.db
+        self.state = NOT_AUTHENTICATED
+        self.account_id: int | None = None
+        self.address = ""
+        self.view: FolderView | None = None
+        self.enabled: set[str] = set()
+        self.client_id: dict[str, str] = {}
+        self.changes: asyncio.Queue[Change] | None = None
+        self.unsubscribe: Callable[[], None] | None = None
+        self.implicit_tls = conn.tls
+        self.compressed = False
+
+    # --- output -----------------------------------------------------------------------------
+
+    def send(self, data: bytes) -> None:
+        self.conn.write(data)
+
+    def untagged(self, text: str) -> None:
+        self.conn.write(b"* " + text.encode("utf-8", "surrogateescape") + b"\r\n")
+
+    # --- names ------------------------------------------------------------------------------
+
+    @property
+    def utf8(self) -> bool:
+        return "UTF8=ACCEPT" in self.enabled or "IMAP4REV2" in self.enabled
+
+    def mailbox_in(self, raw: str) -> str:
+        """A mailbox name from the wire to the store's Unicode form (RFC 3501 §5.1.3, RFC 6855 §3)."""
+        if self.utf8:
+            name = raw
+        else:
+            try:
+                name = utf7_decode(raw)
+            except Utf7Error as error:
+                raise No(f"Invalid mailbox name: {error}", "CANNOT") from None
+        head, sep, tail = name.partition("/")
+        return "INBOX" + sep + tail if head.upper() == "INBOX" else name
+
+    def mailbox_out(self, name: str) -> bytes:
+        return response.quote(name if self.utf8 else utf7_encode(name))
+
+    # --- capabilities ----------------------------------------------------------------------
+
+    def plaintext_allowed(self) -> bool:
+        return self.conn.tls or self.server.plaintext_allowed(self.conn.peer_ip)
+
+    def capabilities(self) -> str:
+        words = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT"]
+        words += ["CHILDREN", "SPECIAL-USE", "LIST-EXTENDED", "LIST-STATUS", "UIDPLUS", "MOVE"]
+        words += ["CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY"]
+        words += ["THREAD=REFERENCES", "THREAD=ORDEREDSUBJECT", "QUOTA", "QUOTA=RES-STORAGE"]
+        words += [f"APPENDLIMIT={limits.append_limit()}", "UTF8=ACCEPT", "BINARY", "STATUS=SIZE"]
+        if not self.compressed:
+            words.append("COMPRESS=DEFLATE")
+        if self.state == NOT_AUTHENTICATED:
+            if not self.conn.tls:
+                words.append("STARTTLS")
+            words.append("SASL-IR")
+            if self.plaintext_allowed():
+                words += ["AUTH=PLAIN", "AUTH=OAUTHBEARER"]
+            else:
+                words.append("LOGINDISABLED")
+        return " ".join(words)
+
+    # --- main loop --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        self.untagged(f"OK [CAPABILITY {self.capabilities()}] {response.GREETING}")
+        try:
+            await self.conn.flush()
+            while self.state != LOGOUT:
+                data = await self._read_command()
+                if data is None:
+                    continue
+                await self.dispatch(data)
+                await self.conn.flush()
+        except (Closed, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except TimeoutError:
+            await self._bye(response.AUTOLOGOUT)
+        except Bye as error:
+            await self._bye(error.text)
+        finally:
+            self.close()
+
+    async def _bye(self, text: str) -> None:
+        try:
+            self.untagged(f"BYE {text}")
+            await asyncio.wait_for(self.conn.flush(), 5)
+        except Exception:  # noqa: S110 - the peer may be gone already
+            pass
+
+    def close(self) -> None:
+        if self.unsubscribe is not None:
+            self.unsubscribe()
+            self.unsubscribe = None
+        self.server.session_closed(self)
+        self.conn.close()
+
+    def timeout(self) -> float:
+        return limits.PREAUTH_TIMEOUT_SECONDS if self.state == NOT_AUTHENTICATED else limits.AUTOLOGOUT_SECONDS
+
+    async def readline(self, limit: int = limits.MAX_LINE_LENGTH) -> bytes:
+        return await asyncio.wait_for(self.conn.readline(limit), self.timeout())
+
+    async def _read_command(self) -> bytes | None:
+        """A whole command with its literals inline; None when it was refused (reply already sent)."""
+        try:
+            line = await self.readline()
+        except LineTooLong:
+            self.send(b"* BAD [TOOBIG] " + response.LINE_TOO_LONG.encode() + b"\r\n")
+            await self.conn.flush()
+            return None
+        parts = [line]
+        literal_total = 0
+        while True:
+            announced = literal_announced(line)
+            if announced is None:
+                break
+            size, synchronising, _ = announced
+            first = parts[0].split(b" ", 3)
+            is_append = len(first) > 1 and first[1].upper() == b"APPEND"
+            limit = limits.append_limit() if is_append else limits.MAX_COMMAND_LITERALS - literal_total
+            if size > limit:
+                tag = tag_of(parts[0])
+                if synchronising:
+                    code = "TOOBIG"
+                    self.send(f"{tag} NO [{code}] {response.TOO_BIG}\r\n".encode())
+                    await self.conn.flush()
+                    return None
+                raise Bye(response.TOO_BIG)
+            if synchronising:
+                self.send(b"+ OK\r\n")
+                await self.conn.flush()
+            literal_total += size
+            parts.append(await asyncio.wait_for(self.conn.readexactly(size), self.timeout()))
+            try:
+                line = await self.readline()
+            except LineTooLong:
+                self.send(f"{tag_of(parts[0])} BAD {response.LINE_TOO_LONG}\r\n".encode())
+                return None
+            parts.append(line)
+        data = b"".join(parts)
+        if data.endswith(b"\r\n"):
+            return data[:-2]
+        return data[:-1] if data.endswith(b"\n") else data
+
+    async def dispatch(self, data: bytes) -> None:
+        try:
+            parsed = parse_command(data)
+        except ParseError as error:
+            self.send(f"{tag_of(data)} BAD {error}\r\n".encode())
+            return
+        tag = parsed.tag
+        spec = COMMANDS.get(parsed.name)
+        if spec is None:
+            self.send(f"{tag} BAD {response.UNKNOWN_COMMAND}\r\n".encode())
+            return
+        if self.state not in spec.states:
+            self.send(f"{tag} BAD {response.WRONG_STATE}\r\n".encode())
+            return
+        request = Request(tag=tag, name=parsed.name, args=Args(parsed.args))
+        base = parsed.name.removeprefix("UID ")
+        try:
+            text = await spec.handler(self, request)
+            if text == REPLIED:
+                return
+            if self.state == SELECTED and base != "IDLE":
+                await self.announce(
+                    allow_expunge=request.uid or base not in NO_EXPUNGE_COMMANDS,
+                    force=base in POLL_COMMANDS,
+                )
+            self.send(f"{tag} OK {text or base + ' ' + response.COMPLETED}\r\n".encode("utf-8", "surrogateescape"))
+        except No as error:
+            self.send(error.line(tag, "NO"))
+        except (Bad, ParseError, SeqSetError) as error:
+            self.send(error.line(tag, "BAD") if isinstance(error, Bad) else f"{tag} BAD {error}\r\n".encode())
+        except Bye:
+            raise
+        except StoreError as error:
+            self.send(No(str(error), _store_code(error)).line(tag, "NO"))
+        except (Closed, ConnectionError, TimeoutError):
+            raise
+        except Exception:
+            log.exception("IMAP command %s failed", parsed.name)
+            self.send(No(response.SERVER_ERROR, "SERVERBUG").line(tag, "NO"))
+
+    # --- authentication ---------------------------------------------------------------------
+
+    async def authenticated(self, account_id: int, address: str) -> None:
+        allowed = self.server.account_connection_add(self, account_id)
+        if not allowed:
+            raise No(response.TOO_MANY_CONNECTIONS, "LIMIT")
+        self.account_id = account_id
+        self.address = address
+        self.state = AUTHENTICATED
+        self.changes, self.unsubscribe = subscribe_async(asyncio.get_running_loop(), account_id)
+
+    # --- selected folder --------------------------------------------------------------------
+
+    def require_view(self) -> FolderView:
+        if self.view is None:
+            raise Bad(response.NO_SELECTED)
+        return self.view
+
+    def deselect(self) -> None:
+        self.view = None
+        if self.state == SELECTED:
+            self.state = AUTHENTICATED
+
+    def changes_pending(self) -> bool:
+        """Drain the change queue; True when one concerns the selected folder."""
+        if self.changes is None or self.view is None:
+            return False
+        hit = False
+        while not self.changes.empty():
+            change = self.changes.get_nowait()
+            if change.folder_id == self.view.folder_id:
+                hit = True
+        return hit
+
+    async def announce(self, *, allow_expunge: bool, force: bool = False) -> None:
+        """Tell the client what changed in the selected folder (RFC 3501 §7.3.1, §7.4.1)."""
+        view = self.view
+        if view is None:
+            return
+        if self.changes_pending() or force:
+            update = await self.db.run(view.refresh)
+            if update is None:
+                self.deselect()
+                raise Bye("Selected mailbox was deleted or renamed")
+        else:
+            update = Update()
+        self.send_updates(view, update, allow_expunge=allow_expunge)
+
+    def send_updates(self, view: FolderView, update: Update, *, allow_expunge: bool) -> None:
+        if allow_expunge and view.pending_expunge:
+            self.send_expunges(view, view.pending_expunge)
+            view.pending_expunge = set()
+        if update.added:
+            self.untagged(f"{view.exists} EXISTS")
+        if update.flag_changes:
+            columns = view.columns
+            condstore = self.condstore
+            for uid in update.flag_changes:
+                index = columns.position(uid)
+                if index < 0 or uid in view.pending_expunge:
+                    continue
+                line = b"* %d FETCH (UID %d FLAGS %s" % (
+                    index + 1,
+                    uid,
+                    flags_bytes(columns.flags[index], columns.keywords.get(uid, ())),
+                )
+                if condstore:
+                    line += b" MODSEQ (%d)" % columns.modseqs[index]
+                self.send(line + b")\r\n")
+
+    def send_expunges(self, view: FolderView, uids: set[int]) -> None:
+        present = [uid for uid in uids if view.columns.position(uid) >= 0]
+        if not present:
+            return
+        if "QRESYNC" in self.enabled:
+            self.untagged(f"VANISHED {seqset_format(present)}")
+        else:
+            positions = sorted((view.columns.position(uid) for uid in present), reverse=True)
+            for position in positions:
+                self.send(b"* %d EXPUNGE\r\n" % (position + 1))
+        columns_remove(view.columns, set(present))
+
+    @property
+    def condstore(self) -> bool:
+        return "CONDSTORE" in self.enabled or "QRESYNC" in self.enabled
+
+    def resolve_set(self, text: str, *, uid: bool) -> list[int]:
+        """0-based positions in the view named by a sequence set or UID set (RFC 3501 §6.4.8)."""
+        view = self.require_view()
+        columns = view.columns
+        if text == "$":
+            saved = getattr(self, "search_result", [])
+            return sorted(i for i in (columns.position(u) for u in saved) if i >= 0)
+        seqset = SeqSet.parse(text)
+        if uid:
+            star = columns.uids[-1] if columns.uids else 0
+            return select_positions(columns.uids, seqset.resolve(star))
+        count = len(columns.uids)
+        positions: list[int] = []
+        for low, high in seqset.resolve(count):
+            if low < 1 or high > count:
+                if count == 0 and not seqset.has_star():
+                    raise Bad("Invalid message sequence number")
+                if high > count and not seqset.has_star():
+                    raise Bad("Invalid message sequence number")
+            positions.extend(range(max(low, 1) - 1, min(high, count)))
+        return positions
+
+
+def _store_code(error: StoreError) -> str:
+    if isinstance(error, NotFound):
+        return "NONEXISTENT"
+    if isinstance(error, AlreadyExists):
+        return "ALREADYEXISTS"
+    if isinstance(error, QuotaExceeded):
+        return "OVERQUOTA"
+    if isinstance(error, LimitReached):
+        return "LIMIT"
+    if isinstance(error, InvalidName):
+        return "CANNOT"
+    return "SERVERBUG"
+
+
+__all__ = ["ImapError", "Session", "flags_bytes"]

@@ -1,0 +1,192 @@
+"""One ManageSieve connection: command reading with literals, states, responses (RFC 5804 §1-§2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import TYPE_CHECKING
+
+from agents.clientaddr import plaintext_password_allowed
+from agents.managesieve import responses
+from agents.managesieve.parser import (
+    LITERAL_TAIL,
+    MAX_LITERAL_OCTETS,
+    ParseError,
+    String,
+    Token,
+    line_tokens,
+)
+
+if TYPE_CHECKING:
+    from store.models import Account
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT_SECONDS = 30 * 60  # Pigeonhole's managesieve idle timeout is 30 minutes
+MAX_BAD_COMMANDS = 20
+MAX_AUTH_FAILURES = 3
+TLS_HANDSHAKE_TIMEOUT_SECONDS = 30
+
+
+class LineTooLong(Exception):
+    pass
+
+
+class LiteralTooBig(Exception):
+    pass
+
+
+class Session:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        tls_active: bool,
+        tls_context: ssl.SSLContext | None,
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.tls_active = tls_active
+        self.tls_context = tls_context
+        peer = writer.get_extra_info("peername")
+        self.client_ip: str | None = str(peer[0]) if peer else None
+        self.account: Account | None = None
+        self.bad_commands = 0
+        self.auth_failures = 0
+        self.closing = False
+
+    # --- policy -----------------------------------------------------------------------------
+
+    def plaintext_allowed(self) -> bool:
+        return plaintext_password_allowed(tls_active=self.tls_active, client_ip=self.client_ip)
+
+    def starttls_offered(self) -> bool:
+        return not self.tls_active and self.tls_context is not None and self.account is None
+
+    # --- output -----------------------------------------------------------------------------
+
+    async def send(self, data: bytes) -> None:
+        self.writer.write(data)
+        await self.writer.drain()
+
+    async def ok(self, text: str = "", code: str = "") -> None:
+        await self.send(responses.response("OK", text, code))
+
+    async def no(self, text: str, code: str = "") -> None:
+        await self.send(responses.response("NO", text, code))
+
+    async def bye(self, text: str, code: str = "") -> None:
+        await self.send(responses.response("BYE", text, code))
+        self.closing = True
+
+    async def error(self, text: str, code: str = "") -> None:
+        """NO for bad input; past MAX_BAD_COMMANDS the connection ends with BYE."""
+        self.bad_commands += 1
+        if self.bad_commands >= MAX_BAD_COMMANDS:
+            await self.bye(responses.TOO_MANY_ERRORS)
+            return
+        await self.no(text, code)
+
+    async def capabilities_send(self) -> None:
+        from agents.managesieve.commands import capability_listing
+
+        await self.send(capability_listing(self))
+
+    # --- input ------------------------------------------------------------------------------
+
+    async def line_read(self) -> bytes | None:
+        """One line without its CRLF; None at EOF; LineTooLong after discarding an overlong line."""
+        try:
+            line = await self.reader.readuntil(b"\n")
+        except asyncio.IncompleteReadError:
+            return None
+        except asyncio.LimitOverrunError as overrun:
+            discard = overrun.consumed
+            while True:
+                await self.reader.readexactly(discard)
+                try:
+                    await self.reader.readuntil(b"\n")
+                    raise LineTooLong() from None
+                except asyncio.LimitOverrunError as again:
+                    discard = again.consumed
+        return line.rstrip(b"\r\n")
+
+    async def command_read(self) -> list[Token] | None:
+        """The tokens of one command, literals included; None at EOF.
+
+        A malformed line still has its literals consumed before ParseError is raised, so the
+        literal's bytes are never taken for commands.
+        """
+        tokens: list[Token] = []
+        problem: ParseError | None = None
+        while True:
+            line = await self.line_read()
+            if line is None:
+                return None
+            try:
+                part, literal_size = line_tokens(line)
+            except ParseError as error:
+                problem = problem or error
+                tail = LITERAL_TAIL.search(line)
+                part, literal_size = [], int(tail.group(1)) if tail else None
+            tokens.extend(part)
+            if literal_size is None:
+                break
+            if literal_size > MAX_LITERAL_OCTETS:
+                raise LiteralTooBig()
+            tokens.append(String(await self.reader.readexactly(literal_size)))
+        if problem is not None:
+            raise problem
+        return tokens
+
+    def input_pending(self) -> bool:
+        # No public view of StreamReader's buffer; plaintext pipelined behind STARTTLS is refused.
+        return bool(getattr(self.reader, "_buffer", b""))
+
+    async def tls_start(self) -> None:
+        assert self.tls_context is not None
+        await self.writer.start_tls(self.tls_context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS)
+        self.tls_active = True
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        from agents.managesieve.commands import dispatch
+
+        try:
+            await self.capabilities_send()
+            await self.ok(responses.READY)
+            while not self.closing:
+                try:
+                    async with asyncio.timeout(IDLE_TIMEOUT_SECONDS):
+                        tokens = await self.command_read()
+                except TimeoutError:
+                    await self.bye(responses.IDLE_TIMEOUT)
+                    break
+                except LineTooLong:
+                    await self.error(responses.LINE_TOO_LONG)
+                    continue
+                except LiteralTooBig:
+                    await self.bye(responses.LITERAL_TOO_BIG)  # its bytes are on the way: hang up
+                    break
+                except ParseError as problem:
+                    await self.error(f"Syntax error: {problem}")
+                    continue
+                if tokens is None:
+                    break
+                if not tokens:
+                    await self.error(responses.UNKNOWN_COMMAND)
+                    continue
+                await dispatch(self, tokens)
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
+            pass
+        except Exception:
+            log.exception("managesieve: session from %s failed", self.client_ip)
+        finally:
+            try:
+                self.writer.close()
+                await asyncio.wait_for(self.writer.wait_closed(), timeout=5)
+            except (ConnectionError, ssl.SSLError, TimeoutError, OSError):
+                pass

@@ -1,0 +1,177 @@
+"""The relay queue: claim due recipients, deliver them per destination domain, record the outcome.
+
+DESIGN rule 2: rows are the truth. `relay_message` claims a message's due recipients with a lease
+(store.services.queue.queue_claim), so two workers never attempt the same row at once; a worker
+that dies leaves the lease to expire and the sweep dispatches the rows again (at-least-once: a
+worker killed after the remote's final 250 and before the outcome commits makes the next attempt
+send a duplicate). Retries follow Postfix: first after YUBIN_RELAY_RETRY_FIRST, doubling, capped at
+YUBIN_RELAY_RETRY_MAX, bounced after YUBIN_RELAY_LIFETIME; one delay warning after
+YUBIN_RELAY_DELAY_WARNING.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from itertools import groupby
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from agents.mta.delivery import Attempt, relay_domain
+from agents.mta.dsn import Notice, dsn_send, notify_allows
+from store.blobs import blob_read
+from store.models import OutboundMessage, OutboundRecipient, QueueState
+from store.selectors.queue import queue_due_message_ids
+from store.services.queue import (
+    AttemptOutcome,
+    queue_claim,
+    queue_claim_release,
+    queue_outcomes_record,
+    queue_warned_mark,
+)
+
+log = logging.getLogger(__name__)
+
+CONCURRENCY_RETRY_SECONDS = 10  # a destination at its concurrency limit is tried again this soon
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before the next attempt after `attempts` failed ones: first, doubling, capped."""
+    first = max(1, settings.YUBIN_RELAY_RETRY_FIRST)
+    return int(min(first * 2 ** max(0, attempts - 1), max(first, settings.YUBIN_RELAY_RETRY_MAX)))
+
+
+@contextlib.contextmanager
+def destination_slot(domain: str) -> Iterator[bool]:
+    """One of YUBIN_RELAY_DESTINATION_CONCURRENCY slots for a domain, shared through the cache
+    by every worker (atomic with Redis; best effort with the file cache). Yields False when full."""
+    limit = settings.YUBIN_RELAY_DESTINATION_CONCURRENCY
+    if limit <= 0:
+        yield True
+        return
+    token = secrets.token_hex(8)
+    taken = None
+    for index in range(limit):
+        key = f"mta:slot:{domain}:{index}"
+        if cache.add(key, token, timeout=settings.YUBIN_RELAY_LEASE):
+            taken = key
+            break
+    try:
+        yield taken is not None
+    finally:
+        if taken is not None and cache.get(taken) == token:
+            cache.delete(taken)
+
+
+def relay_message(outbound_id: int) -> int:
+    """One delivery attempt for every due recipient of a message; returns how many were attempted."""
+    recipients = queue_claim(outbound_id=outbound_id, lease_seconds=settings.YUBIN_RELAY_LEASE)
+    if not recipients:
+        return 0
+    outbound = OutboundMessage.objects.get(pk=outbound_id)
+    original = blob_read(outbound.blob_id)
+    prepared: dict[str, bytes] = {}  # signed variants, shared by the domains' transactions
+    attempted = 0
+    for domain, grouped in groupby(recipients, key=lambda r: r.domain):
+        group = list(grouped)
+        with destination_slot(domain) as free:
+            if not free:
+                queue_claim_release(recipient_ids=[r.pk for r in group], delay_seconds=CONCURRENCY_RETRY_SECONDS)
+                continue
+            attempts = relay_domain(outbound=outbound, original=original, domain=domain, recipients=group,
+                                    prepared=prepared)  # fmt: skip
+        relay_finish(outbound=outbound, original=original, recipients=group, attempts=attempts)
+        attempted += len(group)
+    return attempted
+
+
+@dataclass
+class _Reports:
+    failed: list[Notice]
+    delayed: list[Notice]
+    relayed: list[Notice]
+
+
+def relay_finish(
+    *, outbound: OutboundMessage, original: bytes, recipients: list[OutboundRecipient], attempts: dict[int, Attempt]
+) -> None:
+    """Record each recipient's outcome and send the sender's reports, in one transaction."""
+    now = timezone.now()
+    age = (now - outbound.created).total_seconds()
+    expired = age >= settings.YUBIN_RELAY_LIFETIME
+    outcomes: list[AttemptOutcome] = []
+    reports = _Reports([], [], [])
+    for recipient in recipients:
+        attempt = attempts[recipient.pk]
+        notice = Notice(recipient.address, attempt.reply, attempt.host, recipient.dsn_orcpt)
+        code = attempt.reply[:1]
+        if code == "2":
+            state = QueueState.SENT
+            if attempt.report_success and notify_allows(recipient.dsn_notify, "relayed"):
+                reports.relayed.append(notice)
+        elif code == "5" or expired:
+            state = QueueState.BOUNCED
+            if code != "5":
+                days = round(settings.YUBIN_RELAY_LIFETIME / 86400, 2)
+                notice = Notice(recipient.address, f"{attempt.reply} (gave up: message is {days:g} days old)",
+                                attempt.host, recipient.dsn_orcpt)  # fmt: skip
+            if notify_allows(recipient.dsn_notify, "failure"):
+                reports.failed.append(notice)
+        else:
+            state = QueueState.DEFERRED
+            if notify_allows(recipient.dsn_notify, "delay"):
+                reports.delayed.append(notice)
+        outcomes.append(
+            AttemptOutcome(
+                recipient_id=recipient.pk,
+                state=state,
+                reply=notice.reply,
+                host=attempt.host,
+                tls=attempt.tls,
+                next_attempt=now + timedelta(seconds=retry_delay(recipient.attempts))
+                if state == QueueState.DEFERRED
+                else None,
+            )
+        )
+    warn = (
+        reports.delayed
+        and settings.YUBIN_RELAY_DELAY_WARNING > 0
+        and age >= settings.YUBIN_RELAY_DELAY_WARNING
+        and not outbound.warned
+    )
+    with transaction.atomic():
+        queue_outcomes_record(outbound=outbound, outcomes=outcomes)
+        dsn_send(outbound=outbound, notices=reports.failed, kind="failure", original=original)
+        dsn_send(outbound=outbound, notices=reports.relayed, kind="relayed", original=original)
+        if warn:
+            dsn_send(outbound=outbound, notices=reports.delayed, kind="delay", original=original)
+            queue_warned_mark(outbound_id=outbound.pk)
+            outbound.warned = True
+
+
+def relay_sweep() -> int:
+    """Dispatch a delivery for every message with due recipients; returns how many were dispatched."""
+    from agents.mta.tasks import deliver
+
+    count = 0
+    for outbound_id in queue_due_message_ids(now=timezone.now()):
+        deliver.apply_async((outbound_id,))
+        count += 1
+    return count
+
+
+def admin_bounce_notice(outbound: OutboundMessage, recipients: list[OutboundRecipient]) -> None:
+    """The report for recipients bounced by the postmaster (store queue_bounce's notice hook)."""
+    notices = [
+        Notice(r.address, r.last_reply, r.last_host, r.dsn_orcpt)
+        for r in recipients
+        if notify_allows(r.dsn_notify, "failure")
+    ]
+    dsn_send(outbound=outbound, notices=notices, kind="failure", original=blob_read(outbound.blob_id))

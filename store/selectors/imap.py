@@ -1,0 +1,252 @@
+"""Read-side queries of the IMAP server (RFC 3501 SELECT/STATUS/FETCH/SEARCH, RFC 5256 SORT/THREAD).
+
+Hot paths return plain tuples (values_list or a raw cursor), never model instances: a folder of
+100k messages is read as four columns into arrays. Text search goes through the index made by
+migration 0002_imap_search_index (SQLite FTS5 trigram table, PostgreSQL pg_trgm GIN indexes).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+
+from store.models import Account, Expunged, Folder, Message
+
+FTS_TABLE = "store_message_fts"
+# Columns the index covers; SEARCH keys map onto them.
+TEXT_COLUMNS = (
+    "subject",
+    "from_display",
+    "to_display",
+    "cc_display",
+    "bcc_display",
+    "search_headers",
+    "search_body",
+)
+MIN_INDEXED_NEEDLE = 3  # trigram indexes cannot answer shorter substrings; those scan the column
+
+
+@dataclass(frozen=True)
+class FolderRow:
+    id: int
+    name: str
+    special_use: str
+    subscribed: bool
+    uid_validity: int
+    uid_next: int
+    highest_modseq: int
+    message_count: int
+    unseen_count: int
+    total_bytes: int
+
+
+_FOLDER_FIELDS = (
+    "id",
+    "name",
+    "special_use",
+    "subscribed",
+    "uid_validity",
+    "uid_next",
+    "highest_modseq",
+    "message_count",
+    "unseen_count",
+    "total_bytes",
+)
+
+
+def imap_folders(account_id: int) -> list[FolderRow]:
+    return [FolderRow(*row) for row in Folder.objects.filter(account_id=account_id).values_list(*_FOLDER_FIELDS)]
+
+
+def imap_folder(account_id: int, name: str) -> FolderRow | None:
+    row = Folder.objects.filter(account_id=account_id, name=name).values_list(*_FOLDER_FIELDS).first()
+    return FolderRow(*row) if row else None
+
+
+def imap_folder_by_id(folder_id: int) -> FolderRow | None:
+    row = Folder.objects.filter(pk=folder_id).values_list(*_FOLDER_FIELDS).first()
+    return FolderRow(*row) if row else None
+
+
+@dataclass
+class Snapshot:
+    """A folder's messages as parallel columns (ascending uid) plus sparse keywords."""
+
+    folder: FolderRow
+    uids: list[int]
+    flags: list[int]
+    modseqs: list[int]
+    keywords: dict[int, tuple[str, ...]]
+
+
+def imap_snapshot(folder_id: int) -> Snapshot | None:
+    """Every message of a folder: one query through a raw cursor, no model instances."""
+    folder = imap_folder_by_id(folder_id)
+    if folder is None:
+        return None
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT uid, flags, modseq, keywords FROM {table} WHERE folder_id = %s ORDER BY uid",  # noqa: S608
+            [folder_id],
+        )
+        rows = cursor.fetchall()
+    keywords: dict[int, tuple[str, ...]] = {}
+    for uid, _, _, words in rows:
+        if words and words not in ("[]", []):
+            parsed = json.loads(words) if isinstance(words, str) else words
+            if parsed:
+                keywords[uid] = tuple(parsed)
+    return Snapshot(
+        folder=folder,
+        uids=[row[0] for row in rows],
+        flags=[row[1] for row in rows],
+        modseqs=[row[2] for row in rows],
+        keywords=keywords,
+    )
+
+
+@dataclass
+class Changes:
+    folder: FolderRow
+    rows: list[tuple[int, int, int, list[str]]]  # (uid, flags, modseq, keywords) ascending uid
+    expunged: list[int]
+
+
+def imap_changes(folder_id: int, since: int) -> Changes | None:
+    """What changed in a folder after MODSEQ `since`: changed or new messages, expunged UIDs."""
+    folder = imap_folder_by_id(folder_id)
+    if folder is None:
+        return None
+    if folder.highest_modseq <= since:
+        return Changes(folder=folder, rows=[], expunged=[])
+    rows = list(
+        Message.objects.filter(folder_id=folder_id, modseq__gt=since)
+        .order_by("uid")
+        .values_list("uid", "flags", "modseq", "keywords")
+    )
+    expunged = list(Expunged.objects.filter(folder_id=folder_id, modseq__gt=since).values_list("uid", flat=True))
+    return Changes(folder=folder, rows=rows, expunged=sorted(set(expunged)))
+
+
+def imap_expunged_since(folder_id: int, since: int) -> list[int]:
+    """UIDs expunged after a MODSEQ, for QRESYNC VANISHED (RFC 7162 §3.2.10)."""
+    return sorted(set(Expunged.objects.filter(folder_id=folder_id, modseq__gt=since).values_list("uid", flat=True)))
+
+
+FETCH_COLUMNS = {
+    "internal_date": "internal_date",
+    "size": "size",
+    "blob": "blob_id",
+    "envelope": "blob__envelope",
+    "body": "blob__body",
+}
+
+
+def imap_fetch_rows(folder_id: int, uids: list[int], columns: list[str]) -> dict[int, tuple[Any, ...]]:
+    """uid -> requested columns for the given uids (ascending), read by uid range in one query."""
+    if not uids:
+        return {}
+    names = [FETCH_COLUMNS[column] for column in columns]
+    query = Message.objects.filter(folder_id=folder_id, uid__gte=uids[0], uid__lte=uids[-1])
+    if len(uids) < (uids[-1] - uids[0] + 1) // 4:
+        query = query.filter(uid__in=uids)
+    return {row[0]: row[1:] for row in query.values_list("uid", *names)}
+
+
+def imap_column_search(folder_id: int, condition: Q) -> set[int]:
+    """UIDs of the folder matching a condition on stored columns (dates, size, message-id)."""
+    return set(Message.objects.filter(Q(folder_id=folder_id) & condition).values_list("uid", flat=True))
+
+
+def _like_escape(needle: str) -> str:
+    return needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> set[int]:
+    """UIDs whose text columns contain needle, case-insensitively (RFC 3501 §6.4.4), via the index."""
+    for column in columns:
+        if column not in TEXT_COLUMNS:
+            raise ValueError(f"not a text column: {column}")
+    if not needle:
+        return set(Message.objects.filter(folder_id=folder_id).values_list("uid", flat=True))
+    table = Message._meta.db_table
+    if len(needle) >= MIN_INDEXED_NEEDLE and connection.vendor == "sqlite":
+        phrase = '"' + needle.replace('"', '""') + '"'
+        match = "{" + " ".join(columns) + "} : " + phrase
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.uid FROM {FTS_TABLE} f JOIN {table} m ON m.id = f.rowid "  # noqa: S608
+                f"WHERE {FTS_TABLE} MATCH %s AND m.folder_id = %s",
+                [match, folder_id],
+            )
+            return {row[0] for row in cursor.fetchall()}
+    if connection.vendor == "postgresql":
+        condition = " OR ".join(f"{column} ILIKE %s" for column in columns)
+        pattern = "%" + _like_escape(needle) + "%"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT uid FROM {table} WHERE folder_id = %s AND ({condition})",  # noqa: S608
+                [folder_id, *([pattern] * len(columns))],
+            )
+            return {row[0] for row in cursor.fetchall()}
+    # Short needles (or another database): scan the folder's columns, folding case in Python.
+    folded = needle.casefold()
+    found: set[int] = set()
+    for row in Message.objects.filter(folder_id=folder_id).values_list("uid", *columns):
+        if any(folded in (value or "").casefold() for value in row[1:]):
+            found.add(row[0])
+    return found
+
+
+SORT_KEYS = {
+    "ARRIVAL": "internal_date",
+    "CC": "cc_sort",
+    "DATE": "sort_date",
+    "FROM": "from_sort",
+    "SIZE": "size",
+    "SUBJECT": "subject_base",
+    "TO": "to_sort",
+    "DISPLAYFROM": "display_from",
+    "DISPLAYTO": "to_display",
+}
+
+
+def imap_sort(folder_id: int, keys: list[tuple[str, bool]]) -> list[int]:
+    """UIDs in RFC 5256 order: keys are (SORT key, reverse); ties end in ascending UID order."""
+    query = Message.objects.filter(folder_id=folder_id)
+    order: list[Any] = []
+    for key, reverse in keys:
+        column = SORT_KEYS[key]
+        if column == "sort_date":  # RFC 5256 §2.2: a missing Date sorts by internal date
+            query = query.annotate(sort_date=Coalesce("date_sent", "internal_date"))
+        expression = F(column)
+        order.append(expression.desc() if reverse else expression.asc())
+    order.append(F("uid").asc())
+    return list(query.order_by(*order).values_list("uid", flat=True))
+
+
+def imap_thread_rows(folder_id: int) -> list[tuple[int, str, str, list[str], str, datetime | None, datetime]]:
+    """(uid, message_id, in_reply_to, references, subject_base, date_sent, internal_date) per message."""
+    return list(
+        Message.objects.filter(folder_id=folder_id)
+        .order_by("uid")
+        .values_list("uid", "message_id", "in_reply_to", "references", "subject_base", "date_sent", "internal_date")
+    )
+
+
+def imap_quota(account_id: int) -> tuple[int, int]:
+    """(used bytes, quota bytes; 0 = unlimited) for QUOTA (RFC 9208)."""
+    row = Account.objects.filter(pk=account_id).values_list("used_bytes", "quota").first()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def imap_account(account_id: int) -> tuple[int, str] | None:
+    row = Account.objects.filter(pk=account_id, is_active=True).values_list("id", "address").first()
+    return (row[0], row[1]) if row else None

@@ -1,0 +1,65 @@
+"""FETCH: structures from the stored parse, sections and partials from blob offsets, \\Seen on BODY[]."""
+
+MULTIPART = (
+    b"From: Jiro <jiro@example.org>\r\nTo: taro@example.test\r\nSubject: parts\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
+    b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhello\r\n"
+    b"--b1\r\nContent-Type: application/octet-stream; name=a.bin\r\nContent-Transfer-Encoding: base64\r\n"
+    b"Content-Disposition: attachment; filename=a.bin\r\n\r\nAAEC\r\n--b1--\r\n"
+)
+
+
+def test_bodystructure_envelope_exact(imap):
+    """BODYSTRUCTURE and ENVELOPE bytes match RFC 3501 §7.4.2."""
+    imap.deliver(MULTIPART)
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX")
+    lines = raw.command(b"c", b"FETCH 1 (BODYSTRUCTURE ENVELOPE)")
+    assert lines[0] == (
+        b'* 1 FETCH (BODYSTRUCTURE (("TEXT" "PLAIN" ("CHARSET" "utf-8") NIL NIL "7BIT" 5 1 NIL NIL NIL NIL)'
+        b'("APPLICATION" "OCTET-STREAM" ("NAME" "a.bin") NIL NIL "BASE64" 4 NIL ("ATTACHMENT" ("FILENAME" "a.bin"))'
+        b' NIL NIL) "MIXED" ("BOUNDARY" "b1") NIL NIL NIL) ENVELOPE (NIL "parts" (("Jiro" NIL "jiro" "example.org"))'
+        b' (("Jiro" NIL "jiro" "example.org")) (("Jiro" NIL "jiro" "example.org")) ((NIL NIL "taro" "example.test"))'
+        b" NIL NIL NIL NIL))\r\n"
+    )
+    assert lines[-1] == b"c OK FETCH completed\r\n"
+
+
+def test_sections_partial_binary_and_seen(imap):
+    """BODY[1], BODY[2.MIME], BODY[]<0.4>, BINARY[2] and BINARY.SIZE; BODY[] sets \\Seen."""
+    imap.deliver(MULTIPART)
+    client = imap.client()
+    client.select("INBOX")
+    _typ, data = client.fetch("1", "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[]<0.4> BINARY.PEEK[2] BINARY.SIZE[2])")
+    items = [part for part in data if isinstance(part, tuple)]
+    assert items[0][1] == b"hello"
+    assert items[1][1].startswith(b"Content-Type: application/octet-stream")
+    assert items[2][1] == b"From"
+    assert items[3][1] == b"\x00\x01\x02"
+    assert b"BINARY.SIZE[2] 3" in data[-1]
+    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS ())"]
+    _typ, data = client.fetch("1", "(BODY[TEXT])")
+    assert b"FLAGS (\\Seen)" in data[0][0] + data[-1]
+
+
+def test_fetch_read_only_does_not_set_seen(imap):
+    """EXAMINE: BODY[] leaves flags alone."""
+    imap.deliver(MULTIPART)
+    client = imap.client()
+    client.select("INBOX", readonly=True)
+    client.fetch("1", "(BODY[])")
+    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS ())"]
+
+
+def test_fetch_bad_items(imap):
+    """Unknown items and bad sections get BAD; the session goes on."""
+    imap.deliver(MULTIPART)
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX")
+    assert raw.command(b"c", b"FETCH 1 (NOPE)")[-1].startswith(b"c BAD")
+    assert raw.command(b"d", b"FETCH 1 BODY[HEADER.FIELDS]")[-1].startswith(b"d BAD")
+    assert raw.command(b"e", b"FETCH 5 FLAGS")[-1].startswith(b"e BAD")
+    assert raw.command(b"f", b"UID FETCH 5:* FLAGS")[-1].startswith(b"f OK")
+    assert raw.command(b"g", b"FETCH 1 (UID)")[0] == b"* 1 FETCH (UID 1)\r\n"

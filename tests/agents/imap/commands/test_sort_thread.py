@@ -1,0 +1,61 @@
+"""SORT and THREAD (RFC 5256) through imapclient."""
+
+import imapclient
+
+from tests.agents.imap.conftest import ADDRESS, message
+from tests.conftest import PASSWORD
+
+
+def _client(imap):
+    client = imapclient.IMAPClient(imap.host, port=imap.port, ssl=False, timeout=10)
+    client.login(ADDRESS, PASSWORD)
+    client.select_folder("INBOX")
+    return client
+
+
+def test_sort_by_date_subject_size(imap):
+    """SORT orders by the stored keys; REVERSE flips one key; the search narrows."""
+    imap.deliver(message("banana", Date="Tue, 02 Jan 2024 10:00:00 +0000", body="x" * 10))
+    imap.deliver(message("Re: apple", Date="Mon, 01 Jan 2024 10:00:00 +0000", body="x" * 300))
+    imap.deliver(message("cherry", Date="Wed, 03 Jan 2024 10:00:00 +0000", body="x"))
+    client = _client(imap)
+    assert client.sort(["DATE"]) == [2, 1, 3]
+    assert client.sort(["REVERSE", "DATE"]) == [3, 1, 2]
+    assert client.sort(["SUBJECT"]) == [2, 1, 3]
+    assert client.sort(["SIZE"]) == [3, 1, 2]
+    assert client.sort(["DATE"], ["SUBJECT", "an"]) == [1]
+
+
+def test_thread_references(imap):
+    """THREAD REFERENCES links replies under their parents."""
+    imap.deliver(message("Topic", Message_ID="<a@x>", Date="Mon, 01 Jan 2024 10:00:00 +0000"))
+    imap.deliver(message("Other", Message_ID="<b@x>", Date="Mon, 01 Jan 2024 11:00:00 +0000"))
+    imap.deliver(
+        message(
+            "Re: Topic",
+            Message_ID="<c@x>",
+            In_Reply_To="<a@x>",
+            References="<a@x>",
+            Date="Mon, 01 Jan 2024 12:00:00 +0000",
+        )
+    )
+    imap.deliver(
+        message(
+            "Re: Topic",
+            Message_ID="<d@x>",
+            In_Reply_To="<c@x>",
+            References="<a@x> <c@x>",
+            Date="Mon, 01 Jan 2024 13:00:00 +0000",
+        )
+    )
+    client = _client(imap)
+    assert client.thread("REFERENCES") == ((1, 3, 4), (2,))
+
+
+def test_thread_orderedsubject(imap):
+    """THREAD ORDEREDSUBJECT groups by base subject."""
+    imap.deliver(message("Topic", Date="Mon, 01 Jan 2024 10:00:00 +0000"))
+    imap.deliver(message("Other", Date="Mon, 01 Jan 2024 11:00:00 +0000"))
+    imap.deliver(message("Re: Topic", Date="Mon, 01 Jan 2024 12:00:00 +0000"))
+    client = _client(imap)
+    assert client.thread("ORDEREDSUBJECT") == ((1, 3), (2,))

@@ -1,0 +1,78 @@
+"""STORE (with CONDSTORE), COPY / MOVE with COPYUID, EXPUNGE / UID EXPUNGE, APPEND with APPENDUID."""
+
+from tests.agents.imap.conftest import message
+
+
+def test_store_modes_and_silent(imap):
+    """+FLAGS / -FLAGS / FLAGS with keywords; .SILENT sends nothing."""
+    imap.deliver(message("a"))
+    client = imap.client()
+    client.select("INBOX")
+    assert client.store("1", "+FLAGS", "(\\Flagged $Label1)")[1] == [b"1 (FLAGS (\\Flagged $Label1))"]
+    assert client.store("1", "-FLAGS", "(\\Flagged)")[1] == [b"1 (FLAGS ($Label1))"]
+    assert client.store("1", "FLAGS.SILENT", "(\\Seen)")[1] == [None]
+    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Seen))"]
+
+
+def test_store_unchangedsince(imap):
+    """CONDSTORE: a STORE with an old UNCHANGEDSINCE fails with MODIFIED."""
+    imap.deliver(message("a"))
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX (CONDSTORE)")
+    lines = raw.command(b"c", b"STORE 1 +FLAGS (\\Seen)")
+    assert lines[0].startswith(b"* 1 FETCH (FLAGS (\\Seen) MODSEQ (")
+    lines = raw.command(b"d", b"STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)")
+    assert lines[-1].startswith(b"d OK [MODIFIED 1]")
+
+
+def test_copy_move_uidplus(imap):
+    """COPY answers COPYUID; MOVE sends COPYUID untagged then EXPUNGE."""
+    imap.deliver(message("a"))
+    imap.deliver(message("b"))
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX")
+    lines = raw.command(b"c", b"COPY 1:2 Archive")
+    assert lines[-1].startswith(b"c OK [COPYUID ") and lines[-1].split(b" ")[4:6] == [b"1:2", b"1:2]"]
+    lines = raw.command(b"d", b"UID MOVE 1 Trash")
+    assert lines[0].startswith(b"* OK [COPYUID ") and b" 1 1]" in lines[0]
+    assert lines[1] == b"* 1 EXPUNGE\r\n"
+    assert raw.command(b"e", b"COPY 1 Nowhere")[-1].startswith(b"e NO [TRYCREATE]")
+
+
+def test_expunge_and_uid_expunge(imap):
+    """EXPUNGE removes \\Deleted; UID EXPUNGE only the given UIDs."""
+    for name in "abc":
+        imap.deliver(message(name))
+    client = imap.client()
+    client.select("INBOX")
+    client.store("1:3", "+FLAGS", "(\\Deleted)")
+    client.uid("EXPUNGE", "2")
+    assert client.untagged_responses.pop("EXPUNGE") == [b"2"]
+    _typ, data = client.expunge()
+    assert data == [b"2", b"1"]
+    assert client.select("INBOX")[1] == [b"0"]
+
+
+def test_append_literal_plus_and_limits(imap, settings):
+    """LITERAL+ appends without a continuation; too big is refused with TOOBIG; missing folder TRYCREATE."""
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    body = message("plus")
+    raw.send(b"b APPEND INBOX (\\Seen) {%d+}\r\n" % len(body) + body + b"\r\n")
+    assert raw.until_tagged(b"b")[-1].startswith(b"b OK [APPENDUID ")
+    settings.YUBIN_MESSAGE_SIZE_LIMIT = 100
+    raw.send(b"c APPEND INBOX {500}\r\n")
+    assert raw.line().startswith(b"c NO [TOOBIG]")
+    raw.send(b"d APPEND Nowhere {1+}\r\nx\r\n")
+    assert raw.until_tagged(b"d")[-1].startswith(b"d NO [TRYCREATE]")
+
+
+def test_store_read_only(imap):
+    """STORE in EXAMINE is refused."""
+    imap.deliver(message("a"))
+    client = imap.client()
+    client.select("INBOX", readonly=True)
+    typ, data = client.store("1", "+FLAGS", "(\\Seen)")
+    assert typ == "NO" and data[0].startswith(b"[READ-ONLY]")
