@@ -235,7 +235,7 @@ def _compose_error(request: HttpRequest, message: str) -> HttpResponse:
         return JsonResponse({"error": message}, status=400)
     with imap(request) as connection:
         folders = folders_list(connection)
-    data = {
+    data: dict[str, Any] = {
         key: request.POST.get(key, "")
         for key in (
             "to",
