@@ -263,3 +263,26 @@ def test_live_answers_when_mail_arrives(mail_system, client):
     fresh = client.get("/live/", {"f": "INBOX", "state": state["state"], "format": "json"}).json()
     assert fresh["state"] != state["state"]
     assert fresh["inbox_unseen"] == state["inbox_unseen"] + 1
+
+
+def test_dropped_connection_is_replaced_transparently(mail_system, client):
+    """When the server drops the pooled connection, the next page reconnects with the token."""
+    import socket as socket_module
+
+    from webmail.imap.pool import POOL
+
+    mail_system.append(messages.plain())
+    assert client.get("/").status_code == 200
+    slot = POOL._entries[POOL.key(client.session["webmail_token"], "main")]
+    slot.client.socket().shutdown(socket_module.SHUT_RDWR)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Plain hello" in response.content.decode()
+
+
+def test_unknown_folder_and_message_say_so(mail_system, client):
+    """A folder or message that does not exist gets a page that says so, not a crash."""
+    response = client.get("/", {"f": "No Such Folder"})
+    assert response.status_code == 404 and "This folder does not exist." in response.content.decode()
+    response = client.get("/read/999/", {"f": "INBOX"})
+    assert response.status_code == 404 and "no longer exists" in response.content.decode()

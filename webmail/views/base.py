@@ -91,7 +91,15 @@ def webmail_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         try:
-            response = view(request, *args, **kwargs)
+            try:
+                response = view(request, *args, **kwargs)
+            except ImapAuthExpired:
+                raise
+            except ImapUnavailable:
+                if request.method not in ("GET", "HEAD"):
+                    raise
+                # the pooled connection was dropped (server restart, timeout): reads retry once
+                response = view(request, *args, **kwargs)
         except ImapAuthExpired:
             token = session_token(request)
             POOL.close(token)
