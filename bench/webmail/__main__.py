@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
 import tempfile
 import threading
@@ -28,6 +27,8 @@ import django
 
 django.setup()
 
+from bench.imap.__main__ import free_port, sample_message  # the same messages as the IMAP benchmark
+
 PASSWORD = "bench password 1"
 REPEAT = int(os.environ.get("BENCH_WEBMAIL_REPEAT", "30"))
 ROUNDCUBE_MS = {  # 1k / 10k / 100k, from the measurements (Roundcube 1.6 + Dovecot)
@@ -35,22 +36,6 @@ ROUNDCUBE_MS = {  # 1k / 10k / 100k, from the issue's measurements (Roundcube 1.
     "open message": {1000: 17, 10000: 34, 100000: 318},
     "search subject": {1000: 18, 10000: 42, 100000: 302},
 }
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def sample_message(number: int) -> bytes:
-    day = 1 + number % 28
-    return (
-        f"From: Sender {number % 97} <s{number % 97}@example.org>\r\nTo: bench@example.test\r\n"
-        f"Subject: Bench message {number} about topic {number % 13}\r\n"
-        f"Date: {day:02d} Jan 2024 {number % 24:02d}:00:00 +0000\r\nMessage-ID: <{number}@bench>\r\n"
-        f"Content-Type: text/plain; charset=utf-8\r\n\r\n" + ("Lorem ipsum dolor sit amet. " * 40 + "\r\n") * 3
-    ).encode()
 
 
 def account_fill(size: int) -> str:
