@@ -27,7 +27,7 @@ import django
 
 django.setup()
 
-from bench.imap.__main__ import free_port, sample_message  # the same messages as the IMAP benchmark
+from bench.imap.__main__ import free_port, sample_message  # noqa: E402  # the IMAP benchmark's messages
 
 PASSWORD = "bench password 1"
 REPEAT = int(os.environ.get("BENCH_WEBMAIL_REPEAT", "30"))
