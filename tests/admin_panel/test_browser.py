@@ -33,6 +33,7 @@ def page(request: pytest.FixtureRequest) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay synchronous.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -53,7 +54,10 @@ def page(request: pytest.FixtureRequest) -> Iterator[Any]:
                 browser_page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
             context.close()
             browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:  # another suite's session-wide browser still runs its loop on this thread
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def sign_in(page: Any, base: str, address: str = "root@ops.test") -> None:
