@@ -75,7 +75,7 @@ def relay_message(outbound_id: int) -> int:
     recipients = queue_claim(outbound_id=outbound_id, lease_seconds=settings.YUBIN_RELAY_LEASE)
     if not recipients:
         return 0
-    outbound = OutboundMessage.objects.get(pk=outbound_id)
+    outbound = recipients[0].message
     original = blob_read(outbound.blob_id)
     prepared: dict[str, bytes] = {}  # signed variants, shared by the domains' transactions
     attempted = 0
@@ -147,7 +147,7 @@ def relay_finish(
         and not outbound.warned
     )
     with transaction.atomic():
-        queue_outcomes_record(outbound=outbound, outcomes=outcomes)
+        queue_outcomes_record(outbound=outbound, outcomes=outcomes, addresses={r.pk: r.address for r in recipients})
         dsn_send(outbound=outbound, notices=reports.failed, kind="failure", original=original)
         dsn_send(outbound=outbound, notices=reports.relayed, kind="relayed", original=original)
         if warn:

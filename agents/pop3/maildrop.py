@@ -77,8 +77,14 @@ class MaildropMessage:
     blob_id: str
     stored_size: int
     size: int  # announced in STAT/LIST: the CRLF-normalised size
+    path: str  # the blob file, resolved once at login
     deleted: bool = False
     retrieved: bool = False
+
+    @property
+    def crlf_clean(self) -> bool:
+        """Stored with CRLF line ends and a terminated last line: sent without normalising."""
+        return self.size == self.stored_size
 
 
 @dataclass
@@ -111,7 +117,8 @@ def maildrop_load(account_id: int) -> Maildrop | None:
         except OSError:
             log.error("pop3: blob %s of uid %s is unreadable", entry.blob_id, entry.uid)
             size = entry.size
-        maildrop.messages.append(MaildropMessage(number, entry.uid, entry.blob_id, entry.size, size))
+        path = str(blob_path(entry.blob_id))
+        maildrop.messages.append(MaildropMessage(number, entry.uid, entry.blob_id, entry.size, size, path))
     return maildrop
 
 
@@ -127,7 +134,7 @@ def maildrop_commit(maildrop: Maildrop) -> int:
 
 
 def message_read(message: MaildropMessage) -> bytes:
-    with open(blob_path(message.blob_id), "rb") as handle:
+    with open(message.path, "rb") as handle:
         return handle.read()
 
 

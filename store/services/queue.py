@@ -218,7 +218,8 @@ def queue_claim(*, outbound_id: int, lease_seconds: int) -> list[OutboundRecipie
     now = timezone.now()
     with transaction.atomic():
         due = list(
-            OutboundRecipient.objects.select_for_update(skip_locked=True)
+            OutboundRecipient.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("message")
             .filter(
                 message_id=outbound_id,
                 state__in=PENDING_STATES,
@@ -251,7 +252,9 @@ class AttemptOutcome:
     next_attempt: datetime | None = None  # for DEFERRED
 
 
-def queue_outcomes_record(*, outbound: OutboundMessage, outcomes: Sequence[AttemptOutcome]) -> None:
+def queue_outcomes_record(
+    *, outbound: OutboundMessage, outcomes: Sequence[AttemptOutcome], addresses: dict[int, str] | None = None
+) -> None:
     """Record an attempt's result per recipient, with one delivery log row each; call in a transaction."""
     events = {QueueState.SENT: "relayed", QueueState.DEFERRED: "deferred", QueueState.BOUNCED: "bounced"}
     for outcome in outcomes:
@@ -261,7 +264,10 @@ def queue_outcomes_record(*, outbound: OutboundMessage, outcomes: Sequence[Attem
         if outcome.next_attempt is not None:
             fields["next_attempt"] = outcome.next_attempt
         OutboundRecipient.objects.filter(pk=outcome.recipient_id).update(updated=timezone.now(), **fields)
-    recipients = {r.pk: r.address for r in OutboundRecipient.objects.filter(pk__in=[o.recipient_id for o in outcomes])}
+    recipients = dict(addresses or {})
+    missing = [o.recipient_id for o in outcomes if o.recipient_id not in recipients]
+    if missing:
+        recipients.update(OutboundRecipient.objects.filter(pk__in=missing).values_list("pk", "address"))
     DeliveryLog.objects.bulk_create(
         DeliveryLog(
             event=events[QueueState(outcome.state)],

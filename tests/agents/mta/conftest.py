@@ -55,7 +55,10 @@ class RelayEnv:
 def relay_env(dns_server, settings, make_account) -> Iterator[RelayEnv]:  # noqa: F811
     from django.core.cache import cache
 
+    from agents.mta.dkim import dkim_key_cache_clear
+
     cache.clear()
+    dkim_key_cache_clear()
     sink = Sink().start()
     dns_server.zone.update(
         {

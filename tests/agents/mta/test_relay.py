@@ -266,3 +266,22 @@ def test_destination_at_its_concurrency_limit_is_put_back_without_an_attempt(rel
     _make_due(outbound)
     relay_message(outbound.pk)
     assert len(relay_env.sink.received) == 1
+
+
+def test_pooled_connection_closed_by_the_server_is_replaced(relay_env, settings):
+    """The remote drops an idle pooled session (its timeout): the next message opens a new one and is sent."""
+    import time
+
+    from tests.agents.mta.sink import Sink
+
+    relay_env.sink.stop()
+    relay_env.sink = Sink(port=relay_env.sink.port, timeout=0.5).start()
+    settings.YUBIN_RELAY_REUSE_SECONDS = 30
+    first = relay_env.enqueue(raw=message(subject="one"))
+    relay_message(first.pk)
+    time.sleep(1.5)
+    second = relay_env.enqueue(raw=message(subject="two"))
+    relay_message(second.pk)
+    assert OutboundRecipient.objects.get(message=second).state == "sent"
+    assert len(relay_env.sink.received) == 2
+    assert relay_env.sink.handler.connections == 2
