@@ -15,10 +15,40 @@ import pytest
 PASSWORD = "correct horse battery staple"
 
 
+# Listening ports for test servers come from below Linux's ephemeral range (32768-60999), so an
+# outgoing connection can never take a port between free_port() and the server's bind; each
+# xdist worker draws from its own slice, and no port is handed out twice in one process.
+_PORT_RANGE_START, _PORT_RANGE_END = 20000, 32000
+_ports_given: set[int] = set()
+
+
+def _port_slice() -> range:
+    import os
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    width = (_PORT_RANGE_END - _PORT_RANGE_START) // count
+    start = _PORT_RANGE_START + (index % count) * width
+    return range(start, start + width)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    import random
+
+    candidates = list(_port_slice())
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _ports_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free port left for test servers")
 
 
 @pytest.fixture

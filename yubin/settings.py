@@ -158,9 +158,12 @@ def _cache() -> dict:
     if url.startswith(("redis://", "rediss://")):
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     # The file-based cache is shared by every process on the host: the auth throttle needs that.
+    # Django culls a third of the entries past MAX_ENTRIES (300 by default), which would forget
+    # throttle counts on a busy site: keep far more.
     return {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": str(DATA_DIR / "cache"),
+        "OPTIONS": {"MAX_ENTRIES": 200_000},
     }
 
 
