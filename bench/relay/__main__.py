@@ -68,7 +68,7 @@ class SinkCounter:
         while self.count() < target:
             if time.monotonic() > deadline:
                 raise SystemExit(f"bench: timed out at {self.count()} of {target} messages")
-            time.sleep(0.01)
+            time.sleep(0.05)
         return time.monotonic()
 
     def clear(self) -> None:

@@ -56,9 +56,11 @@ def relay_env(dns_server, settings, make_account) -> Iterator[RelayEnv]:  # noqa
     from django.core.cache import cache
 
     from agents.mta.dkim import dkim_key_cache_clear
+    from agents.mta.mta_sts import policy_cache_clear
 
     cache.clear()
     dkim_key_cache_clear()
+    policy_cache_clear()
     sink = Sink().start()
     dns_server.zone.update(
         {
