@@ -12,6 +12,8 @@ The ratio is Yubin's relay rate over Postfix's end-to-end rate (Postfix also rec
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import os
 import shutil
 import signal
@@ -25,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = int(os.environ.get("BENCH_RELAY_MESSAGES", "1000"))
 WORKERS = int(os.environ.get("BENCH_RELAY_WORKERS", "4"))
+HOUR = datetime.timedelta(hours=1)
 TIMEOUT = int(os.environ.get("BENCH_RELAY_TIMEOUT", "300"))
 
 
@@ -90,7 +93,11 @@ def raw_message(number: int, domain: str) -> bytes:
 
 
 def yubin_run(sink: SinkCounter, domains: int, *, preload: bool) -> float:
+    from django.db import transaction
+    from django.utils import timezone
+
     from agents.mta.tasks import deliver
+    from store.models import OutboundRecipient
     from store.services import queue as queue_services
 
     sink.clear()
@@ -100,16 +107,20 @@ def yubin_run(sink: SinkCounter, domains: int, *, preload: bool) -> float:
     try:
         start = time.monotonic()
         ids = []
-        for number in range(MESSAGES):
-            domain = f"d{number % domains}.bench.test"
-            outbound = queue_services.queue_enqueue(
-                raw=raw_message(number, domain),
-                sender="bench@example.test",
-                recipients=[queue_services.QueueRecipient(f"user{number}@{domain}")],
-            )
-            ids.append(outbound.pk)
+        with transaction.atomic() if preload else contextlib.nullcontext():
+            for number in range(MESSAGES):
+                domain = f"d{number % domains}.bench.test"
+                outbound = queue_services.queue_enqueue(
+                    raw=raw_message(number, domain),
+                    sender="bench@example.test",
+                    recipients=[queue_services.QueueRecipient(f"user{number}@{domain}")],
+                )
+                ids.append(outbound.pk)
+            if preload:  # not due until t0, whatever task a worker still has in hand
+                OutboundRecipient.objects.filter(message_id__in=ids).update(next_attempt=timezone.now() + HOUR)
         if preload:
             start = time.monotonic()
+            OutboundRecipient.objects.filter(message_id__in=ids).update(next_attempt=timezone.now())
             for outbound_id in ids:
                 deliver.apply_async((outbound_id,))
     finally:
