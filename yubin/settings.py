@@ -242,6 +242,17 @@ YUBIN_SMTP_DMARC_REJECT = env_bool("YUBIN_SMTP_DMARC_REJECT", True)
 YUBIN_POP_BEFORE_SMTP_MINUTES = env_int("YUBIN_POP_BEFORE_SMTP_MINUTES", 0)
 # Group commit: at most this many messages are delivered in one database transaction.
 YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
+# LDAP (django-auth-ldap) from the YUBIN_LDAP_* variables; store.auth.LdapAccountBackend uses these.
+YUBIN_LDAP_ACCOUNT_DOMAIN_CREATE = env_bool("YUBIN_LDAP_ACCOUNT_DOMAIN_CREATE", False)
+if YUBIN_LDAP_URI:
+    import ldap
+    from django_auth_ldap.config import LDAPSearch
+
+    AUTH_LDAP_SERVER_URI = YUBIN_LDAP_URI
+    AUTH_LDAP_BIND_DN = YUBIN_LDAP_BIND_DN
+    AUTH_LDAP_BIND_PASSWORD = YUBIN_LDAP_BIND_PASSWORD
+    AUTH_LDAP_USER_SEARCH = LDAPSearch(YUBIN_LDAP_USER_BASE, ldap.SCOPE_SUBTREE, YUBIN_LDAP_USER_FILTER)
+    AUTH_LDAP_USER_ATTR_MAP = {"display_name": "cn"}
 
 # --- imap ---
 # Connection limits of the IMAP server (Dovecot's mail_max_userip_connections is 10 per user and address).

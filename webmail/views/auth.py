@@ -23,6 +23,7 @@ from agents.throttle import throttle_blocked, throttle_failure, throttle_success
 from store.services.tokens import token_issue, token_revoke
 from webmail.imap.pool import POOL, ImapUnavailable
 from webmail.preferences import preferences_for
+from webmail.uploads import uploads_discard
 from webmail.views.base import SESSION_ADDRESS, SESSION_TOKEN, security_headers, session_token
 
 
@@ -81,5 +82,6 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if token:
         POOL.close(token)
         token_revoke(token=token)
+        uploads_discard(token)
     logout(request)
     return redirect(reverse("webmail:login"))

@@ -42,7 +42,7 @@ class SettingsForm(forms.Form):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         zones = COMMON_ZONES + sorted(z for z in zoneinfo.available_timezones() if z not in COMMON_ZONES and "/" in z)
-        self.fields["time_zone"].choices = [(z, z) for z in zones]
+        self.fields["time_zone"].choices = [(z, z) for z in zones]  # type: ignore[attr-defined]  # a ChoiceField
 
     def clean_display_name(self) -> str:
         value = self.cleaned_data["display_name"]

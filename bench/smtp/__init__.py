@@ -1,0 +1,1 @@
+"""SMTP benchmark: Yubin's MX against Postfix delivering into Maildir, driven by smtp-source."""

@@ -1,0 +1,254 @@
+"""Messages per second accepted by the MX and delivered into the store, against Postfix + Maildir.
+
+Both servers run on loopback in temporary directories and get the same smtp-source load
+(Postfix's load generator, one message per connection as in its man page examples) at 1, 10
+and 50 sessions with 4 KB and 64 KB messages. Yubin answers 250 only after the message is
+committed in the store, so its accept rate is its delivery rate; for Postfix both are shown
+(250 after its queue file is fsynced; Maildir delivery follows) and the ratio is taken
+against Postfix's accept rate, the stricter comparison.
+
+BENCH_SMTP_MESSAGES (default 400) sets the messages per run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGES = int(os.environ.get("BENCH_SMTP_MESSAGES", "400"))
+LOADS = [(1, 4096), (10, 4096), (50, 4096), (1, 65536), (10, 65536), (50, 65536)]
+RECIPIENT = "bench@bench.test"
+
+SERVER = """
+import asyncio, django
+django.setup()
+from agents.smtp.server import listeners_start
+async def main():
+    await listeners_start(host="127.0.0.1")
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+
+SETUP = """
+import django
+django.setup()
+from store.services import account_create, domain_create
+domain_create(name="bench.test")
+account_create(address="bench@bench.test", password="bench password 1")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_port(port: int, deadline: float = 30) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"bench: nothing listening on port {port}")
+
+
+def smtp_source(port: int, sessions: int, size: int) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            "smtp-source",
+            "-l",
+            str(size),
+            "-m",
+            str(MESSAGES),
+            "-s",
+            str(sessions),
+            "-f",
+            "load@remote.example",
+            "-t",
+            RECIPIENT,
+            f"127.0.0.1:{port}",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=600,
+    )
+    return time.perf_counter() - started
+
+
+class Yubin:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.env = dict(os.environ)
+        self.env.update(
+            DJANGO_SETTINGS_MODULE="yubin.settings",
+            YUBIN_DATA_DIR=str(workdir / "yubin"),
+            YUBIN_PORT_SMTP=str(self.port),
+            YUBIN_PORT_SUBMISSION="0",
+            YUBIN_PORT_SUBMISSIONS="0",
+            YUBIN_SMTP_VERIFY_SENDER="0",  # Postfix here checks no SPF/DKIM either
+            YUBIN_SMTP_MAX_CONNECTIONS_PER_IP="500",
+            YUBIN_LOG_LEVEL="WARNING",
+        )
+        self.env.pop("DATABASE_URL", None) if "BENCH_SMTP_DATABASE_URL" not in os.environ else self.env.update(
+            DATABASE_URL=os.environ["BENCH_SMTP_DATABASE_URL"]
+        )
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=self.env, check=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", SERVER], cwd=ROOT, env=self.env, stdout=subprocess.PIPE, text=True
+        )
+        assert self.process.stdout is not None
+        self.process.stdout.readline()
+
+    def delivered(self) -> int:
+        code = "import django; django.setup(); from store.models import Message; print(Message.objects.count())"
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=self.env, capture_output=True, text=True)
+        return int(result.stdout.strip() or 0)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+MASTER_CF = """\
+127.0.0.1:{port} inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+virtual   unix  -       n       n       -       -       virtual
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+class Postfix:
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.config = workdir / "postfix-etc"
+        self.maildir = workdir / "maildir"
+        workdir.chmod(0o755)  # Postfix daemons run as the postfix user
+        self.config.mkdir()
+        self.maildir.mkdir()
+        (workdir / "postfix-data").mkdir()
+        (workdir / "postfix-spool").mkdir()
+        shutil.chown(workdir / "postfix-data", "postfix", "postfix")
+        shutil.chown(self.maildir, "postfix", "postfix")
+        uid, gid = shutil.os.stat(self.maildir).st_uid, shutil.os.stat(self.maildir).st_gid  # type: ignore[attr-defined]
+        main_cf = f"""
+compatibility_level = 3.6
+queue_directory = {workdir}/postfix-spool
+data_directory = {workdir}/postfix-data
+maillog_file = {workdir}/postfix.log
+maillog_file_prefixes = {workdir}
+myhostname = postfix.bench.test
+mydestination =
+inet_interfaces = loopback-only
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+virtual_mailbox_domains = bench.test
+virtual_mailbox_base = {self.maildir}
+virtual_mailbox_maps = static:bench/
+virtual_uid_maps = static:{uid}
+virtual_gid_maps = static:{gid}
+virtual_minimum_uid = 1
+default_process_limit = 200
+smtpd_client_connection_count_limit = 0
+smtpd_client_connection_rate_limit = 0
+message_size_limit = 60000000
+virtual_mailbox_limit = 0
+smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
+"""
+        (self.config / "main.cf").write_text(main_cf)
+        (self.config / "master.cf").write_text(MASTER_CF.format(port=self.port).replace("1000?", "1000"))
+        subprocess.run(["postfix", "-c", str(self.config), "set-permissions"], check=False, capture_output=True)
+        started = subprocess.run(["postfix", "-c", str(self.config), "start"], capture_output=True, text=True)
+        if started.returncode != 0:
+            log_file = workdir / "postfix.log"
+            log_tail = log_file.read_text()[-2000:] if log_file.exists() else ""
+            raise SystemExit(f"bench: postfix did not start: {started.stderr.strip()}\n{log_tail}")
+        wait_port(self.port)
+
+    def delivered(self) -> int:
+        new = self.maildir / "bench" / "new"
+        return len(os.listdir(new)) if new.exists() else 0
+
+    def wait_delivered(self, count: int, deadline: float = 300) -> None:
+        end = time.monotonic() + deadline
+        while self.delivered() < count and time.monotonic() < end:
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        subprocess.run(["postfix", "-c", str(self.config), "stop"], check=False, capture_output=True)
+
+
+def main() -> int:
+    if shutil.which("smtp-source") is None and not Path("/usr/sbin/smtp-source").exists():
+        print("bench/smtp: smtp-source (Debian package postfix) is not installed")
+        return 1
+    os.environ["PATH"] += ":/usr/sbin"
+    with tempfile.TemporaryDirectory(prefix="yubin-bench-smtp-") as temp:
+        workdir = Path(temp)
+        yubin = Yubin(workdir)
+        try:
+            postfix = Postfix(workdir)
+        except BaseException:
+            yubin.stop()
+            raise
+        print(f"{MESSAGES} messages per run, one per connection; msg/s")
+        print(f"{'sessions':>8} {'size':>6} {'yubin':>9} {'postfix 250':>12} {'postfix maildir':>16} {'ratio':>6}")
+        try:
+            yubin_total = postfix_total = 0
+            for sessions, size in LOADS:
+                yubin_seconds = smtp_source(yubin.port, sessions, size)
+                yubin_total += MESSAGES
+                accept_started = time.perf_counter()
+                postfix_seconds = smtp_source(postfix.port, sessions, size)
+                postfix_total += MESSAGES
+                postfix.wait_delivered(postfix_total)
+                postfix_delivered_seconds = time.perf_counter() - accept_started
+                yubin_rate = MESSAGES / yubin_seconds
+                postfix_rate = MESSAGES / postfix_seconds
+                print(
+                    f"{sessions:>8} {size // 1024:>5}K {yubin_rate:>9.0f} {postfix_rate:>12.0f} "
+                    f"{MESSAGES / postfix_delivered_seconds:>16.0f} {yubin_rate / postfix_rate:>5.2f}x",
+                    flush=True,
+                )
+            stored = yubin.delivered()
+            print(f"stored by Yubin: {stored}/{yubin_total}; Maildir files: {postfix.delivered()}/{postfix_total}")
+        finally:
+            yubin.stop()
+            postfix.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
