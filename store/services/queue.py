@@ -132,6 +132,18 @@ def _dispatch_after_commit(outbound_id: int) -> None:
     transaction.on_commit(lambda: queue_dispatch(outbound_id))
 
 
+def _log_each(outbound: OutboundMessage, recipients: list[OutboundRecipient], *, event: str, reply: str) -> None:
+    for recipient in recipients:
+        log_record(
+            event=event,
+            queue_id=outbound.pk,
+            message_id=outbound.message_id,
+            sender=outbound.sender,
+            recipient=recipient.address,
+            reply=reply,
+        )
+
+
 def queue_retry(*, outbound_id: int) -> int:
     """Make every queued or deferred recipient due now (like `postqueue -i`); returns how many."""
     with transaction.atomic():
@@ -170,15 +182,7 @@ def queue_delete(*, outbound_id: int) -> int:
     with transaction.atomic():
         outbound = _outbound_locked(outbound_id)
         unfinished = list(outbound.recipients.filter(state__in=UNFINISHED_STATES))
-        for recipient in unfinished:
-            log_record(
-                event="discarded",
-                queue_id=outbound.pk,
-                message_id=outbound.message_id,
-                sender=outbound.sender,
-                recipient=recipient.address,
-                reply="deleted from the queue by the postmaster",
-            )
+        _log_each(outbound, unfinished, event="discarded", reply="deleted from the queue by the postmaster")
         Blob.objects.filter(pk=outbound.blob_id).update(refcount=F("refcount") - 1)
         outbound.delete()
     return len(unfinished)
@@ -193,14 +197,7 @@ def queue_bounce(*, outbound_id: int, reply: str = ADMIN_BOUNCE_REPLY) -> int:
             recipient.state = QueueState.BOUNCED
             recipient.last_reply = reply
             recipient.save(update_fields=["state", "last_reply", "updated"])
-            log_record(
-                event="bounced",
-                queue_id=outbound.pk,
-                message_id=outbound.message_id,
-                sender=outbound.sender,
-                recipient=recipient.address,
-                reply=reply,
-            )
+        _log_each(outbound, unfinished, event="bounced", reply=reply)
         if unfinished:
             for hook in list(_notice_hooks):
                 hook(outbound, unfinished)

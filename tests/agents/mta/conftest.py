@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,17 @@ from tests.agents.mta.sink import Sink
 from tests.dnsserver import DnsServer, dns_server  # noqa: F401
 
 SENDER = "taro@example.test"
+
+
+def port_free(address: str, port: int) -> bool:
+    """Whether `address:port` can be bound now (the root-only tests on port 25 check first)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def message(

@@ -24,6 +24,7 @@ pytest.importorskip("agents.smtp.server", reason="receiving from Postfix needs t
 from agents.mta.queue import relay_message
 from bench.relay.postfix import MASTER_CF
 from store.models import Message, OutboundRecipient
+from tests.agents.mta.conftest import port_free
 
 pytestmark = [pytest.mark.slow, pytest.mark.root]
 
@@ -54,16 +55,6 @@ maillog_file = {root}/maillog
 """
 
 
-def _port_free(address: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address, port))
-        except OSError:
-            return False
-    return True
-
-
 def _postfix(conf: Path, action: str) -> str:
     command = ["script", "-qc", f"/usr/sbin/postfix -c {conf} {action}", "/dev/null"]
     return subprocess.run(command, capture_output=True, text=True).stdout
@@ -76,7 +67,7 @@ def postfix():
     if not Path("/usr/sbin/postfix").exists():
         pytest.skip("Debian's postfix is not installed")
     for address in (POSTFIX_ADDRESS, YUBIN_ADDRESS):
-        if not _port_free(address, 25):
+        if not port_free(address, 25):
             pytest.skip(f"{address}:25 is in use")
     # Postfix's daemons run as "postfix" and "nobody": the directory must be reachable by them.
     root = Path(tempfile.mkdtemp(prefix="yubin-postfix-"))
