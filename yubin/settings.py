@@ -279,6 +279,8 @@ YUBIN_RELAY_COMMAND_TIMEOUT = env_int("YUBIN_RELAY_COMMAND_TIMEOUT", 300)
 YUBIN_RELAY_REUSE_SECONDS = env_int("YUBIN_RELAY_REUSE_SECONDS", 5)
 # Parallel deliveries per destination domain across all workers (Postfix default: 20).
 YUBIN_RELAY_DESTINATION_CONCURRENCY = env_int("YUBIN_RELAY_DESTINATION_CONCURRENCY", 20)
+# Due recipients of other messages a worker takes along in one attempt (shared connections, one commit).
+YUBIN_RELAY_BATCH = env_int("YUBIN_RELAY_BATCH", 20)
 # Extra CA bundle trusted when a certificate must verify (MTA-STS, smarthost); empty = system CAs.
 YUBIN_RELAY_CA_FILE = env_str("YUBIN_RELAY_CA_FILE", "")
 # Where an MTA-STS policy is fetched from (RFC 8461 §3.2); {domain} is the recipient domain.

@@ -18,7 +18,6 @@ import poplib
 import signal
 import smtplib
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +29,8 @@ import pytest
 
 pytest.importorskip("agents.smtp.server", reason="the two-instance scenario needs the SMTP MX/submission server")
 
+from tests.agents.mta.conftest import port_free
+from tests.agents.smtp.conftest import client_tls
 from tests.conftest import free_port
 from tests.dnsserver import DnsServer
 
@@ -38,23 +39,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.root]
 ROOT = Path(__file__).resolve().parents[3]
 PASSWORD = "two-instance-password"
 PORT_NAMES = ("SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "POP3", "POP3S", "SIEVE", "HTTP")
-
-
-def _tls() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def _port_free(address: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address, port))
-        except OSError:
-            return False
-    return True
 
 
 @dataclass
@@ -108,7 +92,7 @@ class Instance:
         if reply_to_id:
             headers += f"In-Reply-To: {reply_to_id}\r\n"
         with smtplib.SMTP(self.address, self.ports["SUBMISSION"], timeout=30) as client:
-            client.starttls(context=_tls())
+            client.starttls(context=client_tls())
             client.login(sender, PASSWORD)
             client.sendmail(sender, [recipient], (headers + "\r\n" + body).encode())
 
@@ -116,7 +100,7 @@ class Instance:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with imaplib.IMAP4(self.address, self.ports["IMAP"]) as imap:
-                imap.starttls(_tls())
+                imap.starttls(client_tls())
                 imap.login(address, PASSWORD)
                 imap.select("INBOX")
                 _, found = imap.search(None, "SUBJECT", f'"{subject}"')
@@ -163,7 +147,7 @@ def two_instances(tmp_path_factory) -> Iterator[tuple[Instance, Instance]]:
     if os.geteuid() != 0:
         pytest.skip("binds port 25 on 127.0.0.2 and 127.0.0.3: needs root")
     for address in ("127.0.0.2", "127.0.0.3"):
-        if not _port_free(address, 25):
+        if not port_free(address, 25):
             pytest.skip(f"{address}:25 is in use by another process")
     dns = DnsServer(ttl=0).start()
     tmp = tmp_path_factory.mktemp("two-instances")
@@ -196,7 +180,7 @@ def test_taro_writes_to_hanako_and_she_replies(two_instances):
     assert b"DKIM-Signature:" in received and b"d=example.test" in received
     pop = poplib.POP3(gmail.address, gmail.ports["POP3"], timeout=30)
     try:
-        pop.stls(_tls())
+        pop.stls(client_tls())
         pop.user("hanako@gmail.test")
         pop.pass_(PASSWORD)
         count, _size = pop.stat()
