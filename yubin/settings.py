@@ -225,6 +225,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Finished queue messages (all recipients sent or bounced) are dropped after this many days.
+YUBIN_QUEUE_KEEP_DAYS = env_int("YUBIN_QUEUE_KEEP_DAYS", 7)
+
 # Periodic jobs; other parts add their entries with CELERY_BEAT_SCHEDULE.update(...).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "store-housekeeping": {"task": "store.housekeeping", "schedule": 600.0},

@@ -297,3 +297,23 @@ def queue_claim_release(*, recipient_ids: Sequence[int], delay_seconds: int) -> 
     OutboundRecipient.objects.filter(pk__in=list(recipient_ids)).update(
         next_attempt=timezone.now() + timedelta(seconds=delay_seconds), attempts=F("attempts") - 1
     )
+
+
+def queue_prune(*, older_than_days: int) -> int:
+    """Drop finished queue messages (every recipient sent or bounced) older than this; their delivery
+    log lines stay for message tracking. Returns how many messages were dropped."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    finished = (
+        OutboundMessage.objects.filter(created__lt=cutoff)
+        .exclude(recipients__state__in=UNFINISHED_STATES)
+        .values_list("pk", "blob_id")
+    )
+    dropped = 0
+    for outbound_id, blob_id in list(finished[:10000]):
+        with transaction.atomic():
+            if OutboundRecipient.objects.filter(message_id=outbound_id, state__in=UNFINISHED_STATES).exists():
+                continue
+            if OutboundMessage.objects.filter(pk=outbound_id).delete()[0]:
+                Blob.objects.filter(pk=blob_id).update(refcount=F("refcount") - 1)
+                dropped += 1
+    return dropped
