@@ -291,7 +291,7 @@ async def cmd_retr(session: Session, command: Command) -> None:
 
 
 def _encoded(message: MaildropMessage) -> bytes:
-    return encode_message(message_read(message), crlf_clean=message.crlf_clean)
+    return encode_message(message_read(message), crlf_clean=message.crlf_clean, dot_lines=message.dot_lines)
 
 
 def _prefetch_next(session: Session, message: MaildropMessage) -> None:

@@ -67,15 +67,18 @@ class WireEncoder:
         return tail + TERMINATOR
 
 
-def encode_message(data: bytes, *, crlf_clean: bool = False) -> bytes:
+def encode_message(data: bytes, *, crlf_clean: bool = False, dot_lines: bool = True) -> bytes:
     """A whole message in multi-line form, terminator included.
 
     crlf_clean says the caller knows every line already ends in CRLF (the common case), which
-    spares two scans of the message.
+    spares two scans of the message; dot_lines=False that no line starts with "." (both are
+    recorded per blob at write time, store.blobs.wire_facts).
     """
     if not data:
         return TERMINATOR
-    return dot_stuff(data if crlf_clean else crlf_normalize(data)) + TERMINATOR
+    if not crlf_clean:
+        data = crlf_normalize(data)
+    return (dot_stuff(data) if dot_lines else data) + TERMINATOR
 
 
 def top_lines(data: bytes, body_lines: int) -> bytes:
