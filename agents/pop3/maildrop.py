@@ -111,8 +111,20 @@ def maildrop_commit(maildrop: Maildrop) -> int:
 
 
 def message_read(message: MaildropMessage) -> bytes:
-    with open(message.path, "rb") as handle:
-        return handle.read()
+    """The stored bytes: one open and, blobs being immutable with their size known, one read."""
+    fd = os.open(message.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, message.stored_size + 1)
+        return data if len(data) == message.stored_size else data + _read_rest(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_rest(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, READ_CHUNK):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class MaildropLock:
