@@ -1,12 +1,13 @@
 """One POP3 connection: line splitting, the state machine, replies, TLS upgrade (RFC 1939 §3-§6).
 
-The session is an asyncio.Protocol. Every complete command line in the input is handled as soon
-as it arrives, in the same turn of the event loop (PIPELINING, RFC 2449 §6.6: replies go out in
-order). Handlers are plain functions that write their reply directly; one that has to wait (the
-store at login and QUIT, the TLS handshake, a SASL continuation, a message too large to read at
-once) returns a coroutine instead, and no further command is taken until it has finished. While
-the client does not read its replies (the transport's buffer is above its high-water mark) no
-command is taken either, and past MAX_INPUT_BUFFERED of unread input the socket is not read.
+The session is an asyncio.BufferedProtocol (the transport reads into one buffer per session).
+Every complete command line in the input is handled as soon as it arrives, in the same turn of
+the event loop (PIPELINING, RFC 2449 §6.6: replies go out in order). Handlers are plain functions
+that write their reply directly; one that has to wait (the store at login and QUIT, the TLS
+handshake, a SASL continuation, a message too large to read at once) returns a coroutine
+instead, and no further command is taken until it has finished. While the client does not read
+its replies (the transport's buffer is above its high-water mark) no command is taken either,
+and past MAX_INPUT_BUFFERED of unread input the socket is not read.
 
 Bad input gets a -ERR and the session goes on, until the error budget is spent. The store is only
 touched at login (snapshot) and at QUIT (UPDATE); a dropped connection changes nothing.
@@ -38,6 +39,7 @@ MAX_BAD_COMMANDS = 20  # Dovecot's imap/pop3 limit of bad commands before discon
 MAX_AUTH_FAILURES = 3  # per connection; the shared throttle counts across connections
 LINE_LIMIT = MAX_LINE_OCTETS + 2  # octets before the LF; one more for CR and LF each
 MAX_INPUT_BUFFERED = 64 * 1024  # unread pipelined input before the socket is no longer read
+RECEIVE_BUFFER = 16 * 1024
 MAX_IOVECS = 512  # parts per writev (Linux allows 1024)
 
 _TOO_LONG = b""  # marks an overlong line (a real line always ends in LF, so never empty)
@@ -63,7 +65,7 @@ class ConnectionGate:
 Handler = Callable[["Session", Any], Awaitable[None] | None]
 
 
-class Session(asyncio.Protocol):
+class Session(asyncio.BufferedProtocol):
     def __init__(
         self,
         *,
@@ -88,7 +90,8 @@ class Session(asyncio.Protocol):
         self.last_activity = self.loop.time()
         self.bad_commands = 0
         self.auth_failures = 0
-        self._buffer = bytearray()
+        self._buffer = bytearray()  # input not yet handled
+        self._receive = memoryview(bytearray(RECEIVE_BUFFER))  # the transport reads into this
         self._discarding = False  # inside an overlong line, dropping input up to its LF
         self._eof = False
         self._lost = False
@@ -121,10 +124,17 @@ class Session(asyncio.Protocol):
         self.reply(replies.GREETING)
         self._idle_timer = self.loop.call_later(IDLE_TIMEOUT_SECONDS, self._idle_check)
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._receive
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._receive[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         if self.closing:
             return
         if self._discarding:
+            data = bytes(data)
             newline = data.find(b"\n")
             if newline < 0:
                 return
