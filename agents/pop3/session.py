@@ -211,7 +211,7 @@ class Session(asyncio.BufferedProtocol):
         while not self._lost:
             if self._line_waiter is not None:
                 line = self._next_line()
-                if line is None:
+                if line is None and not self._eof:
                     break
                 waiter, self._line_waiter = self._line_waiter, None
                 if not waiter.done():
@@ -413,7 +413,7 @@ class Session(asyncio.BufferedProtocol):
         if self._lost:
             return
         remaining = self.last_activity + IDLE_TIMEOUT_SECONDS - self.loop.time()
-        if self._task is not None:
+        if self._task is not None and self._line_waiter is None:  # working, not waiting for the client
             remaining = max(remaining, 1.0)
         if remaining > 0:
             self._idle_timer = self.loop.call_later(remaining, self._idle_check)

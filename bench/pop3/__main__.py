@@ -54,38 +54,46 @@ def make_messages(count: int) -> list[bytes]:
     return messages
 
 
-def download(port: int, user: str) -> tuple[float, int, int, float]:
+def download(port: int, user: str) -> tuple[float, int, int, float, float]:
     """One session: login, STAT, RETR every message, QUIT.
 
-    Returns (seconds, messages, octets, seconds of the login alone)."""
+    Returns (seconds, messages, octets, seconds of the login alone, seconds of RETR loop and QUIT)."""
     started = time.perf_counter()
     client = poplib.POP3("127.0.0.1", port, timeout=60)
     client.user(user)
     client.pass_(PASSWORD)
     logged_in = time.perf_counter() - started
     count, _ = client.stat()
+    loop_started = time.perf_counter()
     octets = 0
     for number in range(1, count + 1):
         _, lines, _ = client.retr(number)
         octets += sum(len(line) + 2 for line in lines)
     client.quit()
-    return time.perf_counter() - started, count, octets, logged_in
+    ended = time.perf_counter()
+    return ended - started, count, octets, logged_in, ended - loop_started
 
 
 def rounds_alternate(
     peers: list[tuple[str, int, str]], rounds: int
-) -> tuple[dict[str, tuple[float, int, int, float]], dict[str, list[float]]]:
+) -> tuple[dict[str, tuple[float, int, int, float, float]], dict[str, list[float]]]:
     """One warm-up each (its login is the first, cold one), then the peers take turns round by
     round (a busy machine's load then falls on both alike); the best round of each counts.
     Returns the best round of each and every round's seconds."""
     for name, port, user in peers:
         first = download(port, user)
         print(f"{name:<8} first login {first[3] * 1000:7.1f} ms (warm-up session {first[0]:.3f} s)", flush=True)
-    results: dict[str, list[tuple[float, int, int, float]]] = {name: [] for name, _, _ in peers}
+    results: dict[str, list[tuple[float, int, int, float, float]]] = {name: [] for name, _, _ in peers}
     for _ in range(rounds):
         for name, port, user in peers:
             results[name].append(download(port, user))
     rounds_seconds = {name: [run[0] for run in runs] for name, runs in results.items()}
+    loops = {name: min(run[4] for run in runs) for name, runs in results.items()}
+    for name, best_loop in loops.items():
+        logins = sorted(run[3] for run in results[name])
+        print(f"{name:<8} RETR loop best {best_loop:.3f} s; login median {logins[len(logins) // 2] * 1000:.1f} ms")
+    if len(loops) == 2:
+        print(f"RETR loop ratio {loops['dovecot'] / loops['yubin']:.2f}x (login excluded)")
     return {name: min(runs) for name, runs in results.items()}, rounds_seconds
 
 
@@ -266,7 +274,7 @@ def main() -> int:
             if dovecot is not None:
                 dovecot.send_signal(signal.SIGTERM)
                 dovecot.wait(10)
-        for name, (seconds, messages_sent, octets, _) in best.items():
+        for name, (seconds, messages_sent, octets, _, _) in best.items():
             print(
                 f"{name:<8} {seconds:6.3f} s  {messages_sent / seconds:7.0f} msg/s  "
                 f"{octets / 1e6 / seconds:6.1f} MB/s  ({octets} octets)  rounds: "
