@@ -53,6 +53,34 @@ def change_record(*, account_id: int, folder_id: int | None, kind: str, modseq: 
     transaction.on_commit(lambda: _publish(change))
 
 
+def changes_record(changes: list[tuple[int, int | None, str, int]]) -> None:
+    """Record many (account_id, folder_id, kind, modseq) changes with one insert and one NOTIFY."""
+    if not changes:
+        return
+    rows = ChangeEvent.objects.bulk_create(
+        ChangeEvent(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
+        for account_id, folder_id, kind, modseq in changes
+    )
+    if any(row.pk is None for row in rows):  # a backend that cannot return ids from bulk inserts
+        for row in rows:
+            row.pk = None
+        rows = [ChangeEvent.objects.create(**_fields(row)) for row in rows]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(max(row.pk for row in rows))])
+    published = [Change(row.pk, row.account_id, row.folder_id, row.kind, row.modseq) for row in rows]
+
+    def publish_all() -> None:
+        for change in published:
+            _publish(change)
+
+    transaction.on_commit(publish_all)
+
+
+def _fields(row: ChangeEvent) -> dict[str, object]:
+    return {"account_id": row.account_id, "folder_id": row.folder_id, "kind": row.kind, "modseq": row.modseq}
+
+
 def subscribe(callback: Subscriber) -> Callable[[], None]:
     """Call callback(change) for every change (from any thread); returns an unsubscribe function."""
     with _subscribers_lock:
