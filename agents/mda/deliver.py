@@ -15,6 +15,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from django.db import DatabaseError, connection, transaction
 from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, sieve_parse, sieve_run
 from agents.mda.vacation import vacation_applies, vacation_handle, vacation_reply_build
 from agents.smtp.faults import fault_point
-from store.blobs import blobs_write
+from store.blobs import blob_write, blobs_write
 from store.errors import StoreError
 from store.mime_headers import field_value, header_end, header_fields
 from store.mime_text import decode_rfc2047, guess_text
@@ -39,6 +40,7 @@ from store.services.vacation import vacation_reply_claim
 log = logging.getLogger(__name__)
 
 PARSED_SCRIPT_CACHE_SIZE = 512
+BLOB_WRITERS = 8  # threads writing and fsyncing message files for the sessions
 
 
 @dataclass
@@ -296,11 +298,16 @@ class GroupCommitter:
         self._condition = threading.Condition()
         self._stopping = False
         self._users = 0
+        self._blob_pool = ThreadPoolExecutor(max_workers=BLOB_WRITERS, thread_name_prefix="smtp-blob")
         self._thread = threading.Thread(target=self._run, name="smtp-group-commit", daemon=True)
         self._thread.start()
 
     async def deliver(self, job: DeliveryJob) -> DeliveryOutcome:
         loop = asyncio.get_running_loop()
+        # The sessions write and fsync their blobs in parallel (the file system merges concurrent
+        # fsyncs into one journal commit) while the delivery thread commits the previous batch;
+        # the batch then finds the files in place.
+        await loop.run_in_executor(self._blob_pool, blob_write, job.raw)
         future: asyncio.Future[DeliveryOutcome] = loop.create_future()
         with self._condition:
             self._pending.append((job, loop, future))
@@ -323,6 +330,7 @@ class GroupCommitter:
             self._loop()
         finally:
             connection.close()
+            self._blob_pool.shutdown(wait=False)
 
     def _loop(self) -> None:
         while True:

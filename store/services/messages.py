@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -228,6 +228,57 @@ def _folder_for(folders: dict[tuple[int, str], _FolderState], target: DeliveryTa
     return folder
 
 
+def _in(values: Sequence[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _lock_folders_and_accounts(
+    account_ids: list[int], names: set[str]
+) -> tuple[dict[tuple[int, str], _FolderState], dict[int, list[int]]]:
+    """Lock and load the target folders and their accounts with one query.
+
+    Rows are locked in folder id order, folder before account as in message_append, so
+    concurrent writers cannot deadlock. An account that has none of the folders (not even
+    INBOX) is missing from the answer, like an account that does not exist.
+    """
+    folder, account = Folder._meta.db_table, Account._meta.db_table
+    name_list = sorted(names)
+    sql = (
+        f"SELECT f.id, f.account_id, f.name, f.uid_next, f.highest_modseq, a.quota, a.used_bytes "  # noqa: S608
+        f"FROM {folder} f JOIN {account} a ON a.id = f.account_id "
+        f"WHERE f.account_id IN ({_in(account_ids)}) AND f.name IN ({_in(name_list)}) ORDER BY f.id"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    folders: dict[tuple[int, str], _FolderState] = {}
+    accounts: dict[int, list[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*account_ids, *name_list])
+        for pk, account_id, name, uid_next, highest_modseq, quota, used in cursor.fetchall():
+            folders[(account_id, name)] = _FolderState(pk, account_id, name, uid_next, highest_modseq + 1)
+            accounts[account_id] = [quota, used, 0]
+    return folders, accounts
+
+
+def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]], blob_refs: dict[str, int]) -> None:
+    """One UPDATE per folder, per account and per blob, sent as three executemany batches."""
+    folder, account, blob = Folder._meta.db_table, Account._meta.db_table, Blob._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {folder} SET uid_next = %s, highest_modseq = %s, message_count = message_count + %s, "  # noqa: S608
+            f"unseen_count = unseen_count + %s, total_bytes = total_bytes + %s WHERE id = %s",
+            [(f.uid_next, f.modseq, f.added, f.unseen, f.bytes, f.pk) for f in changed],
+        )
+        cursor.executemany(
+            f"UPDATE {account} SET used_bytes = used_bytes + %s WHERE id = %s",  # noqa: S608
+            [(added, pk) for pk, (_, _, added) in accounts.items() if added],
+        )
+        cursor.executemany(
+            f"UPDATE {blob} SET refcount = refcount + %s WHERE sha256 = %s",  # noqa: S608
+            [(count, digest) for digest, count in blob_refs.items()],
+        )
+
+
 def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryResult]:
     """Deliver many messages in one transaction: the group commit of the MDA.
 
@@ -251,25 +302,10 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
     logs: list[DeliveryLog] = []
     blob_refs: dict[str, int] = {}
     blob_items: dict[str, int] = {}
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if not account_ids:
             return results
-        # Folders before accounts, in primary key order: the order message_append and
-        # messages_copy lock in, so concurrent writers cannot deadlock.
-        folder_rows = (
-            Folder.objects.select_for_update()
-            .filter(account_id__in=account_ids, name__in=names)
-            .order_by("pk")
-            .values_list(*_FOLDER_COLUMNS)
-        )
-        folders = {(row[1], row[2]): _folder_state(row) for row in folder_rows}
-        accounts = {
-            pk: [quota, used, 0]
-            for pk, quota, used in Account.objects.select_for_update()
-            .filter(pk__in=account_ids)
-            .order_by("pk")
-            .values_list("pk", "quota", "used_bytes")
-        }
+        folders, accounts = _lock_folders_and_accounts(account_ids, names)
         for index, item in enumerate(items):
             result = results[index]
             parsed = parsed_list[index]
@@ -352,22 +388,7 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
         )
         Message.objects.bulk_create(messages)
         changed = [folder for folder in folders.values() if folder.added]
-        for folder in changed:
-            Folder.objects.filter(pk=folder.pk).update(
-                uid_next=folder.uid_next,
-                highest_modseq=folder.modseq,
-                message_count=F("message_count") + folder.added,
-                unseen_count=F("unseen_count") + folder.unseen,
-                total_bytes=F("total_bytes") + folder.bytes,
-            )
-        for account_id, (_, _, added_bytes) in accounts.items():
-            if added_bytes:
-                Account.objects.filter(pk=account_id).update(used_bytes=F("used_bytes") + added_bytes)
-        by_count: dict[int, list[str]] = {}
-        for digest, count in blob_refs.items():
-            by_count.setdefault(count, []).append(digest)
-        for count, same in by_count.items():
-            Blob.objects.filter(pk__in=same).update(refcount=F("refcount") + count)
+        _counters_update(changed, accounts, blob_refs)
         if logs:
             DeliveryLog.objects.bulk_create(logs)
         changes_record([(folder.account_id, folder.pk, "add", folder.modseq) for folder in changed])
