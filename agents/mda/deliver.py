@@ -15,7 +15,7 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,9 @@ class DeliveryJob:
     submitted_by: str = ""
     client_ip: str | None = None
     tls: bool = False
+    # The message file being written and fsynced by another thread; it must be durable before
+    # the transaction that names it commits. None: batch_deliver writes it first.
+    blob: Future[str] | None = None
 
 
 @dataclass
@@ -202,6 +205,7 @@ def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
                 raw=job.raw,
                 targets=targets,
                 parsed=parsed,
+                blob_written_by_caller=job.blob is not None,
                 # Once some copy is accepted (or a remote recipient queued), the 250 covers the
                 # full mailboxes too: deliver to them in quota grace (Dovecot's quota_grace).
                 enforce_quota=not plan.remote,
@@ -261,11 +265,12 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     back and each job is retried in a transaction of its own, so one bad message cannot cost
     the others their delivery.
     """
-    blobs_write([job.raw for job in jobs])  # fsynced before any row names them (DESIGN rule 5)
-    fault_point("blob")
+    blobs_write([job.raw for job in jobs if job.blob is None])  # durable before any row names them
     try:
         with transaction.atomic():
             outcomes = jobs_deliver(jobs)
+            _blobs_wait(jobs)  # files written in parallel with the inserts, durable before COMMIT
+            fault_point("blob")
             fault_point("commit")
     except Exception:
         if len(jobs) == 1:
@@ -276,13 +281,20 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
             try:
                 with transaction.atomic():
                     outcomes.extend(jobs_deliver([job]))
-            except (StoreError, ValueError, DatabaseError) as error:
+                    _blobs_wait([job])
+            except (StoreError, ValueError, DatabaseError, OSError) as error:
                 log.warning("delivery failed: %s", error)
                 outcomes.append(DeliveryOutcome(ok=False))
                 if isinstance(error, DatabaseError) and not connection.is_usable():
                     connection.close()
     fault_point("committed")
     return outcomes
+
+
+def _blobs_wait(jobs: list[DeliveryJob]) -> None:
+    for job in jobs:
+        if job.blob is not None:
+            job.blob.result()  # raises when the file could not be written
 
 
 class GroupCommitter:
@@ -304,10 +316,10 @@ class GroupCommitter:
 
     async def deliver(self, job: DeliveryJob) -> DeliveryOutcome:
         loop = asyncio.get_running_loop()
-        # The sessions write and fsync their blobs in parallel (the file system merges concurrent
-        # fsyncs into one journal commit) while the delivery thread commits the previous batch;
-        # the batch then finds the files in place.
-        await loop.run_in_executor(self._blob_pool, blob_write, job.raw)
+        # Message files are written and fsynced on a pool, in parallel with each other (the file
+        # system merges concurrent fsyncs into one journal commit) and with the delivery thread's
+        # inserts; the thread waits for them only before COMMIT.
+        job.blob = self._blob_pool.submit(blob_write, job.raw)
         future: asyncio.Future[DeliveryOutcome] = loop.create_future()
         with self._condition:
             self._pending.append((job, loop, future))

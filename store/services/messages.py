@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from store.blobs import blobs_write
+from store.blobs import blob_digest, blobs_write
 from store.changes import change_record, changes_record
 from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from store.models import Account, Blob, DeliveryLog, Expunged, Flag, Folder, Message
@@ -73,6 +73,9 @@ class DeliveryItem:
     enforce_quota: bool = True
     quota_grace: bool = False
     log: DeliveryLogEntry | None = None
+    # The caller writes the blob itself (store.blobs.blob_write) and makes sure it is durable
+    # before the transaction commits, e.g. on another thread while the rows are inserted.
+    blob_written_by_caller: bool = False
 
 
 @dataclass(frozen=True)
@@ -292,7 +295,9 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
     when the outermost transaction commits, every delivered copy is durable (DESIGN rule 1).
     """
     parsed_list = [item.parsed or parse_message(item.raw) for item in items]
-    digests = blobs_write([item.raw for item in items])  # durable before any row names them
+    # Durable before any row names them (DESIGN rule 5), unless the caller takes care of that.
+    written = iter(blobs_write([item.raw for item in items if not item.blob_written_by_caller]))
+    digests = [blob_digest(item.raw) if item.blob_written_by_caller else next(written) for item in items]
     results = [DeliveryResult(blob=digest) for digest in digests]
     now = timezone.now()
     account_ids = sorted({target.account_id for item in items for target in item.targets})
