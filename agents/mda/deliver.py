@@ -69,6 +69,8 @@ class DeliveryJob:
     # The message file being written and fsynced by another thread; it must be durable before
     # the transaction that names it commits. None: batch_deliver writes it first.
     blob: Future[str] | None = None
+    # The message parsed on another thread, off the delivery thread's serial path.
+    parsed: Future[ParsedMessage] | None = None
 
 
 @dataclass
@@ -191,7 +193,7 @@ def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     over quota and that has no other recipient gets a quota outcome and nothing is written for
     it. Queue rows, vacation replies and logs of the other paths follow per message.
     """
-    parsed_list = [parse_message(job.raw) for job in jobs]
+    parsed_list = [job.parsed.result() if job.parsed is not None else parse_message(job.raw) for job in jobs]
     owners = {
         (account.account_id, account.domain_id) for job in jobs for rcpt in job.recipients for account in rcpt.accounts
     }
@@ -319,6 +321,7 @@ class GroupCommitter:
         # Message files are written and fsynced on a pool, in parallel with each other (the file
         # system merges concurrent fsyncs into one journal commit) and with the delivery thread's
         # inserts; the thread waits for them only before COMMIT.
+        job.parsed = self._blob_pool.submit(parse_message, job.raw)
         job.blob = self._blob_pool.submit(blob_write, job.raw)
         future: asyncio.Future[DeliveryOutcome] = loop.create_future()
         with self._condition:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -231,6 +231,41 @@ def _folder_for(folders: dict[tuple[int, str], _FolderState], target: DeliveryTa
     return folder
 
 
+_INSERTS: dict[tuple[type[models.Model], bool, str], tuple[list[models.Field], str]] = {}
+
+
+def _insert(model: type[models.Model], rows: list[dict[str, object]], *, ignore_conflicts: bool = False) -> None:
+    """Insert rows with one executemany: bulk_create without its per-call query compilation.
+
+    Missing fields get their default (auto_now_add: now); values go through each field's own
+    get_db_prep_save, so JSON, dates and booleans are stored exactly as the ORM stores them.
+    """
+    key = (model, ignore_conflicts, connection.vendor)
+    if key not in _INSERTS:
+        fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        sql = f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({_in(fields)})"  # noqa: S608
+        if ignore_conflicts:
+            sql += " ON CONFLICT DO NOTHING"
+        _INSERTS[key] = (fields, sql)
+    fields, sql = _INSERTS[key]
+    now = timezone.now()
+    params = []
+    for row in rows:
+        values = []
+        for f in fields:
+            if f.attname in row:
+                value = row[f.attname]
+            elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+                value = now
+            else:
+                value = f.get_default()
+            values.append(f.get_db_prep_save(value, connection))
+        params.append(values)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def _in(values: Sequence[object]) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -303,8 +338,8 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
     account_ids = sorted({target.account_id for item in items for target in item.targets})
     names_by_item = [[_stored_name(target.folder) for target in item.targets] for item in items]
     names = {name for item_names in names_by_item for name in item_names} | {"INBOX"}
-    messages: list[Message] = []
-    logs: list[DeliveryLog] = []
+    messages: list[dict[str, object]] = []
+    logs: list[dict[str, object]] = []
     blob_refs: dict[str, int] = {}
     blob_items: dict[str, int] = {}
     with transaction.atomic(savepoint=False):
@@ -344,17 +379,19 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
             base_row = _message_fields(parsed)
             digest = digests[index]
             for target, folder in placed:
-                message = Message(
-                    folder_id=folder.pk,
-                    uid=folder.uid_next,
-                    modseq=folder.modseq,
-                    flags=target.flags,
-                    keywords=list(target.keywords),
-                    internal_date=item.internal_date or now,
-                    blob_id=digest,
-                    **base_row,
+                uid = folder.uid_next
+                messages.append(
+                    dict(
+                        base_row,
+                        folder_id=folder.pk,
+                        uid=uid,
+                        modseq=folder.modseq,
+                        flags=target.flags,
+                        keywords=list(target.keywords),
+                        internal_date=item.internal_date or now,
+                        blob_id=digest,
+                    )
                 )
-                messages.append(message)
                 folder.uid_next += 1
                 folder.added += 1
                 folder.bytes += parsed.size
@@ -363,39 +400,37 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
                 accounts[target.account_id][2] += parsed.size
                 blob_refs[digest] = blob_refs.get(digest, 0) + 1
                 blob_items.setdefault(digest, index)
-                result.delivered.append(Delivered(target.account_id, folder.pk, folder.name, message.uid))
+                result.delivered.append(Delivered(target.account_id, folder.pk, folder.name, uid))
                 if item.log is not None:
                     logs.append(
-                        DeliveryLog(
-                            event="delivered",
-                            message_id=parsed.message_id[:998],
-                            sender=item.log.sender[:320],
-                            recipient=str(target.account_id),
-                            folder=folder.name,
-                            client_ip=item.log.client_ip,
-                            tls=item.log.tls,
-                            size=parsed.size,
-                        )
+                        {
+                            "event": "delivered",
+                            "message_id": parsed.message_id[:998],
+                            "sender": item.log.sender[:320],
+                            "recipient": str(target.account_id),
+                            "folder": folder.name,
+                            "client_ip": item.log.client_ip,
+                            "tls": item.log.tls,
+                            "size": parsed.size,
+                        }
                     )
         if not messages:
             return results
-        Blob.objects.bulk_create(
-            [
-                Blob(
-                    sha256=digest,
-                    size=len(items[index].raw),
-                    envelope=parsed_list[index].envelope,
-                    body=parsed_list[index].body,
-                )
-                for digest, index in blob_items.items()
-            ],
-            ignore_conflicts=True,
-        )
-        Message.objects.bulk_create(messages)
+        blob_rows: list[dict[str, object]] = [
+            {
+                "sha256": digest,
+                "size": len(items[index].raw),
+                "envelope": parsed_list[index].envelope,
+                "body": parsed_list[index].body,
+            }
+            for digest, index in blob_items.items()
+        ]
+        _insert(Blob, blob_rows, ignore_conflicts=True)
+        _insert(Message, messages)
         changed = [folder for folder in folders.values() if folder.added]
         _counters_update(changed, accounts, blob_refs)
         if logs:
-            DeliveryLog.objects.bulk_create(logs)
+            _insert(DeliveryLog, logs)
         changes_record([(folder.account_id, folder.pk, "add", folder.modseq) for folder in changed])
     return results
 
