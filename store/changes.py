@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from store.models import ChangeEvent
 
@@ -54,31 +55,36 @@ def change_record(*, account_id: int, folder_id: int | None, kind: str, modseq: 
 
 
 def changes_record(changes: list[tuple[int, int | None, str, int]]) -> None:
-    """Record many (account_id, folder_id, kind, modseq) changes with one insert and one NOTIFY."""
+    """Record many (account_id, folder_id, kind, modseq) changes in the caller's transaction, with one
+    NOTIFY on PostgreSQL; they are published here once that commits."""
     if not changes:
         return
-    rows = ChangeEvent.objects.bulk_create(
-        ChangeEvent(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
-        for account_id, folder_id, kind, modseq in changes
-    )
-    if any(row.pk is None for row in rows):  # a backend that cannot return ids from bulk inserts
-        for row in rows:
-            row.pk = None
-        rows = [ChangeEvent.objects.create(**_fields(row)) for row in rows]
+    published: list[Change] = []
+    if connection.features.can_return_columns_from_insert:
+        # One short INSERT ... RETURNING per change (a batch has one per folder): cheaper than
+        # bulk_create's query building, and each id is known for sure.
+        sql = (
+            f"INSERT INTO {ChangeEvent._meta.db_table} (account_id, folder_id, kind, modseq, created) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+        )
+        created = ChangeEvent._meta.get_field("created").get_db_prep_save(timezone.now(), connection)
+        with connection.cursor() as cursor:
+            for account_id, folder_id, kind, modseq in changes:
+                cursor.execute(sql, [account_id, folder_id, kind, modseq, created])
+                published.append(Change(cursor.fetchone()[0], account_id, folder_id, kind, modseq))
+    else:
+        for account_id, folder_id, kind, modseq in changes:
+            row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
+            published.append(Change(row.pk, account_id, folder_id, kind, modseq))
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(max(row.pk for row in rows))])
-    published = [Change(row.pk, row.account_id, row.folder_id, row.kind, row.modseq) for row in rows]
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(max(c.id for c in published))])
 
     def publish_all() -> None:
         for change in published:
             _publish(change)
 
     transaction.on_commit(publish_all)
-
-
-def _fields(row: ChangeEvent) -> dict[str, object]:
-    return {"account_id": row.account_id, "folder_id": row.folder_id, "kind": row.kind, "modseq": row.modseq}
 
 
 def subscribe(callback: Subscriber) -> Callable[[], None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection, models, transaction
 from django.db.models import F
@@ -231,14 +232,17 @@ def _folder_for(folders: dict[tuple[int, str], _FolderState], target: DeliveryTa
     return folder
 
 
-_INSERTS: dict[tuple[type[models.Model], bool, str], tuple[list[models.Field], str]] = {}
+# Fields whose Python values are stored as they are (the ORM's preparation is the identity for
+# the str, int and bool values the services put in them).
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.ForeignKey)
+_INSERTS: dict[tuple[type[models.Model], bool, str], tuple[list[tuple[models.Field, bool]], str]] = {}
 
 
 def _insert(model: type[models.Model], rows: list[dict[str, object]], *, ignore_conflicts: bool = False) -> None:
     """Insert rows with one executemany: bulk_create without its per-call query compilation.
 
-    Missing fields get their default (auto_now_add: now); values go through each field's own
-    get_db_prep_save, so JSON, dates and booleans are stored exactly as the ORM stores them.
+    Missing fields get their default (auto_now_add: now); dates, JSON and addresses go through
+    the field's own get_db_prep_save, so every value is stored exactly as the ORM stores it.
     """
     key = (model, ignore_conflicts, connection.vendor)
     if key not in _INSERTS:
@@ -247,20 +251,21 @@ def _insert(model: type[models.Model], rows: list[dict[str, object]], *, ignore_
         sql = f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({_in(fields)})"  # noqa: S608
         if ignore_conflicts:
             sql += " ON CONFLICT DO NOTHING"
-        _INSERTS[key] = (fields, sql)
-    fields, sql = _INSERTS[key]
+        plain = [isinstance(f, _PLAIN_FIELDS) and not isinstance(f, models.GenericIPAddressField) for f in fields]
+        _INSERTS[key] = (list(zip(fields, plain, strict=True)), sql)
+    prepared, sql = _INSERTS[key]
     now = timezone.now()
-    params = []
+    params: list[list[Any]] = []
     for row in rows:
-        values = []
-        for f in fields:
+        values: list[Any] = []
+        for f, as_is in prepared:
             if f.attname in row:
                 value = row[f.attname]
             elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
                 value = now
             else:
                 value = f.get_default()
-            values.append(f.get_db_prep_save(value, connection))
+            values.append(value if as_is and value is not None else f.get_db_prep_save(value, connection))
         params.append(values)
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
