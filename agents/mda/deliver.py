@@ -293,6 +293,15 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     return outcomes
 
 
+def _prepare(raw: bytes, parsed: Future[ParsedMessage]) -> str:
+    """On the pool: parse the message (the delivery thread needs that first), then write its file."""
+    try:
+        parsed.set_result(parse_message(raw))
+    except BaseException as error:
+        parsed.set_exception(error)
+    return blob_write(raw)
+
+
 def _blobs_wait(jobs: list[DeliveryJob]) -> None:
     for job in jobs:
         if job.blob is not None:
@@ -321,8 +330,8 @@ class GroupCommitter:
         # Message files are written and fsynced on a pool, in parallel with each other (the file
         # system merges concurrent fsyncs into one journal commit) and with the delivery thread's
         # inserts; the thread waits for them only before COMMIT.
-        job.parsed = self._blob_pool.submit(parse_message, job.raw)
-        job.blob = self._blob_pool.submit(blob_write, job.raw)
+        job.parsed = Future()
+        job.blob = self._blob_pool.submit(_prepare, job.raw, job.parsed)
         future: asyncio.Future[DeliveryOutcome] = loop.create_future()
         with self._condition:
             self._pending.append((job, loop, future))
