@@ -284,8 +284,8 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
                 with transaction.atomic():
                     outcomes.extend(jobs_deliver([job]))
                     _blobs_wait([job])
-            except (StoreError, ValueError, DatabaseError, OSError) as error:
-                log.warning("delivery failed: %s", error)
+            except Exception as error:  # this job only: the ones before it are committed
+                log.warning("delivery failed: %s", error, exc_info=not isinstance(error, StoreError))
                 outcomes.append(DeliveryOutcome(ok=False))
                 if isinstance(error, DatabaseError) and not connection.is_usable():
                     connection.close()
