@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +15,40 @@ import pytest
 PASSWORD = "correct horse battery staple"
 
 
+# Listening ports for test servers come from below Linux's ephemeral range (32768-60999), so an
+# outgoing connection can never take a port between free_port() and the server's bind; each
+# xdist worker draws from its own slice, and no port is handed out twice in one process.
+_PORT_RANGE_START, _PORT_RANGE_END = 20000, 32000
+_ports_given: set[int] = set()
+
+
+def _port_slice() -> range:
+    import os
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    width = (_PORT_RANGE_END - _PORT_RANGE_START) // count
+    start = _PORT_RANGE_START + (index % count) * width
+    return range(start, start + width)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
+    import random
+
+    candidates = list(_port_slice())
+    random.shuffle(candidates)
+    for port in candidates:
+        if port in _ports_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise RuntimeError("no free port left for test servers")
 
 
 @pytest.fixture
@@ -121,3 +152,60 @@ def subprocess_env(transactional_db: None) -> dict[str, str]:
     env["YUBIN_BLOB_DIR"] = str(settings.YUBIN_BLOB_DIR)
     env["DATABASE_URL"] = database_url_of_test_db()
     return env
+
+
+# --- Browser tests: one headless Chromium (Debian's) per test process, driven by Playwright ---
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
+    """Keep each phase's report on the test item, so a browser fixture knows when to screenshot."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """A Chromium for one test. Playwright's sync API runs an asyncio loop on this thread while it
+    lives, so Django's async-safety check (which looks for a running loop) is off for that test
+    only; every other test keeps it."""
+    import os
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def screenshot_on_failure(page: Any, request: Any) -> None:
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        except Exception:  # the page may already be gone
+            pass

@@ -158,9 +158,12 @@ def _cache() -> dict:
     if url.startswith(("redis://", "rediss://")):
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     # The file-based cache is shared by every process on the host: the auth throttle needs that.
+    # Django culls a third of the entries past MAX_ENTRIES (300 by default), which would forget
+    # throttle counts on a busy site: keep far more.
     return {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
         "LOCATION": str(DATA_DIR / "cache"),
+        "OPTIONS": {"MAX_ENTRIES": 200_000},
     }
 
 
@@ -222,6 +225,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Finished queue messages (all recipients sent or bounced) are dropped after this many days.
+YUBIN_QUEUE_KEEP_DAYS = env_int("YUBIN_QUEUE_KEEP_DAYS", 7)
+
 # Periodic jobs; other parts add their entries with CELERY_BEAT_SCHEDULE.update(...).
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "store-housekeeping": {"task": "store.housekeeping", "schedule": 600.0},
@@ -279,6 +285,8 @@ YUBIN_RELAY_COMMAND_TIMEOUT = env_int("YUBIN_RELAY_COMMAND_TIMEOUT", 300)
 YUBIN_RELAY_REUSE_SECONDS = env_int("YUBIN_RELAY_REUSE_SECONDS", 5)
 # Parallel deliveries per destination domain across all workers (Postfix default: 20).
 YUBIN_RELAY_DESTINATION_CONCURRENCY = env_int("YUBIN_RELAY_DESTINATION_CONCURRENCY", 20)
+# Due recipients of other messages a worker takes along in one attempt (shared connections, one commit).
+YUBIN_RELAY_BATCH = env_int("YUBIN_RELAY_BATCH", 20)
 # Extra CA bundle trusted when a certificate must verify (MTA-STS, smarthost); empty = system CAs.
 YUBIN_RELAY_CA_FILE = env_str("YUBIN_RELAY_CA_FILE", "")
 # Where an MTA-STS policy is fetched from (RFC 8461 §3.2); {domain} is the recipient domain.

@@ -10,6 +10,7 @@ NON_SYNC_LITERAL_MAX = 4096  # LITERAL- (RFC 7888 §5) limit; we advertise LITER
 AUTOLOGOUT_SECONDS = 30 * 60  # RFC 3501 §5.4: at least 30 minutes when authenticated
 PREAUTH_TIMEOUT_SECONDS = 60  # Dovecot login processes drop idle unauthenticated clients after a minute
 FETCH_BATCH = 500  # messages read from the store per query while answering FETCH
+FETCH_INLINE_READ_BYTES = 256 * 1024  # message bytes a FETCH batch may read on the event loop
 
 
 def append_limit() -> int:

@@ -14,6 +14,8 @@ from typing import Any
 from django.db.models import Q
 
 from agents.imap.errors import Bad, No
+from agents.imap.folder_cache import TEXT_COLUMNS as META_TEXT_COLUMNS
+from agents.imap.folder_cache import FolderMeta
 from agents.imap.parser_helpers import date_parse, string_token
 from agents.imap.protocol.parser import Args, Atom, Token
 from agents.imap.protocol.seqset import SeqSet, select_positions
@@ -147,8 +149,9 @@ def _date_condition(column: str, comparison: str, day: datetime) -> Q:
 class Evaluator:
     """Evaluates a tree to a set of view positions. Runs in a DB thread."""
 
-    def __init__(self, folder_id: int, uids, flags, modseqs, keywords, saved: list[int]) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, folder_id: int, uids, flags, modseqs, keywords, saved: list[int], meta=None) -> None:  # type: ignore[no-untyped-def]
         self.folder_id = folder_id
+        self.meta: FolderMeta | None = meta  # covers every uid of the view when given
         self.uids = uids
         self.flags = flags
         self.modseqs = modseqs
@@ -163,6 +166,16 @@ class Evaluator:
         index_of = self.index_of
         assert index_of is not None
         return {index_of[uid] for uid in found if uid in index_of}
+
+    def meta_positions(self, indexes: list[int]) -> set[int]:
+        meta = self.meta
+        assert meta is not None
+        if not indexes:
+            return set()
+        if self.uids == meta.uids:
+            return set(indexes)
+        meta_uids = meta.uids
+        return self.positions_of_uids({meta_uids[i] for i in indexes})
 
     def run(self, node: Node) -> set[int]:
         kind = node.kind
@@ -212,10 +225,29 @@ class Evaluator:
             return self.positions_of_uids(imap_column_search(self.folder_id, node.value))
         if kind == "text":
             columns, needle = node.value
+            if self.meta is not None and len(columns) == 1 and columns[0] in META_TEXT_COLUMNS:
+                return self.meta_positions(self.meta.text_search(columns[0], needle))
             return self.positions_of_uids(imap_text_search(self.folder_id, columns, needle))
         if kind == "header":
             return self.positions_of_uids(_header_search(self.folder_id, *node.value))
         raise Bad("Unknown search node")
+
+
+MEMORY_KINDS = frozenset({"all", "none", "and", "or", "not", "flag", "keyword", "seq", "uid", "modseq", "saved"})
+
+
+def uses_meta(node: Node) -> bool:
+    """Whether the program has a header text key the folder cache answers."""
+    if node.kind == "text":
+        return len(node.value[0]) == 1 and node.value[0][0] in META_TEXT_COLUMNS
+    return any(uses_meta(child) for child in node.children)
+
+
+def in_memory(node: Node) -> bool:
+    """Whether the program is answered without the store once the folder cache is loaded."""
+    if node.kind == "text":
+        return len(node.value[0]) == 1 and node.value[0][0] in META_TEXT_COLUMNS
+    return node.kind in MEMORY_KINDS and all(in_memory(child) for child in node.children)
 
 
 def _header_search(folder_id: int, field: str, needle: str) -> set[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -19,6 +20,7 @@ from django.db import connection as db_connection
 from agents.imap import limits
 from agents.imap.connection import Closed, Connection, LineTooLong
 from agents.imap.errors import Bad, Bye, ImapError, No
+from agents.imap.folder_cache import META, FolderMeta
 from agents.imap.protocol import response
 from agents.imap.protocol.parser import Args, ParseError, literal_announced, parse_command, tag_of
 from agents.imap.protocol.seqset import SeqSet, SeqSetError, select_positions, seqset_format
@@ -66,14 +68,26 @@ class DatabasePool:
     def __init__(self, workers: int) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-db")
         self.workers = workers
+        self.write_lock = threading.Lock()
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: _call(function, args, kwargs))
 
-    def shutdown(self) -> None:
-        import threading
+    async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A store call that writes. On SQLite the server's writers take turns on a lock first:
+        SQLite admits one writer, and a writer that finds the database locked sleeps in the busy
+        handler's back-off (up to 100 ms a step) instead of being woken when the lock frees."""
+        if db_connection.vendor != "sqlite":
+            return await self.run(function, *args, **kwargs)
 
+        def locked() -> T:
+            with self.write_lock:
+                return function(*args, **kwargs)
+
+        return await self.run(locked)
+
+    def shutdown(self) -> None:
         barrier = threading.Barrier(self.workers, timeout=5)
 
         def close() -> None:
@@ -203,7 +217,8 @@ class Session:
         return limits.PREAUTH_TIMEOUT_SECONDS if self.state == NOT_AUTHENTICATED else limits.AUTOLOGOUT_SECONDS
 
     async def readline(self, limit: int = limits.MAX_LINE_LENGTH) -> bytes:
-        return await asyncio.wait_for(self.conn.readline(limit), self.timeout())
+        async with asyncio.timeout(self.timeout()):
+            return await self.conn.readline(limit)
 
     async def _read_command(self) -> bytes | None:
         """A whole command with its literals inline; None when it was refused (reply already sent)."""
@@ -304,6 +319,16 @@ class Session:
         if self.view is None:
             raise Bad(response.NO_SELECTED)
         return self.view
+
+    async def folder_meta(self) -> FolderMeta:
+        """The selected folder's cached metadata, covering every UID of the view."""
+        view = self.require_view()
+        uids = view.columns.uids
+        need = uids[-1] if uids else 0
+        meta = META.get(view.folder_id, view.uid_validity)
+        if meta is None or meta.last_uid < need:
+            meta = await self.db.run(META.load, view.folder_id, view.uid_validity, need)
+        return meta
 
     def deselect(self) -> None:
         self.view = None

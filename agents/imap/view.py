@@ -112,14 +112,19 @@ class SnapshotCache:
         with self._lock:
             self._entries.clear()
 
-    def load(self, folder_id: int) -> tuple[FolderRow, Columns] | None:
-        """Fresh columns of a folder (a private copy) and its row; None when the folder is gone."""
+    def load(self, folder_id: int, folder: FolderRow | None = None) -> tuple[FolderRow, Columns] | None:
+        """Fresh columns of a folder (a private copy) and its row; None when the folder is gone.
+
+        With the folder row just read (folder), an unchanged cached folder costs no further query.
+        """
         with self._lock:
             entry = self._entries.get(folder_id)
             if entry is not None:
                 self._entries.move_to_end(folder_id)
                 cached = entry[1].copy()
         if entry is not None:
+            if folder is not None and folder.uid_validity == entry[0] and folder.highest_modseq <= cached.modseq:
+                return folder, cached
             changes = imap_changes(folder_id, cached.modseq)
             if changes is None:
                 return None

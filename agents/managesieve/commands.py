@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agents.auth import Throttled, credentials_check, token_check
+from agents.linestream import LineTooLong
 from agents.managesieve import responses
 from agents.managesieve.parser import (
     Atom,
@@ -85,6 +86,8 @@ async def dispatch(session: Session, tokens: list[Token]) -> None:
         await entry.handler(session, arguments)
     except ParseError as problem:
         await session.error(f"Syntax error: {problem}")
+    except LineTooLong:
+        await session.error(responses.LINE_TOO_LONG)
     except Exception:
         if session.closing:
             raise

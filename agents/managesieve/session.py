@@ -7,7 +7,7 @@ import logging
 import ssl
 from typing import TYPE_CHECKING
 
-from agents.clientaddr import plaintext_password_allowed
+from agents.linestream import LineConnection, LineTooLong
 from agents.managesieve import responses
 from agents.managesieve.parser import (
     LITERAL_TAIL,
@@ -26,18 +26,13 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT_SECONDS = 30 * 60  # Pigeonhole's managesieve idle timeout is 30 minutes
 MAX_BAD_COMMANDS = 20
 MAX_AUTH_FAILURES = 3
-TLS_HANDSHAKE_TIMEOUT_SECONDS = 30
-
-
-class LineTooLong(Exception):
-    pass
 
 
 class LiteralTooBig(Exception):
     pass
 
 
-class Session:
+class Session(LineConnection):
     def __init__(
         self,
         reader: asyncio.StreamReader,
@@ -46,30 +41,15 @@ class Session:
         tls_active: bool,
         tls_context: ssl.SSLContext | None,
     ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.tls_active = tls_active
-        self.tls_context = tls_context
-        peer = writer.get_extra_info("peername")
-        self.client_ip: str | None = str(peer[0]) if peer else None
+        super().__init__(reader, writer, tls_active=tls_active, tls_context=tls_context)
         self.account: Account | None = None
         self.bad_commands = 0
         self.auth_failures = 0
-        self.closing = False
-
-    # --- policy -----------------------------------------------------------------------------
-
-    def plaintext_allowed(self) -> bool:
-        return plaintext_password_allowed(tls_active=self.tls_active, client_ip=self.client_ip)
 
     def starttls_offered(self) -> bool:
         return not self.tls_active and self.tls_context is not None and self.account is None
 
     # --- output -----------------------------------------------------------------------------
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
 
     async def ok(self, text: str = "", code: str = "") -> None:
         await self.send(responses.response("OK", text, code))
@@ -96,23 +76,6 @@ class Session:
 
     # --- input ------------------------------------------------------------------------------
 
-    async def line_read(self) -> bytes | None:
-        """One line without its CRLF; None at EOF; LineTooLong after discarding an overlong line."""
-        try:
-            line = await self.reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError:
-            return None
-        except asyncio.LimitOverrunError as overrun:
-            discard = overrun.consumed
-            while True:
-                await self.reader.readexactly(discard)
-                try:
-                    await self.reader.readuntil(b"\n")
-                    raise LineTooLong() from None
-                except asyncio.LimitOverrunError as again:
-                    discard = again.consumed
-        return line.rstrip(b"\r\n")
-
     async def command_read(self) -> list[Token] | None:
         """The tokens of one command, literals included; None at EOF.
 
@@ -122,9 +85,10 @@ class Session:
         tokens: list[Token] = []
         problem: ParseError | None = None
         while True:
-            line = await self.line_read()
-            if line is None:
+            raw_line = await self.line_read()
+            if raw_line is None:
                 return None
+            line = raw_line.rstrip(b"\r\n")
             try:
                 part, literal_size = line_tokens(line)
             except ParseError as error:
@@ -140,15 +104,6 @@ class Session:
         if problem is not None:
             raise problem
         return tokens
-
-    def input_pending(self) -> bool:
-        # No public view of StreamReader's buffer; plaintext pipelined behind STARTTLS is refused.
-        return bool(getattr(self.reader, "_buffer", b""))
-
-    async def tls_start(self) -> None:
-        assert self.tls_context is not None
-        await self.writer.start_tls(self.tls_context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS)
-        self.tls_active = True
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -185,8 +140,4 @@ class Session:
         except Exception:
             log.exception("managesieve: session from %s failed", self.client_ip)
         finally:
-            try:
-                self.writer.close()
-                await asyncio.wait_for(self.writer.wait_closed(), timeout=5)
-            except (ConnectionError, ssl.SSLError, TimeoutError, OSError):
-                pass
+            await self.close()

@@ -123,6 +123,8 @@ class SmtpConnection:
         self.transactions = 0
         self.idle_since = time.monotonic()
         self.broken = False
+        self.reused = False  # taken from the pool: it may have been closed by the server meanwhile
+        self.replies_read = 0  # in the current transaction
 
     # -- wire --
 
@@ -152,6 +154,7 @@ class SmtpConnection:
                 raise SmtpError(f"451 4.5.0 Malformed reply from {self.host}[{self.address}]: {line[:80]!r}")
             lines.append(line[4:])
             if line[3:4] != "-" or len(lines) >= MAX_REPLY_LINES:
+                self.replies_read += 1
                 return Reply(int(line[:3]), tuple(lines))
 
     def command(self, line: str) -> Reply:
@@ -268,6 +271,7 @@ class SmtpConnection:
         With PIPELINING, MAIL, every RCPT and DATA go out in one write (RFC 2920 §3.1).
         """
         self.transactions += 1
+        self.replies_read = 0
         mail = f"MAIL FROM:<{envelope.sender}>"
         if self.size_limit or "SIZE" in self.extensions:
             mail += f" SIZE={len(envelope.data)}"
@@ -347,13 +351,15 @@ class ConnectionPool:
         self._idle: dict[tuple[object, ...], list[SmtpConnection]] = {}
 
     def take(self, key: tuple[object, ...], reuse_seconds: float) -> SmtpConnection | None:
+        """An idle session for `key`. A completed DATA already reset the session (RFC 5321
+        §4.1.1.4), so no RSET round trip is spent; a session the server closed meanwhile fails
+        on its first reply, and the caller retries once on a new connection."""
         self.expire(reuse_seconds)
         stack = self._idle.get(key)
-        while stack:
+        if stack:
             connection = stack.pop()
-            if connection.reset():
-                return connection
-            connection.close()
+            connection.reused = True
+            return connection
         return None
 
     def give(self, key: tuple[object, ...], connection: SmtpConnection, reuse_seconds: float) -> None:

@@ -151,6 +151,11 @@ def _prepare(
     )
 
 
+def _temporary(reply: str) -> str:
+    """A session that broke mid-transaction is retried later, whatever the last reply said."""
+    return reply if reply[:1] == "4" else f"451 4.4.2 {reply}"
+
+
 def relay_domain(
     *, outbound: OutboundMessage, original: bytes, domain: str, recipients: list[OutboundRecipient],
     prepared: dict[str, bytes],
@@ -188,8 +193,16 @@ def relay_domain(
             replies = connection.transaction(envelope)
         except SmtpError as exc:
             connection.close()
-            reply = exc.reply if exc.reply[:1] == "4" else f"451 4.4.2 {exc.reply}"
-            return everyone(reply, target.host, connection.tls)
+            if connection.reused and connection.replies_read == 0:
+                # The pooled session was closed by the server while idle: nothing was taken; start afresh.
+                try:
+                    connection = _open(target)
+                    replies = connection.transaction(envelope)
+                except SmtpError as retry_exc:
+                    connection.close()
+                    return everyone(_temporary(retry_exc.reply), target.host, connection.tls)
+            else:
+                return everyone(_temporary(exc.reply), target.host, connection.tls)
         pool.give(key, connection, reuse)
         passes_dsn = "DSN" in connection.extensions
         return {

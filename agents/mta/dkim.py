@@ -7,15 +7,36 @@ key (what DMARC aligns on, RFC 7489 §3.1.1), else the envelope sender's.
 from __future__ import annotations
 
 import logging
+import time
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses
 
 import dkim
 
+from store.models import DkimKey
 from store.selectors.dkim import dkim_key_active
 
 log = logging.getLogger(__name__)
+
+KEY_CACHE_SECONDS = 60  # a new key (`yubin dkim generate`) is used within a minute by every worker
+_key_cache: dict[str, tuple[float, DkimKey | None]] = {}
+
+
+def _signing_key(domain: str) -> DkimKey | None:
+    """The domain's active key, looked up at most once a minute per process."""
+    now = time.monotonic()
+    cached = _key_cache.get(domain)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    key = dkim_key_active(domain)
+    _key_cache[domain] = (now + KEY_CACHE_SECONDS, key)
+    return key
+
+
+def dkim_key_cache_clear() -> None:
+    _key_cache.clear()
+
 
 # Headers signed (RFC 6376 §5.4.1's recommended set); From is also signed twice-over by dkimpy's
 # oversigning default so a second From cannot be added later.
@@ -41,7 +62,7 @@ def dkim_signature(raw: bytes, *, sender: str) -> bytes:
     """The DKIM-Signature header line(s) to prepend, or b"" when no local key applies."""
     candidates = [_from_domain(raw), sender.rpartition("@")[2].lower()]
     for domain in dict.fromkeys(d for d in candidates if d):
-        key = dkim_key_active(domain)
+        key = _signing_key(domain)
         if key is None:
             continue
         algorithm = b"ed25519-sha256" if key.algorithm == "ed25519" else b"rsa-sha256"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+import time
 import urllib.request
 from dataclasses import dataclass
 
@@ -111,11 +112,23 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+ABSENT_SECONDS = 300  # a domain without a `_mta-sts` record is asked again after this (a typical negative TTL)
+_absent_until: dict[str, float] = {}
+
+
+def policy_cache_clear() -> None:
+    _absent_until.clear()
+
+
 def policy_for(domain: str) -> Policy | None:
     """The policy to apply to a domain now, or None (opportunistic TLS)."""
     cache_key = f"mta-sts:{domain}"
     cached: Policy | None = cache.get(cache_key)
+    if cached is None and _absent_until.get(domain, 0.0) > time.monotonic():
+        return None
     record_id = _record_id(domain)
+    if record_id is None and cached is None:
+        _absent_until[domain] = time.monotonic() + ABSENT_SECONDS
     if record_id is None or (cached is not None and cached.policy_id == record_id):
         return cached
     text = _fetch(domain)

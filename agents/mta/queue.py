@@ -16,7 +16,7 @@ import logging
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import groupby
 
 from django.conf import settings
@@ -71,25 +71,43 @@ def destination_slot(domain: str) -> Iterator[bool]:
 
 
 def relay_message(outbound_id: int) -> int:
-    """One delivery attempt for every due recipient of a message; returns how many were attempted."""
-    recipients = queue_claim(outbound_id=outbound_id, lease_seconds=settings.YUBIN_RELAY_LEASE)
+    """One delivery attempt for every due recipient of a message, and for up to YUBIN_RELAY_BATCH
+    more due recipients of other messages (sharing connections and one outcome transaction);
+    returns how many recipients were attempted."""
+    recipients = queue_claim(
+        outbound_id=outbound_id, lease_seconds=settings.YUBIN_RELAY_LEASE, batch=settings.YUBIN_RELAY_BATCH
+    )
     if not recipients:
         return 0
-    outbound = OutboundMessage.objects.get(pk=outbound_id)
-    original = blob_read(outbound.blob_id)
-    prepared: dict[str, bytes] = {}  # signed variants, shared by the domains' transactions
-    attempted = 0
-    for domain, grouped in groupby(recipients, key=lambda r: r.domain):
-        group = list(grouped)
+    originals: dict[str, bytes] = {}
+    prepared: dict[int, dict[str, bytes]] = {}  # per message: its signed variants
+    finished: list[_Finished] = []
+    recipients.sort(key=lambda r: (r.domain, r.message_id, r.pk))
+    for domain, in_domain in groupby(recipients, key=lambda r: r.domain):
+        group = list(in_domain)
         with destination_slot(domain) as free:
             if not free:
                 queue_claim_release(recipient_ids=[r.pk for r in group], delay_seconds=CONCURRENCY_RETRY_SECONDS)
                 continue
-            attempts = relay_domain(outbound=outbound, original=original, domain=domain, recipients=group,
-                                    prepared=prepared)  # fmt: skip
-        relay_finish(outbound=outbound, original=original, recipients=group, attempts=attempts)
-        attempted += len(group)
-    return attempted
+            for _, of_message in groupby(group, key=lambda r: r.message_id):
+                batch = list(of_message)
+                outbound = batch[0].message
+                if outbound.blob_id not in originals:
+                    originals[outbound.blob_id] = blob_read(outbound.blob_id)
+                original = originals[outbound.blob_id]
+                attempts = relay_domain(outbound=outbound, original=original, domain=domain, recipients=batch,
+                                        prepared=prepared.setdefault(outbound.pk, {}))  # fmt: skip
+                finished.append(_Finished(outbound, original, batch, attempts))
+    relay_finish(finished)
+    return sum(len(item.recipients) for item in finished)
+
+
+@dataclass
+class _Finished:
+    outbound: OutboundMessage
+    original: bytes
+    recipients: list[OutboundRecipient]
+    attempts: dict[int, Attempt]
 
 
 @dataclass
@@ -99,17 +117,14 @@ class _Reports:
     relayed: list[Notice]
 
 
-def relay_finish(
-    *, outbound: OutboundMessage, original: bytes, recipients: list[OutboundRecipient], attempts: dict[int, Attempt]
-) -> None:
-    """Record each recipient's outcome and send the sender's reports, in one transaction."""
-    now = timezone.now()
-    age = (now - outbound.created).total_seconds()
-    expired = age >= settings.YUBIN_RELAY_LIFETIME
+def _outcomes(item: _Finished, now: datetime) -> tuple[list[AttemptOutcome], _Reports]:
+    """Each recipient's new state from its reply, age and NOTIFY; the reports the sender gets."""
+    outbound = item.outbound
+    expired = (now - outbound.created).total_seconds() >= settings.YUBIN_RELAY_LIFETIME
     outcomes: list[AttemptOutcome] = []
     reports = _Reports([], [], [])
-    for recipient in recipients:
-        attempt = attempts[recipient.pk]
+    for recipient in item.recipients:
+        attempt = item.attempts[recipient.pk]
         notice = Notice(recipient.address, attempt.reply, attempt.host, recipient.dsn_orcpt)
         code = attempt.reply[:1]
         if code == "2":
@@ -128,32 +143,32 @@ def relay_finish(
             state = QueueState.DEFERRED
             if notify_allows(recipient.dsn_notify, "delay"):
                 reports.delayed.append(notice)
-        outcomes.append(
-            AttemptOutcome(
-                recipient_id=recipient.pk,
-                state=state,
-                reply=notice.reply,
-                host=attempt.host,
-                tls=attempt.tls,
-                next_attempt=now + timedelta(seconds=retry_delay(recipient.attempts))
-                if state == QueueState.DEFERRED
-                else None,
-            )
+        next_attempt = (
+            now + timedelta(seconds=retry_delay(recipient.attempts)) if state == QueueState.DEFERRED else None
         )
-    warn = (
-        reports.delayed
-        and settings.YUBIN_RELAY_DELAY_WARNING > 0
-        and age >= settings.YUBIN_RELAY_DELAY_WARNING
-        and not outbound.warned
-    )
+        outcomes.append(
+            AttemptOutcome(recipient.pk, state, notice.reply, attempt.host, attempt.tls, next_attempt=next_attempt)
+        )
+    return outcomes, reports
+
+
+def relay_finish(finished: list[_Finished]) -> None:
+    """Record every recipient's outcome and send the senders' reports, in one transaction."""
+    now = timezone.now()
     with transaction.atomic():
-        queue_outcomes_record(outbound=outbound, outcomes=outcomes)
-        dsn_send(outbound=outbound, notices=reports.failed, kind="failure", original=original)
-        dsn_send(outbound=outbound, notices=reports.relayed, kind="relayed", original=original)
-        if warn:
-            dsn_send(outbound=outbound, notices=reports.delayed, kind="delay", original=original)
-            queue_warned_mark(outbound_id=outbound.pk)
-            outbound.warned = True
+        for item in finished:
+            outbound = item.outbound
+            outcomes, reports = _outcomes(item, now)
+            addresses = {r.pk: r.address for r in item.recipients}
+            queue_outcomes_record(outbound=outbound, outcomes=outcomes, addresses=addresses)
+            dsn_send(outbound=outbound, notices=reports.failed, kind="failure", original=item.original)
+            dsn_send(outbound=outbound, notices=reports.relayed, kind="relayed", original=item.original)
+            age = (now - outbound.created).total_seconds()
+            warning = settings.YUBIN_RELAY_DELAY_WARNING
+            if reports.delayed and warning > 0 and age >= warning and not outbound.warned:
+                dsn_send(outbound=outbound, notices=reports.delayed, kind="delay", original=item.original)
+                queue_warned_mark(outbound_id=outbound.pk)
+                outbound.warned = True
 
 
 def relay_sweep() -> int:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from agents.auth import Throttled, credentials_check
+from agents.linestream import LineTooLong
 from agents.pop3 import replies
 from agents.pop3.maildrop import (
     READ_CHUNK,
@@ -33,7 +34,6 @@ from agents.pop3.session import MAX_AUTH_FAILURES, Session, State
 from agents.pop3.wire import WireEncoder, dot_stuff, encode_message, top_lines
 from agents.popbeforesmtp import pbs_record
 from agents.storecalls import store_call
-from store.blobs import blob_path
 from store.services.log import login_record
 
 log = logging.getLogger(__name__)
@@ -130,12 +130,13 @@ async def cmd_auth(session: Session, command: Command) -> None:
         response = "" if arguments[1] == "=" else arguments[1]
     else:
         await session.reply(replies.SASL_CONTINUE)
-        line = await session.line_read()
+        try:
+            line = await session.line_read()
+        except LineTooLong:
+            await session.error(replies.AUTH_BAD_RESPONSE)
+            return
         if line is None:
             session.closing = True
-            return
-        if not isinstance(line, bytes):
-            await session.error(replies.AUTH_BAD_RESPONSE)
             return
         response = line.rstrip(b"\r\n").decode("ascii", "replace")
         if response == "*":
@@ -273,29 +274,55 @@ async def cmd_retr(session: Session, command: Command) -> None:
         return
     header = (replies.RETR_FOLLOWS.format(size=message.size) + "\r\n").encode()
     if message.stored_size <= INLINE_READ_LIMIT:
-        try:
-            data = message_read(message)
-        except OSError:
-            await _unreadable(session, message)
-            return
-        await session.write_raw(header + encode_message(data))
+        prefetched, session.prefetched = session.prefetched, None
+        if prefetched is not None and prefetched[0] == message.number:
+            body = prefetched[1]
+        else:
+            try:
+                body = _encoded(message)
+            except OSError:
+                await _unreadable(session, message)
+                return
+        await session.send(header + body)
+        _prefetch_next(session, message)
     elif not await _stream(session, message, header):
         return
     message.retrieved = True
 
 
+def _encoded(message: MaildropMessage) -> bytes:
+    return encode_message(message_read(message), crlf_clean=message.crlf_clean)
+
+
+def _prefetch_next(session: Session, message: MaildropMessage) -> None:
+    """Make the next message ready while the client reads this one: download clients RETR in
+    order, and a reply ready before it is asked for takes the server's work off the round trip."""
+    assert session.maildrop is not None
+    following = session.maildrop.get(message.number + 1)
+    if following is None or following.deleted or following.stored_size > INLINE_READ_LIMIT:
+        return
+
+    def prepare() -> None:
+        try:
+            session.prefetched = (following.number, _encoded(following))
+        except OSError:
+            session.prefetched = None  # RETR of it will say why
+
+    asyncio.get_running_loop().call_soon(prepare)
+
+
 async def _stream(session: Session, message: MaildropMessage, header: bytes) -> bool:
     try:
-        handle = await asyncio.to_thread(open, blob_path(message.blob_id), "rb")
+        handle = await asyncio.to_thread(open, message.path, "rb")
     except OSError:
         await _unreadable(session, message)
         return False
     encoder = WireEncoder()
     try:
-        await session.write_raw(header)
+        await session.send(header)
         while chunk := await asyncio.to_thread(handle.read, READ_CHUNK):
-            await session.write_raw(encoder.feed(chunk))
-        await session.write_raw(encoder.finish())
+            await session.send(encoder.feed(chunk))
+        await session.send(encoder.finish())
     except OSError:
         # The +OK is out; the message cannot be completed, so the connection cannot go on.
         log.exception("pop3: blob %s failed mid-message", message.blob_id)
@@ -328,7 +355,7 @@ async def cmd_top(session: Session, command: Command) -> None:
         await _unreadable(session, message)
         return
     top = top_lines(data, body_lines)
-    await session.write_raw((replies.TOP_FOLLOWS + "\r\n").encode() + dot_stuff(top) + b".\r\n")
+    await session.send((replies.TOP_FOLLOWS + "\r\n").encode() + dot_stuff(top) + b".\r\n")
 
 
 async def cmd_dele(session: Session, command: Command) -> None:

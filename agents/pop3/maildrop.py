@@ -7,10 +7,9 @@ Unique ids (UIDL, RFC 1939 §7) are "<UIDVALIDITY>.<UID>" of the INBOX message, 
 same pair an IMAP client sees for the message (UIDVALIDITY response code and the UID FETCH item),
 stable across sessions and across POP3 and IMAP, and never reused while UIDVALIDITY holds.
 
-The lock is a Django cache entry added with a TTL (atomic SET NX with Redis) and refreshed while
-the session lives, so it holds across agents processes and hosts; a crashed process's lock
-expires after LOCK_TTL_SECONDS. Inside one process a set of held accounts closes the window the
-file-based cache leaves between its check and its write.
+The lock is a row in the store (store.services.pop3.maildrop_lock_*), taken with an atomic insert
+and refreshed while the session lives, so it holds across agents processes and hosts on SQLite
+and PostgreSQL alike; a crashed process's lock expires after LOCK_TTL_SECONDS.
 """
 
 from __future__ import annotations
@@ -22,13 +21,16 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from django.core.cache import cache
-
 from agents.pop3.wire import crlf_size
 from agents.storecalls import store_call
 from store.blobs import blob_path
 from store.selectors.pop3 import maildrop_snapshot
-from store.services.pop3 import maildrop_update
+from store.services.pop3 import (
+    maildrop_lock_acquire,
+    maildrop_lock_refresh,
+    maildrop_lock_release,
+    maildrop_update,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +79,14 @@ class MaildropMessage:
     blob_id: str
     stored_size: int
     size: int  # announced in STAT/LIST: the CRLF-normalised size
+    path: str  # the blob file, resolved once at login
     deleted: bool = False
     retrieved: bool = False
+
+    @property
+    def crlf_clean(self) -> bool:
+        """Stored with CRLF line ends and a terminated last line: sent without normalising."""
+        return self.size == self.stored_size
 
 
 @dataclass
@@ -111,7 +119,8 @@ def maildrop_load(account_id: int) -> Maildrop | None:
         except OSError:
             log.error("pop3: blob %s of uid %s is unreadable", entry.blob_id, entry.uid)
             size = entry.size
-        maildrop.messages.append(MaildropMessage(number, entry.uid, entry.blob_id, entry.size, size))
+        path = str(blob_path(entry.blob_id))
+        maildrop.messages.append(MaildropMessage(number, entry.uid, entry.blob_id, entry.size, size, path))
     return maildrop
 
 
@@ -127,33 +136,24 @@ def maildrop_commit(maildrop: Maildrop) -> int:
 
 
 def message_read(message: MaildropMessage) -> bytes:
-    with open(blob_path(message.blob_id), "rb") as handle:
+    with open(message.path, "rb") as handle:
         return handle.read()
 
 
 class MaildropLock:
     """One POP3 session per account, across processes (RFC 1939 §8: exclusive-access lock)."""
 
-    _held_here: set[int] = set()
-
     def __init__(self, account_id: int) -> None:
         self.account_id = account_id
-        self.key = f"yubin:pop3:lock:{account_id}"
         self.token = f"{os.getpid()}.{os.urandom(8).hex()}"
         self._refresher: asyncio.Task[None] | None = None
         self._held = False
 
     async def acquire(self) -> bool:
-        if self.account_id in self._held_here:
-            return False
-        self._held_here.add(self.account_id)
-        try:
-            added = await store_call(cache.add, key=self.key, value=self.token, timeout=LOCK_TTL_SECONDS)
-        except Exception:
-            self._held_here.discard(self.account_id)
-            raise
+        added = await store_call(
+            maildrop_lock_acquire, account_id=self.account_id, token=self.token, ttl_seconds=LOCK_TTL_SECONDS
+        )
         if not added:
-            self._held_here.discard(self.account_id)
             return False
         self._held = True
         self._refresher = asyncio.create_task(self._refresh_loop())
@@ -168,14 +168,12 @@ class MaildropLock:
                 log.exception("pop3: lock refresh failed for account %s", self.account_id)
 
     def _refresh(self) -> None:
-        if cache.get(self.key) == self.token:
-            cache.touch(self.key, LOCK_TTL_SECONDS)
-        else:  # expired and free again (a very long stall): take it back if nobody else has
-            cache.add(self.key, self.token, LOCK_TTL_SECONDS)
+        if not maildrop_lock_refresh(account_id=self.account_id, token=self.token, ttl_seconds=LOCK_TTL_SECONDS):
+            # Expired and freed after a very long stall: take it back if nobody else has.
+            maildrop_lock_acquire(account_id=self.account_id, token=self.token, ttl_seconds=LOCK_TTL_SECONDS)
 
     def _release_sync(self) -> None:
-        if cache.get(self.key) == self.token:
-            cache.delete(self.key)
+        maildrop_lock_release(account_id=self.account_id, token=self.token)
 
     async def release(self) -> None:
         if not self._held:
@@ -183,7 +181,6 @@ class MaildropLock:
         self._held = False
         if self._refresher is not None:
             self._refresher.cancel()
-        self._held_here.discard(self.account_id)
         try:
             await store_call(self._release_sync)
         except Exception:

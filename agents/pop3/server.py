@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
+from agents.linestream import TLS_HANDSHAKE_TIMEOUT_SECONDS
 from agents.pop3 import replies
 from agents.pop3.parser import MAX_LINE_OCTETS
-from agents.pop3.session import TLS_HANDSHAKE_TIMEOUT_SECONDS, Session
+from agents.pop3.session import Session
 from agents.runner import Listener
 from agents.tls import server_context
 

@@ -15,7 +15,7 @@ import logging
 import ssl
 from typing import TYPE_CHECKING
 
-from agents.clientaddr import plaintext_password_allowed
+from agents.linestream import LineConnection, LineTooLong
 from agents.pop3 import replies
 from agents.pop3.parser import ParseError, command_parse
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT_SECONDS = 600  # RFC 1939 §3: an autologout timer of at least 10 minutes
 MAX_BAD_COMMANDS = 20  # Dovecot's imap/pop3 limit of bad commands before disconnecting
 MAX_AUTH_FAILURES = 3  # per connection; the shared throttle counts across connections
-TLS_HANDSHAKE_TIMEOUT_SECONDS = 30
 
 
 class State(enum.Enum):
@@ -36,14 +35,7 @@ class State(enum.Enum):
     TRANSACTION = "transaction"
 
 
-class _TooLong:
-    pass
-
-
-TOO_LONG = _TooLong()
-
-
-class Session:
+class Session(LineConnection):
     def __init__(
         self,
         reader: asyncio.StreamReader,
@@ -52,26 +44,17 @@ class Session:
         tls_active: bool,
         tls_context: ssl.SSLContext | None,
     ) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.tls_active = tls_active
-        self.tls_context = tls_context  # None: STLS not offered
-        peer = writer.get_extra_info("peername")
-        self.client_ip: str | None = str(peer[0]) if peer else None
+        super().__init__(reader, writer, tls_active=tls_active, tls_context=tls_context)
         self.state = State.AUTHORIZATION
         self.pending_user: str | None = None
         self.account: Account | None = None
         self.maildrop: Maildrop | None = None
         self.lock: MaildropLock | None = None
+        self.prefetched: tuple[int, bytes] | None = None  # (message number, RETR body) made ahead
+        self.busy = False
+        self.last_activity = asyncio.get_running_loop().time()
         self.bad_commands = 0
         self.auth_failures = 0
-        self.closing = False
-
-    # --- policy -----------------------------------------------------------------------------
-
-    def plaintext_allowed(self) -> bool:
-        """RFC 2595 §2: no cleartext password before TLS, unless loopback is allowed by setting."""
-        return plaintext_password_allowed(tls_active=self.tls_active, client_ip=self.client_ip)
 
     def stls_offered(self) -> bool:
         return not self.tls_active and self.tls_context is not None and self.state is State.AUTHORIZATION
@@ -79,18 +62,12 @@ class Session:
     # --- output -----------------------------------------------------------------------------
 
     async def reply(self, line: str) -> None:
-        self.writer.write(line.encode() + b"\r\n")
-        await self.writer.drain()
+        await self.send(line.encode() + b"\r\n")
 
     async def multiline(self, first: str, lines: list[str]) -> None:
         """A +OK line, the lines (dot-stuffed), and the terminating "." line."""
         body = "".join(("." + line if line.startswith(".") else line) + "\r\n" for line in lines)
-        self.writer.write(f"{first}\r\n{body}.\r\n".encode())
-        await self.writer.drain()
-
-    async def write_raw(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
+        await self.send(f"{first}\r\n{body}.\r\n".encode())
 
     async def error(self, line: str) -> None:
         """A -ERR for bad input; past MAX_BAD_COMMANDS the connection is closed."""
@@ -101,59 +78,53 @@ class Session:
             return
         await self.reply(line)
 
-    # --- input ------------------------------------------------------------------------------
-
-    async def line_read(self) -> bytes | _TooLong | None:
-        """The next line; TOO_LONG when it exceeded MAX_LINE_OCTETS (and was discarded); None at EOF."""
-        try:
-            return await self.reader.readuntil(b"\n")
-        except asyncio.IncompleteReadError:
-            return None
-        except asyncio.LimitOverrunError as overrun:
-            discard = overrun.consumed
-        while True:
-            await self.reader.readexactly(discard)
-            try:
-                await self.reader.readuntil(b"\n")
-                return TOO_LONG
-            except asyncio.LimitOverrunError as again:
-                discard = again.consumed
-
-    def input_pending(self) -> bool:
-        # StreamReader keeps no public view of its buffer; an STLS followed by pipelined
-        # plaintext must be refused (STARTTLS command injection, CVE-2011-0411 family).
-        return bool(getattr(self.reader, "_buffer", b""))
-
     async def tls_start(self) -> None:
-        assert self.tls_context is not None
-        await self.writer.start_tls(self.tls_context, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS)
-        self.tls_active = True
+        await super().tls_start()
         self.pending_user = None
 
     # --- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        watchdog = asyncio.create_task(self._idle_watch())
         try:
             await self.reply(replies.GREETING)
             while not self.closing:
                 try:
-                    async with asyncio.timeout(IDLE_TIMEOUT_SECONDS):
-                        line = await self.line_read()
-                except TimeoutError:
-                    await self.reply(replies.IDLE_TIMEOUT)
-                    break
-                if line is None:
-                    break
-                if isinstance(line, _TooLong):
+                    line = await self.line_read()
+                except LineTooLong:
                     await self.error(replies.LINE_TOO_LONG)
                     continue
-                await self.dispatch(line)
+                if line is None:
+                    break
+                self.busy = True
+                try:
+                    await self.dispatch(line)
+                finally:
+                    self.busy = False
+                    self.last_activity = asyncio.get_running_loop().time()
         except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError, TimeoutError):
             pass
         except Exception:
             log.exception("pop3: session from %s failed", self.client_ip)
         finally:
+            watchdog.cancel()
             await self.finish()
+
+    async def _idle_watch(self) -> None:
+        """One timer per session instead of one per command: after IDLE_TIMEOUT_SECONDS without a
+        command (and none running), say why and close, which ends the read loop."""
+        loop = asyncio.get_running_loop()
+        while True:
+            remaining = self.last_activity + IDLE_TIMEOUT_SECONDS - loop.time()
+            if remaining <= 0 and not self.busy:
+                self.closing = True
+                try:
+                    await self.reply(replies.IDLE_TIMEOUT)
+                except (ConnectionError, ssl.SSLError, OSError):
+                    pass
+                self.writer.close()
+                return
+            await asyncio.sleep(max(remaining, 1.0 if self.busy else 0.0))
 
     async def dispatch(self, line: bytes) -> None:
         from agents.pop3.commands import COMMANDS
@@ -189,8 +160,4 @@ class Session:
 
     async def finish(self) -> None:
         await self.lock_release()
-        try:
-            self.writer.close()
-            await asyncio.wait_for(self.writer.wait_closed(), timeout=5)
-        except (ConnectionError, ssl.SSLError, TimeoutError, OSError):
-            pass
+        await self.close()

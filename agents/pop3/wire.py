@@ -67,9 +67,15 @@ class WireEncoder:
         return tail + TERMINATOR
 
 
-def encode_message(data: bytes) -> bytes:
-    """A whole message in multi-line form, terminator included."""
-    return (dot_stuff(crlf_normalize(data)) if data else b"") + TERMINATOR
+def encode_message(data: bytes, *, crlf_clean: bool = False) -> bytes:
+    """A whole message in multi-line form, terminator included.
+
+    crlf_clean says the caller knows every line already ends in CRLF (the common case), which
+    spares two scans of the message.
+    """
+    if not data:
+        return TERMINATOR
+    return dot_stuff(data if crlf_clean else crlf_normalize(data)) + TERMINATOR
 
 
 def top_lines(data: bytes, body_lines: int) -> bytes:

@@ -1,29 +1,40 @@
-"""IMAP benchmark: Yubin against Dovecot (Maildir, same messages), warm, login excluded.
+"""IMAP benchmark: Yubin against Dovecot (Maildir, the same messages) in the same run.
 
-Prints p50/p99 per command for each folder size and the ratio Dovecot/Yubin (above 1.0 means
-Yubin is faster), then memory per idle connection with a selected INBOX.
-Sizes come from BENCH_IMAP_SIZES (default "1000"; "1000,10000,100000" for the full table).
+1. Latency table per folder size (BENCH_IMAP_SIZES, default "1000,10000,100000"), warm, login
+   excluded: p50/p99 per command and the ratio Dovecot/Yubin (above 1.0 means Yubin is faster).
+   The 1k folder holds 1,000 distinct messages; larger folders repeat those 1,000 contents (for
+   Yubin as rows sharing the 1,000 blobs, for Dovecot as Maildir files), distinct UIDs each.
+2. A Thunderbird-like concurrent mix (BENCH_IMAP_CLIENTS clients, BENCH_IMAP_MIX_SECONDS each):
+   LIST, SELECT, FETCH flags, FETCH headers, FETCH a body, STORE, SEARCH, APPEND (45 KB), EXPUNGE,
+   IDLE; once logging in and out every cycle, once with long-lived sessions. ops/s, sessions/s
+   and p50/p99 per command.
+3. Private memory per idle connection with BENCH_IMAP_IDLE (default 1,000) connections, each with
+   the 1k INBOX selected.
+Yubin's server runs in its own process (like Dovecot's), so the load generator does not share
+its interpreter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import imaplib
 import os
 import resource
 import shutil
 import socket
 import statistics
 import subprocess
+import sys
 import tempfile
-import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("YUBIN_DATA_DIR", tempfile.mkdtemp(prefix="yubin-bench-imap-"))
 os.environ.setdefault("YUBIN_ALLOW_PLAINTEXT_LOOPBACK", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yubin.settings")
 os.environ.setdefault("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", "5000")
+os.environ.setdefault("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", "5000")
 
 import django
 
@@ -31,16 +42,76 @@ django.setup()
 
 PASSWORD = "bench password 1"
 REPEAT = int(os.environ.get("BENCH_IMAP_REPEAT", "15"))
-IDLE_CONNECTIONS = int(os.environ.get("BENCH_IMAP_IDLE", "200"))
+IDLE_CONNECTIONS = int(os.environ.get("BENCH_IMAP_IDLE", "1000"))
+MIX_CLIENTS = int(os.environ.get("BENCH_IMAP_CLIENTS", "10"))
+MIX_SECONDS = float(os.environ.get("BENCH_IMAP_MIX_SECONDS", "8"))
+DISTINCT = 1000  # distinct message contents; larger folders repeat them
 LAST_50_ITEMS = "(FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE)"
+# (name, command text for a folder of n messages). Timed with a raw socket client that only looks
+# for the tagged reply, so the figures are the server's, not imaplib's response parsing.
 COMMANDS = [
-    ("SELECT", lambda c, n: c.select("INBOX")),
-    ("UID FETCH 1:* (FLAGS)", lambda c, n: c.uid("FETCH", "1:*", "(FLAGS)")),
-    ("UID SEARCH SUBJECT miss", lambda c, n: c.uid("SEARCH", "SUBJECT", "zzqqxx-not-there")),
-    ("UID SORT (REVERSE DATE)", lambda c, n: c.uid("SORT", "(REVERSE DATE)", "UTF-8", "ALL")),
-    ("FETCH last 50 ENVELOPE...", lambda c, n: c.fetch(f"{max(n - 49, 1)}:{n}", LAST_50_ITEMS)),
-    ("FETCH 1 BODY[]", lambda c, n: c.fetch("1", "(BODY.PEEK[])")),
+    ("SELECT", lambda n: "SELECT INBOX"),
+    ("UID FETCH 1:* (FLAGS)", lambda n: "UID FETCH 1:* (FLAGS)"),
+    ("UID SEARCH SUBJECT miss", lambda n: "UID SEARCH SUBJECT zzqqxx-not-there"),
+    ("UID SORT (REVERSE DATE)", lambda n: "UID SORT (REVERSE DATE) UTF-8 ALL"),
+    ("FETCH last 50 ENVELOPE...", lambda n: f"FETCH {max(n - 49, 1)}:{n} {LAST_50_ITEMS}"),
+    ("FETCH 1 BODY[]", lambda n: "FETCH 1 (BODY.PEEK[])"),
 ]
+
+
+class RawClient:
+    """Sends one command and reads until its tagged reply; no parsing of untagged data."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=600)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+        self.counter = 0
+        while b"\r\n" not in self.buffer:
+            self.buffer += self.sock.recv(65536)
+        self.buffer = b""
+
+    def command(self, text: str) -> bytes:
+        """The status word of the tagged reply (b"OK", b"NO", b"BAD")."""
+        return self.exchange(text)[0]
+
+    def exchange(self, text: str, literal: bytes | None = None, idle: bool = False) -> tuple[bytes, bytes]:
+        """(status word, every byte of the reply); literal is sent after the server's "+"."""
+        self.counter += 1
+        tag = b"b%d" % self.counter
+        self.sock.sendall(tag + b" " + text.encode() + b"\r\n")
+        if literal is not None or idle:
+            while True:  # untagged data may come before the continuation request
+                while b"\r\n" not in self.buffer:
+                    self.buffer += self.sock.recv(65536)
+                line, self.buffer = self.buffer.split(b"\r\n", 1)
+                if line.startswith(tag + b" "):
+                    return line.split(b" ", 2)[1], line
+                if line.startswith(b"+"):
+                    break
+            self.sock.sendall(literal + b"\r\n" if literal is not None else b"DONE\r\n")
+        data = self.buffer
+        marker = b"\r\n" + tag + b" "
+        searched = 0
+        while True:
+            found = data.find(marker, max(searched - len(marker), 0))
+            if found < 0 and data.startswith(tag + b" "):
+                found = -2
+            if found != -1:
+                begin = 0 if found == -2 else found + 2
+                end = data.find(b"\r\n", begin)
+                if end >= 0:
+                    self.buffer = data[end + 2 :]
+                    return data[begin:end].split(b" ", 2)[1], data[: end + 2]
+            searched = len(data)
+            chunk = self.sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+
+    def close(self) -> None:
+        self.command("LOGOUT")
+        self.sock.close()
 
 
 def free_port() -> int:
@@ -50,6 +121,7 @@ def free_port() -> int:
 
 
 def sample_message(number: int) -> bytes:
+    number %= DISTINCT
     day = 1 + number % 28
     return (
         f"From: Sender {number % 97} <s{number % 97}@example.org>\r\nTo: bench@example.test\r\n"
@@ -59,10 +131,19 @@ def sample_message(number: int) -> bytes:
     ).encode()
 
 
-def yubin_setup(size: int):
-    from django.core.management import call_command
+def append_message(number: int) -> bytes:
+    """A 45 KB message, like the APPEND of a sent mail with a small attachment."""
+    body = ("Appended text line for the benchmark, seventy-odd characters long....\r\n" * 640).encode()
+    head = f"From: bench@example.test\r\nTo: x@example.org\r\nSubject: Appended {number}\r\n\r\n"
+    return head.encode() + body[: 45000 - len(head)]
 
-    from store.models import Account, Domain
+
+def yubin_setup(size: int) -> str:
+    """An account whose INBOX holds `size` messages: 1,000 delivered, the rest as rows sharing their blobs."""
+    from django.core.management import call_command
+    from django.db.models import F
+
+    from store.models import Account, Domain, Folder, Message
     from store.services import DeliveryTarget, account_create, domain_create, message_deliver
 
     call_command("migrate", verbosity=0)
@@ -70,12 +151,33 @@ def yubin_setup(size: int):
     if not Domain.objects.filter(name="example.test").exists():
         domain_create(name="example.test")
     account = Account.objects.filter(address=address).first() or account_create(address=address, password=PASSWORD)
-    for number in range(size):
+    for number in range(min(size, DISTINCT)):
         message_deliver(raw=sample_message(number), targets=[DeliveryTarget(account_id=account.pk)])
+    if size > DISTINCT:
+        inbox = Folder.objects.get(account=account, name="INBOX")
+        templates = list(Message.objects.filter(folder=inbox).order_by("uid"))
+        skip = {"id", "folder", "uid", "modseq"}
+        names = [f.attname for f in Message._meta.concrete_fields if f.name not in skip]
+        batch = []
+        for uid in range(DISTINCT + 1, size + 1):
+            template = templates[(uid - 1) % DISTINCT]
+            values = {name: getattr(template, name) for name in names}
+            batch.append(Message(folder_id=inbox.pk, uid=uid, modseq=inbox.highest_modseq + 1, **values))
+            if len(batch) == 10000:
+                Message.objects.bulk_create(batch)
+                batch = []
+        Message.objects.bulk_create(batch)
+        Folder.objects.filter(pk=inbox.pk).update(
+            uid_next=size + 1,
+            highest_modseq=inbox.highest_modseq + 1,
+            message_count=size,
+            unseen_count=size,
+            total_bytes=F("total_bytes") * (size // DISTINCT),
+        )
     return address
 
 
-def dovecot_start(root: Path, size: int, address: str) -> tuple[subprocess.Popen, int] | None:
+def dovecot_start(root: Path, sizes: list[int]) -> tuple[subprocess.Popen, int] | None:
     if shutil.which("dovecot") is None:
         return None
     port = free_port()
@@ -84,12 +186,17 @@ def dovecot_start(root: Path, size: int, address: str) -> tuple[subprocess.Popen
     hashed = subprocess.run(
         ["doveadm", "pw", "-s", "SHA512-CRYPT", "-p", PASSWORD], capture_output=True, text=True, check=True
     ).stdout.strip()
-    (root / "passwd").write_text(f"{address}:{hashed}\n")
-    maildir = root / "mail" / address
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
-    for number in range(size):
-        (maildir / "cur" / f"{1700000000 + number}.M{number}.bench:2,").write_bytes(sample_message(number))
+    (root / "passwd").write_text("".join(f"bench{size}@example.test:{hashed}\n" for size in sizes))
+    for size in sizes:
+        maildir = root / "mail" / f"bench{size}@example.test"
+        for sub in ("cur", "new", "tmp"):
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        contents = [sample_message(number) for number in range(DISTINCT)]
+        for number in range(size):
+            (maildir / "cur" / f"{1700000000 + number}.M{number}.bench:2,").write_bytes(contents[number % DISTINCT])
+    past = time.time() - 3600  # not "dirty": Dovecot rescans Maildirs changed in the last seconds
+    for path in (root / "mail").rglob("*"):
+        os.utime(path, (past, past))
     (root / "dovecot.conf").write_text(
         f"base_dir = {root}/run\nstate_dir = {root}/run\nlog_path = {root}/dovecot.log\nprotocols = imap\n"
         f"listen = 127.0.0.1\nssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain login\n"
@@ -107,36 +214,140 @@ def dovecot_start(root: Path, size: int, address: str) -> tuple[subprocess.Popen
     for path in [root / "mail", root / "home", *sorted((root / "mail").rglob("*"))]:
         os.chown(path, nobody.pw_uid, nobody.pw_gid)
     process = subprocess.Popen(["dovecot", "-F", "-c", str(root / "dovecot.conf")])
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, port
-        except OSError:
-            time.sleep(0.1)
+    if wait_port(port):
+        return process, port
     process.kill()
     return None
 
 
+def wait_port(port: int, seconds: float = 20) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def yubin_start() -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bench.imap", "--serve", str(port)], env=os.environ.copy())
+    if not wait_port(port, 60):
+        process.kill()
+        raise SystemExit("the Yubin IMAP server did not start")
+    return process, port
+
+
+def serve(port: int) -> None:
+    from agents.imap.server import ImapServer
+
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    loop = asyncio.new_event_loop()
+    server = ImapServer(allow_plaintext_loopback=True)
+    loop.run_until_complete(server.listen("127.0.0.1", port, implicit_tls=False))
+    loop.run_forever()
+
+
+def percentiles(timings: list[float]) -> tuple[float, float]:
+    timings = sorted(timings)
+    return statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+
+
 def measure(port: int, address: str, size: int) -> dict[str, tuple[float, float]]:
-    client = imaplib.IMAP4("127.0.0.1", port)
-    client.login(address, PASSWORD)
-    client.select("INBOX")
+    client = RawClient(port)
+    assert client.command(f'LOGIN {address} "{PASSWORD}"') == b"OK"
+    assert client.command("SELECT INBOX") == b"OK"
     results = {}
-    for name, run in COMMANDS:
-        run(client, size)  # warm
+    for name, text in COMMANDS:
+        command = text(size)
+        client.command(command)  # warm
         timings = []
         for _ in range(REPEAT):
             started = time.perf_counter()
-            typ, _ = run(client, size)
+            status = client.command(command)
             timings.append((time.perf_counter() - started) * 1000)
-            assert typ == "OK", name
-        timings.sort()
-        results[name] = (statistics.median(timings), timings[min(len(timings) - 1, int(len(timings) * 0.99))])
-    client.logout()
+            assert status == b"OK", name
+        results[name] = percentiles(timings)
+    client.close()
     return results
 
 
-def rss_kb(pid: int) -> int:
+MIX_HEADERS = (
+    "BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References "
+    "Newsgroups In-Reply-To Content-Type Reply-To)]"
+)
+
+
+def mix_client(port: int, address: str, relogin: bool, deadline: float, seed: int) -> dict[str, list[float]]:
+    """One client's Thunderbird-like cycles until the deadline: command -> latencies (ms)."""
+    import random
+
+    rng = random.Random(seed)
+    timings: dict[str, list[float]] = {}
+
+    def timed(name: str, text: str, **extra: Any) -> bytes:
+        started = time.perf_counter()
+        status, data = client.exchange(text, **extra)
+        timings.setdefault(name, []).append((time.perf_counter() - started) * 1000)
+        if status != b"OK":
+            raise RuntimeError(f"{name}: {data[-200:]!r}")
+        return data
+
+    client: RawClient | None = None
+    cycle = 0
+    while time.monotonic() < deadline:
+        cycle += 1
+        if client is None:
+            started = time.perf_counter()
+            client = RawClient(port)
+            assert client.command(f'LOGIN {address} "{PASSWORD}"') == b"OK"
+            timings.setdefault("LOGIN", []).append((time.perf_counter() - started) * 1000)
+        timed("LIST", 'LIST "" "*"')
+        selected = timed("SELECT", "SELECT INBOX")
+        exists = int(selected.split(b" EXISTS")[0].rsplit(b"* ", 1)[1])
+        timed("FETCH flags", f"FETCH {max(exists - 199, 1)}:* (UID FLAGS)")
+        timed("FETCH headers", f"FETCH {max(exists - 19, 1)}:* (UID RFC822.SIZE FLAGS {MIX_HEADERS})")
+        uid = rng.randint(1, DISTINCT)
+        timed("FETCH body", f"UID FETCH {uid} (UID RFC822.SIZE BODY.PEEK[])")
+        timed("STORE", f"UID STORE {uid} {'+' if cycle % 2 else '-'}FLAGS (\\Seen)")
+        timed("SEARCH", "UID SEARCH UNSEEN")
+        raw = append_message(cycle)
+        appended = timed("APPEND", f"APPEND INBOX (\\Seen) {{{len(raw)}}}", literal=raw)
+        new_uid = appended.split(b"APPENDUID ")[1].split(b"]")[0].split()[1].decode()
+        timed("STORE", f"UID STORE {new_uid} +FLAGS.SILENT (\\Deleted)")
+        timed("EXPUNGE", f"UID EXPUNGE {new_uid}")
+        timed("IDLE", "IDLE", idle=True)
+        if relogin:
+            client.close()
+            client = None
+    if client is not None:
+        client.close()
+    return timings
+
+
+def run_mix(port: int, address: str, relogin: bool) -> tuple[float, float, dict[str, tuple[float, float]]]:
+    """(commands/s, sessions/s, command -> (p50, p99)) of MIX_CLIENTS clients for MIX_SECONDS."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    deadline = time.monotonic() + MIX_SECONDS
+    started = time.perf_counter()
+    with ThreadPoolExecutor(MIX_CLIENTS) as pool:
+        futures = [pool.submit(mix_client, port, address, relogin, deadline, n) for n in range(MIX_CLIENTS)]
+        results = [future.result() for future in futures]
+    elapsed = time.perf_counter() - started
+    merged: dict[str, list[float]] = {}
+    for result in results:
+        for name, values in result.items():
+            merged.setdefault(name, []).extend(values)
+    commands = sum(len(values) for name, values in merged.items())
+    sessions = len(merged.get("LOGIN", []))
+    return commands / elapsed, sessions / elapsed, {name: percentiles(values) for name, values in merged.items()}
+
+
+def private_kb(pid: int) -> int:
     total = 0
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -147,18 +358,22 @@ def rss_kb(pid: int) -> int:
     return total
 
 
-def idle_memory(port: int, address: str, pids) -> float:
-    before = sum(rss_kb(pid) for pid in pids())
+def idle_memory(port: int, address: str, pids: Callable[[], list[int]]) -> float:
+    warm = RawClient(port)  # the folder's shared caches are loaded before the baseline
+    assert warm.command(f'LOGIN {address} "{PASSWORD}"') == b"OK"
+    assert warm.command("SELECT INBOX") == b"OK"
+    before = sum(private_kb(pid) for pid in pids())
     clients = []
     for _ in range(IDLE_CONNECTIONS):
-        client = imaplib.IMAP4("127.0.0.1", port)
-        client.login(address, PASSWORD)
-        client.select("INBOX")
+        client = RawClient(port)
+        assert client.command(f'LOGIN {address} "{PASSWORD}"') == b"OK"
+        assert client.command("SELECT INBOX") == b"OK"
         clients.append(client)
-    time.sleep(0.5)
-    after = sum(rss_kb(pid) for pid in pids())
-    for client in clients:
-        client.logout()
+    time.sleep(1)
+    after = sum(private_kb(pid) for pid in pids())
+    for client in [warm, *clients]:
+        client.sock.close()
+    time.sleep(1)
     return (after - before) / IDLE_CONNECTIONS
 
 
@@ -174,49 +389,68 @@ def dovecot_pids() -> list[int]:
     return found
 
 
-def main() -> None:
-    from agents.imap.server import ImapServer
+def ratio(theirs: float | None, ours: float) -> str:
+    return f"{theirs / ours:6.2f}x" if theirs else "   n/a"
 
+
+def main() -> None:
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    sizes = [int(s) for s in os.environ.get("BENCH_IMAP_SIZES", "1000").split(",")]
-    loop = asyncio.new_event_loop()
-    threading.Thread(target=loop.run_forever, daemon=True).start()
-    server = ImapServer(allow_plaintext_loopback=True)
-    port = free_port()
-    asyncio.run_coroutine_threadsafe(server.listen("127.0.0.1", port, implicit_tls=False), loop).result()
-    print(f"{'command':<28}{'size':>8}{'yubin p50':>11}{'p99':>8}{'dovecot p50':>13}{'p99':>8}{'ratio':>7}")
-    for size in sizes:
-        address = yubin_setup(size)
-        ours = measure(port, address, size)
-        root = Path(tempfile.mkdtemp(prefix="dovecot-bench-"))
-        root.chmod(0o755)  # Dovecot's auth process runs as the dovecot user
-        started = dovecot_start(root, size, address)
-        theirs: dict[str, tuple[float, float]] = {}
-        if started is not None:
-            process, dovecot_port = started
-            try:
-                theirs = measure(dovecot_port, address, size)
-                if size == sizes[0]:
-                    dovecot_memory = idle_memory(dovecot_port, address, dovecot_pids)
-            finally:
-                process.terminate()
-                process.wait(10)
-        for name, _ in COMMANDS:
-            p50, p99 = ours[name]
-            other = theirs.get(name)
-            ratio = f"{other[0] / p50:6.2f}x" if other else "   n/a"
-            other_text = f"{other[0]:13.2f}{other[1]:8.2f}" if other else f"{'n/a':>13}{'':>8}"
-            print(f"{name:<28}{size:>8}{p50:11.2f}{p99:8.2f}{other_text}{ratio}")
-        if size == sizes[0]:
-            ours_memory = idle_memory(port, address, lambda: [os.getpid()])
-            print(f"\nmemory per idle connection (INBOX of {size} selected, {IDLE_CONNECTIONS} connections):")
-            print(f"  yubin   {ours_memory:8.1f} kB")
-            if theirs:
-                ratio = dovecot_memory / max(ours_memory, 1)
-                print(f"  dovecot {dovecot_memory:8.1f} kB   ratio dovecot/yubin {ratio:.1f}x\n")
-    asyncio.run_coroutine_threadsafe(server.close(), loop).result(30)
+    sizes = [int(s) for s in os.environ.get("BENCH_IMAP_SIZES", "1000,10000,100000").split(",")]
+    addresses = {size: yubin_setup(size) for size in sizes}
+    yubin, port = yubin_start()
+    root = Path(tempfile.mkdtemp(prefix="dovecot-bench-"))
+    root.chmod(0o755)  # Dovecot's auth process runs as the dovecot user
+    dovecot = dovecot_start(root, sizes)
+    try:
+        print(f"{'command':<28}{'size':>8}{'yubin p50':>11}{'p99':>8}{'dovecot p50':>13}{'p99':>8}{'ratio':>8}")
+        for size in sizes:
+            ours = measure(port, addresses[size], size)
+            theirs = measure(dovecot[1], addresses[size], size) if dovecot else {}
+            for name, _ in COMMANDS:
+                p50, p99 = ours[name]
+                other = theirs.get(name)
+                other_text = f"{other[0]:13.2f}{other[1]:8.2f}" if other else f"{'n/a':>13}{'':>8}"
+                print(f"{name:<28}{size:>8}{p50:11.2f}{p99:8.2f}{other_text}{ratio(other[0] if other else None, p50)}")
+            print(flush=True)
+        small = addresses[sizes[0]]
+        for relogin in (True, False):
+            label = "login/logout every cycle" if relogin else "long-lived sessions"
+            print(f"mix: {MIX_CLIENTS} clients, {label}, {MIX_SECONDS:.0f} s, INBOX of {sizes[0]}")
+            ops, sessions, ours_mix = run_mix(port, small, relogin)
+            other_ops, other_sessions, theirs_mix = run_mix(dovecot[1], small, relogin) if dovecot else (0, 0, {})
+            throughput = f"{ops / other_ops:7.2f}x" if other_ops else "    n/a"
+            print(f"  {'commands/s':<16}{ops:10.0f}{other_ops:20.0f}{throughput}  (yubin, dovecot, yubin/dovecot)")
+            if relogin:
+                print(f"  {'sessions/s':<16}{sessions:10.0f}{other_sessions:20.0f}")
+            print(f"  {'command':<16}{'yubin p50':>10}{'p99':>8}{'dovecot p50':>12}{'p99':>8}{'ratio':>8}")
+            for name, (p50, p99) in ours_mix.items():
+                other = theirs_mix.get(name)
+                other_text = f"{other[0]:12.2f}{other[1]:8.2f}" if other else f"{'n/a':>12}{'':>8}"
+                print(f"  {name:<16}{p50:10.2f}{p99:8.2f}{other_text}{ratio(other[0] if other else None, p50)}")
+            print(flush=True)
+        # A fresh server process, so heap freed by the phases above does not hide the growth.
+        yubin.terminate()
+        yubin.wait(30)
+        yubin, port = yubin_start()
+        ours_memory = idle_memory(port, small, lambda: [yubin.pid])
+        print(f"memory per idle connection (INBOX of {sizes[0]} selected, {IDLE_CONNECTIONS} connections):")
+        print(f"  yubin   {ours_memory:8.1f} kB")
+        if dovecot:
+            dovecot_memory = idle_memory(dovecot[1], small, dovecot_pids)
+            print(
+                f"  dovecot {dovecot_memory:8.1f} kB   ratio dovecot/yubin {dovecot_memory / max(ours_memory, 1):.1f}x"
+            )
+    finally:
+        yubin.terminate()
+        yubin.wait(30)
+        if dovecot:
+            dovecot[0].terminate()
+            dovecot[0].wait(30)
 
 
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--serve":
+        serve(int(sys.argv[2]))
+    else:
+        main()

@@ -2,7 +2,7 @@
 
 from store.models.directory import AccessToken, Account, Alias, DkimKey, Domain, Role
 from store.models.log import ChangeEvent, DeliveryLog, LogEvent, LoginEvent
-from store.models.mail import Blob, Expunged, Flag, Folder, Message, SieveScript, SpecialUse
+from store.models.mail import Blob, Expunged, Flag, Folder, MaildropLock, Message, SieveScript, SpecialUse
 from store.models.queue import OutboundMessage, OutboundRecipient, QueueState
 from store.models.smtp import VacationReply
 
@@ -20,6 +20,7 @@ __all__ = [
     "Folder",
     "LogEvent",
     "LoginEvent",
+    "MaildropLock",
     "Message",
     "OutboundMessage",
     "OutboundRecipient",

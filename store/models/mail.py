@@ -137,3 +137,11 @@ class SieveScript(models.Model):
             models.UniqueConstraint(fields=["account", "name"], name="sieve_account_name"),
             models.UniqueConstraint(fields=["domain", "name"], name="sieve_domain_name"),
         ]
+
+
+class MaildropLock(models.Model):
+    """The exclusive-access lock of an account's POP3 maildrop (RFC 1939 §8), across processes."""
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    token = models.CharField(max_length=64)
+    expires = models.DateTimeField()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
@@ -250,3 +250,69 @@ def imap_quota(account_id: int) -> tuple[int, int]:
 def imap_account(account_id: int) -> tuple[int, str] | None:
     row = Account.objects.filter(pk=account_id, is_active=True).values_list("id", "address").first()
     return (row[0], row[1]) if row else None
+
+
+# Per-message columns that never change after delivery (only flags do): the IMAP server keeps them
+# in memory per folder (agents.imap.folder_cache) for SORT, header SEARCH and FETCH metadata.
+META_COLUMNS = (
+    "uid",
+    "internal_date",
+    "date_sent",
+    "size",
+    "blob_id",
+    "subject",
+    "from_display",
+    "to_display",
+    "cc_display",
+    "bcc_display",
+    "subject_base",
+    "from_sort",
+    "to_sort",
+    "cc_sort",
+    "display_from",
+)
+
+
+def _timestamp(value: Any) -> float:
+    """Seconds since the epoch of a datetime column read through a raw cursor (naive means UTC)."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, str):
+        from django.utils.dateparse import parse_datetime
+
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return float("nan")
+        value = parsed
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return float(value.timestamp())
+
+
+def imap_meta_rows(folder_id: int, after_uid: int) -> tuple[int, list[tuple[Any, ...]]]:
+    """(message count, rows of META_COLUMNS with uid > after_uid, ascending uid); dates as timestamps.
+
+    The date_sent timestamp is NaN when the message has no usable Date header.
+    """
+    table = Message._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(META_COLUMNS)} FROM {table} WHERE folder_id = %s AND uid > %s ORDER BY uid",  # noqa: S608
+            [folder_id, after_uid],
+        )
+        raw = cursor.fetchall()
+    count = Folder.objects.filter(pk=folder_id).values_list("message_count", flat=True).first() or 0
+    rows = [(row[0], _timestamp(row[1]), _timestamp(row[2]), *row[3:]) for row in raw]
+    return count, rows
+
+
+def imap_blob_parse(digests: list[str]) -> dict[str, tuple[Any, Any]]:
+    """sha256 -> (envelope, body tree) of the stored parse results."""
+    from store.models import Blob
+
+    found: dict[str, tuple[Any, Any]] = {}
+    for start in range(0, len(digests), 500):
+        chunk = digests[start : start + 500]
+        for digest, envelope, body in Blob.objects.filter(sha256__in=chunk).values_list("sha256", "envelope", "body"):
+            found[digest] = (envelope, body)
+    return found

@@ -132,6 +132,18 @@ def _dispatch_after_commit(outbound_id: int) -> None:
     transaction.on_commit(lambda: queue_dispatch(outbound_id))
 
 
+def _log_each(outbound: OutboundMessage, recipients: list[OutboundRecipient], *, event: str, reply: str) -> None:
+    for recipient in recipients:
+        log_record(
+            event=event,
+            queue_id=outbound.pk,
+            message_id=outbound.message_id,
+            sender=outbound.sender,
+            recipient=recipient.address,
+            reply=reply,
+        )
+
+
 def queue_retry(*, outbound_id: int) -> int:
     """Make every queued or deferred recipient due now (like `postqueue -i`); returns how many."""
     with transaction.atomic():
@@ -170,15 +182,7 @@ def queue_delete(*, outbound_id: int) -> int:
     with transaction.atomic():
         outbound = _outbound_locked(outbound_id)
         unfinished = list(outbound.recipients.filter(state__in=UNFINISHED_STATES))
-        for recipient in unfinished:
-            log_record(
-                event="discarded",
-                queue_id=outbound.pk,
-                message_id=outbound.message_id,
-                sender=outbound.sender,
-                recipient=recipient.address,
-                reply="deleted from the queue by the postmaster",
-            )
+        _log_each(outbound, unfinished, event="discarded", reply="deleted from the queue by the postmaster")
         Blob.objects.filter(pk=outbound.blob_id).update(refcount=F("refcount") - 1)
         outbound.delete()
     return len(unfinished)
@@ -193,22 +197,17 @@ def queue_bounce(*, outbound_id: int, reply: str = ADMIN_BOUNCE_REPLY) -> int:
             recipient.state = QueueState.BOUNCED
             recipient.last_reply = reply
             recipient.save(update_fields=["state", "last_reply", "updated"])
-            log_record(
-                event="bounced",
-                queue_id=outbound.pk,
-                message_id=outbound.message_id,
-                sender=outbound.sender,
-                recipient=recipient.address,
-                reply=reply,
-            )
+        _log_each(outbound, unfinished, event="bounced", reply=reply)
         if unfinished:
             for hook in list(_notice_hooks):
                 hook(outbound, unfinished)
     return len(unfinished)
 
 
-def queue_claim(*, outbound_id: int, lease_seconds: int) -> list[OutboundRecipient]:
-    """Claim the due recipients of one message for one delivery attempt.
+def queue_claim(*, outbound_id: int, lease_seconds: int, batch: int = 1) -> list[OutboundRecipient]:
+    """Claim the due recipients of one message for one delivery attempt, and with `batch` > 1
+    up to that many more due recipients of other messages (same destinations first), so one
+    worker carries them over the same connections and records them in one transaction.
 
     The rows are locked (PostgreSQL skips rows another worker holds; SQLite's IMMEDIATE
     transactions serialise claims) and their next_attempt moves one lease ahead, so no other
@@ -217,16 +216,17 @@ def queue_claim(*, outbound_id: int, lease_seconds: int) -> list[OutboundRecipie
     """
     now = timezone.now()
     with transaction.atomic():
-        due = list(
-            OutboundRecipient.objects.select_for_update(skip_locked=True)
-            .filter(
-                message_id=outbound_id,
-                state__in=PENDING_STATES,
-                next_attempt__lte=now,
-                message__held=False,
-            )
-            .order_by("domain", "pk")
+        candidates = (
+            OutboundRecipient.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("message")
+            .filter(state__in=PENDING_STATES, next_attempt__lte=now, message__held=False)
         )
+        due = list(candidates.filter(message_id=outbound_id).order_by("domain", "pk"))
+        if batch > 1:
+            others = candidates.exclude(message_id=outbound_id)
+            if due:
+                others = others.filter(domain__in={r.domain for r in due})
+            due += list(others.order_by("next_attempt", "pk")[:batch])
         if not due:
             return []
         lease_end = now + timedelta(seconds=lease_seconds)
@@ -251,17 +251,26 @@ class AttemptOutcome:
     next_attempt: datetime | None = None  # for DEFERRED
 
 
-def queue_outcomes_record(*, outbound: OutboundMessage, outcomes: Sequence[AttemptOutcome]) -> None:
+def queue_outcomes_record(
+    *, outbound: OutboundMessage, outcomes: Sequence[AttemptOutcome], addresses: dict[int, str] | None = None
+) -> None:
     """Record an attempt's result per recipient, with one delivery log row each; call in a transaction."""
     events = {QueueState.SENT: "relayed", QueueState.DEFERRED: "deferred", QueueState.BOUNCED: "bounced"}
+    same_update: dict[tuple[object, ...], list[int]] = {}
     for outcome in outcomes:
-        fields: dict[str, object] = {"state": outcome.state, "last_reply": outcome.reply[:2000]}
-        if outcome.host:
-            fields["last_host"] = outcome.host[:255]
-        if outcome.next_attempt is not None:
-            fields["next_attempt"] = outcome.next_attempt
-        OutboundRecipient.objects.filter(pk=outcome.recipient_id).update(updated=timezone.now(), **fields)
-    recipients = {r.pk: r.address for r in OutboundRecipient.objects.filter(pk__in=[o.recipient_id for o in outcomes])}
+        key = (outcome.state, outcome.reply[:2000], outcome.host[:255], outcome.next_attempt)
+        same_update.setdefault(key, []).append(outcome.recipient_id)
+    for (state, reply, host, next_attempt), ids in same_update.items():
+        fields: dict[str, object] = {"state": state, "last_reply": reply}
+        if host:
+            fields["last_host"] = host
+        if next_attempt is not None:
+            fields["next_attempt"] = next_attempt
+        OutboundRecipient.objects.filter(pk__in=ids).update(updated=timezone.now(), **fields)
+    recipients = dict(addresses or {})
+    missing = [o.recipient_id for o in outcomes if o.recipient_id not in recipients]
+    if missing:
+        recipients.update(OutboundRecipient.objects.filter(pk__in=missing).values_list("pk", "address"))
     DeliveryLog.objects.bulk_create(
         DeliveryLog(
             event=events[QueueState(outcome.state)],
@@ -288,3 +297,23 @@ def queue_claim_release(*, recipient_ids: Sequence[int], delay_seconds: int) -> 
     OutboundRecipient.objects.filter(pk__in=list(recipient_ids)).update(
         next_attempt=timezone.now() + timedelta(seconds=delay_seconds), attempts=F("attempts") - 1
     )
+
+
+def queue_prune(*, older_than_days: int) -> int:
+    """Drop finished queue messages (every recipient sent or bounced) older than this; their delivery
+    log lines stay for message tracking. Returns how many messages were dropped."""
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    finished = (
+        OutboundMessage.objects.filter(created__lt=cutoff)
+        .exclude(recipients__state__in=UNFINISHED_STATES)
+        .values_list("pk", "blob_id")
+    )
+    dropped = 0
+    for outbound_id, blob_id in list(finished[:10000]):
+        with transaction.atomic():
+            if OutboundRecipient.objects.filter(message_id=outbound_id, state__in=UNFINISHED_STATES).exists():
+                continue
+            if OutboundMessage.objects.filter(pk=outbound_id).delete()[0]:
+                Blob.objects.filter(pk=blob_id).update(refcount=F("refcount") - 1)
+                dropped += 1
+    return dropped

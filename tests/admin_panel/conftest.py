@@ -88,14 +88,6 @@ def build_world() -> World:
     )  # fmt: skip
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: Any, call: Any) -> Any:
-    """Keep each phase's report on the test item, so the browser fixture knows when to screenshot."""
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
-
-
 @pytest.fixture
 def world(db: Any) -> World:
     return build_world()

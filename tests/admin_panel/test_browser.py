@@ -7,18 +7,15 @@ A screenshot of the page is saved under test-artifacts/ when a step fails.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.admin_panel.conftest import PASSWORD, build_world
+from tests.conftest import screenshot_on_failure
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
@@ -27,33 +24,16 @@ def live_world(transactional_db: Any) -> Any:
 
 
 @pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's ORM calls stay synchronous.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
-        context = browser.new_context(locale="en-US")
-        browser_page = context.new_page()
-        browser_page.set_default_timeout(15_000)
-        browser_page.on("dialog", lambda dialog: dialog.accept())
-        try:
-            yield browser_page
-        finally:
-            failed = getattr(request.node, "rep_call", None)
-            if failed is not None and failed.failed:
-                ARTIFACTS.mkdir(exist_ok=True)
-                browser_page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-            context.close()
-            browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(locale="en-US")
+    browser_page = context.new_page()
+    browser_page.set_default_timeout(15_000)
+    browser_page.on("dialog", lambda dialog: dialog.accept())
+    try:
+        yield browser_page
+    finally:
+        screenshot_on_failure(browser_page, request)
+        context.close()
 
 
 def sign_in(page: Any, base: str, address: str = "root@ops.test") -> None:

@@ -72,3 +72,26 @@ def test_gc_removes_orphan_and_temporary_files(transactional_db):
     age(partial, 7200)
     assert blob_gc_sweep(grace_seconds=3600) == 2
     assert not orphan.exists() and not partial.exists()
+
+
+def test_finished_queue_rows_are_pruned_and_release_their_blob(make_account):
+    """A queue message whose recipients all finished is dropped after the keep period; an unfinished
+    one stays; the blob then has no reference left and the GC sweep may take it."""
+    from django.utils import timezone
+
+    from store.models import OutboundMessage, OutboundRecipient, QueueState
+    from store.services.queue import QueueRecipient, queue_enqueue, queue_prune
+
+    done = queue_enqueue(
+        raw=b"Subject: done\r\n\r\nx\r\n", sender="a@example.test", recipients=[QueueRecipient("x@remote.test")]
+    )
+    pending = queue_enqueue(
+        raw=b"Subject: pending\r\n\r\nx\r\n", sender="a@example.test", recipients=[QueueRecipient("y@remote.test")]
+    )
+    OutboundRecipient.objects.filter(message=done).update(state=QueueState.SENT)
+    old = timezone.now() - timezone.timedelta(days=30)
+    OutboundMessage.objects.update(created=old)
+    assert queue_prune(older_than_days=7) == 1
+    assert list(OutboundMessage.objects.values_list("pk", flat=True)) == [pending.pk]
+    assert Blob.objects.get(pk=done.blob_id).refcount == 0
+    assert Blob.objects.get(pk=pending.blob_id).refcount == 1

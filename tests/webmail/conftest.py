@@ -3,22 +3,16 @@ Django's live server, and headless Chromium (Debian's) driven by Playwright."""
 
 from __future__ import annotations
 
-import os
 import smtplib
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
 from imapclient import IMAPClient
 
-from tests.conftest import PASSWORD, LoopThread, free_port
-
-# Playwright's sync API keeps an event loop on the main thread; the ORM calls of the fixtures
-# run there too, outside any coroutine.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from tests.conftest import PASSWORD, LoopThread, free_port, screenshot_on_failure
 
 ADDRESS = "taro@example.test"
 OTHER = "hanako@example.test"
@@ -32,16 +26,6 @@ PORT_SETTINGS = (
     "YUBIN_PORT_POP3S",
     "YUBIN_PORT_SIEVE",
 )
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _client_tls() -> ssl.SSLContext:
@@ -104,25 +88,6 @@ def mail_system(make_account: Any, loop_thread: LoopThread, settings: Any) -> It
         loop_thread.run(_close(system.listeners))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: Any, call: Any) -> Iterator[None]:
-    outcome = yield
-    report = outcome.get_result()
-    setattr(item, f"report_{report.when}", report)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 @dataclass
 class Recorder:
     """What the page tried to do: dialogs (alert/confirm/prompt), console errors, requests."""
@@ -146,13 +111,7 @@ def _new_page(browser: Any, request: Any, viewport: dict[str, int]) -> Iterator[
     try:
         yield page
     finally:
-        report = getattr(request.node, "report_call", None)
-        if report is not None and report.failed:
-            ARTIFACTS.mkdir(exist_ok=True)
-            try:
-                page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-            except Exception:  # the page may already be gone
-                pass
+        screenshot_on_failure(page, request)
         context.close()
 
 

@@ -73,6 +73,8 @@ def test_transfer_decoding_never_raises():
     """Broken base64 and quoted-printable decode to what can be recovered."""
     assert transfer_decode(b"5pel5pys\r\n6Kqe", "base64") == "日本語".encode()
     assert transfer_decode(b"!!!###", "base64") == b""
+    assert transfer_decode(b"gqiMqZDPguCC6ILwkZeC6ILcgreBQg==", "base64").decode("cp932") == "お見積もりを送ります。"
+    assert transfer_decode(b"gqiMqZDPguCC6ILwkZeC6ILcgreBQg", "base64").decode("cp932") == "お見積もりを送ります。"
     assert transfer_decode(b"caf=C3=A9=\r\n!", "quoted-printable") == "café!".encode()
     assert part_text(b"GyRCRnxLXDhsGyhC", "base64", "iso-2022-jp") == "日本語"
 

@@ -263,3 +263,54 @@ def test_live_answers_when_mail_arrives(mail_system, client):
     fresh = client.get("/live/", {"f": "INBOX", "state": state["state"], "format": "json"}).json()
     assert fresh["state"] != state["state"]
     assert fresh["inbox_unseen"] == state["inbox_unseen"] + 1
+
+
+def test_dropped_connection_is_replaced_transparently(mail_system, client):
+    """When the server drops the pooled connection, the next page reconnects with the token."""
+    import socket as socket_module
+
+    from webmail.imap.pool import POOL
+
+    mail_system.append(messages.plain())
+    assert client.get("/").status_code == 200
+    slot = POOL._entries[POOL.key(client.session["webmail_token"], "main")]
+    slot.client.socket().shutdown(socket_module.SHUT_RDWR)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Plain hello" in response.content.decode()
+
+
+def test_unknown_folder_and_message_say_so(mail_system, client):
+    """A folder or message that does not exist gets a page that says so, not a crash."""
+    response = client.get("/", {"f": "No Such Folder"})
+    assert response.status_code == 404 and "This folder does not exist." in response.content.decode()
+    response = client.get("/read/999/", {"f": "INBOX"})
+    assert response.status_code == 404 and "no longer exists" in response.content.decode()
+
+
+def test_forward_as_attachment_and_inline(mail_system, client):
+    """Forwarding attaches the original as message/rfc822, or quotes it with its attachments."""
+    import email
+    import email.policy
+
+    mail_system.append(messages.shift_jis_with_attachment())
+    uid = _uid_of(mail_system, "見積もり")
+    page = client.get("/compose/", {"mode": "attach", "f": "INBOX", "uid": uid}).content.decode()
+    assert f'name="forward_uid" value="{uid}"' in page and "Fwd: 見積もり" in page
+    data = {"from_address": ADDRESS, "to": "hanako@example.test", "subject": "Fwd: 見積もり", "body": "FYI"}
+    data.update(forward_uid=str(uid), forward_folder="INBOX", action="send")
+    assert client.post("/compose/", data).status_code == 302
+    inline = client.get("/compose/", {"mode": "forward", "f": "INBOX", "uid": uid}).content.decode()
+    body = inline[inline.index("<textarea") : inline.index("</textarea>")]
+    assert "お見積もりを送ります。" in body, body
+    assert "見積書.txt" in inline
+    imap = mail_system.imap("hanako@example.test")
+    try:
+        imap.select_folder("INBOX")
+        [received] = imap.search(["SUBJECT", "Fwd"])
+        raw = imap.fetch([received], ["BODY.PEEK[]"])[received][b"BODY[]"]
+    finally:
+        imap.logout()
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    attached = [part.get_content_type() for part in parsed.iter_attachments()]
+    assert attached == ["message/rfc822"]

@@ -126,6 +126,23 @@ def connect(address: str, token: str) -> IMAPClient:
     return client
 
 
+def _close_now(connection: Connection) -> None:
+    """Close a slot even while a request holds it (a long poll in IDLE): cut its socket first."""
+    if not connection.lock.acquire(timeout=0.5):
+        client = connection.client
+        if client is not None:
+            try:
+                client.socket().shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed
+        if not connection.lock.acquire(timeout=5):
+            return
+    try:
+        connection.close_client()
+    finally:
+        connection.lock.release()
+
+
 class Pool:
     def __init__(self) -> None:
         self._entries: dict[str, Connection] = {}
@@ -166,16 +183,14 @@ class Pool:
             keys = [key for key in self._entries if key.startswith(prefix)]
             closing = [self._entries.pop(key) for key in keys]
         for connection in closing:
-            with connection.lock:
-                connection.close_client()
+            _close_now(connection)
 
     def close_all(self) -> None:
         with self._lock:
             closing = list(self._entries.values())
             self._entries.clear()
         for connection in closing:
-            with connection.lock:
-                connection.close_client()
+            _close_now(connection)
 
     def reap(self, *, max_idle: float = POOL_IDLE_SECONDS) -> int:
         """Log out connections unused for `max_idle` seconds; return how many."""

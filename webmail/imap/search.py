@@ -16,7 +16,7 @@ from webmail.imap.folders import folders_list
 from webmail.imap.messages import Summary, summaries_by_uid
 from webmail.imap.pool import Connection
 
-MAX_RESULTS = 200  # newest matches shown; the count says how many there are
+MAX_RESULTS = 100  # newest matches shown; the count says how many there are
 MAX_QUERY_LENGTH = 500
 
 

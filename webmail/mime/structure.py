@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import collapse_rfc2231_value, decode_params
+from typing import Any
 
 from webmail.mime.headers import header_text
 
@@ -65,6 +66,7 @@ def _params(raw: object) -> dict[str, str]:
         return {}
     items = list(raw)
     pairs = [(_text(items[i]).lower(), _text(items[i + 1])) for i in range(0, len(items) - 1, 2)]
+    joined: list[tuple[str, Any]]
     try:
         joined = decode_params([("", ""), *[(name, f'"{value}"') for name, value in pairs]])[1:]
     except Exception:

@@ -16,8 +16,10 @@ def transfer_decode(data: bytes, encoding: str) -> bytes:
     """Undo base64 / quoted-printable; other encodings are identity. Never raises."""
     encoding = (encoding or "").lower()
     if encoding == "base64":
-        cleaned = _BASE64_JUNK.sub(b"", data)
-        cleaned = cleaned[: len(cleaned) - len(cleaned) % 4]
+        cleaned = _BASE64_JUNK.sub(b"", data)  # padding too: it is put back below
+        if len(cleaned) % 4 == 1:  # a lone trailing character carries no whole byte
+            cleaned = cleaned[:-1]
+        cleaned += b"=" * (-len(cleaned) % 4)
         try:
             return base64.b64decode(cleaned)
         except (binascii.Error, ValueError):

@@ -8,6 +8,7 @@ import warnings
 from django.conf import settings
 from sievelib.managesieve import Client, Error
 
+from webmail.imap.pool import tls_context
 from webmail.sieve.rules import SCRIPT_NAME
 
 SIEVE_TIMEOUT_SECONDS = 20
@@ -17,10 +18,22 @@ class SieveUnavailable(Exception):
     """ManageSieve refused us or is down; the text says what it answered."""
 
 
+class _Client(Client):
+    """sievelib's client with our TLS context: it trusts the agents' own (self-signed) certificate,
+    where sievelib's default context would demand a publicly trusted one for the host name."""
+
+    read_timeout = SIEVE_TIMEOUT_SECONDS
+
+    def _Client__enable_ssl(self, keyfile: str | None = None, certfile: str | None = None) -> None:
+        try:
+            self.sock = tls_context().wrap_socket(self.sock, server_hostname=self.srvaddr)  # type: ignore[has-type]  # set by connect()
+        except ssl.SSLError as error:
+            raise Error(f"SSL error: {error}") from error
+
+
 def _connect(address: str, token: str) -> Client:
     host = settings.YUBIN_WEBMAIL_IMAP_HOST or settings.YUBIN_BIND
-    client = Client(host, settings.YUBIN_PORT_SIEVE)
-    Client.read_timeout = SIEVE_TIMEOUT_SECONDS
+    client = _Client(host, settings.YUBIN_PORT_SIEVE)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # sievelib warns before STARTTLS on loopback

@@ -8,7 +8,6 @@ revokes the token.
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib.auth import authenticate, login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -16,19 +15,15 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from agents.throttle import throttle_blocked, throttle_failure, throttle_success
 from store.services.tokens import token_issue, token_revoke
+from webmail.forms import LoginForm
 from webmail.imap.pool import POOL, ImapUnavailable
 from webmail.preferences import preferences_for
+from webmail.uploads import uploads_discard
 from webmail.views.base import SESSION_ADDRESS, SESSION_TOKEN, security_headers, session_token
-
-
-class LoginForm(forms.Form):
-    address = forms.CharField(label=gettext_lazy("Email address"), max_length=320)
-    password = forms.CharField(label=gettext_lazy("Password"), widget=forms.PasswordInput, max_length=1024)
 
 
 def _client_ip(request: HttpRequest) -> str:
@@ -81,5 +76,6 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     if token:
         POOL.close(token)
         token_revoke(token=token)
+        uploads_discard(token)
     logout(request)
     return redirect(reverse("webmail:login"))

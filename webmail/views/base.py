@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import logout
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -91,7 +91,15 @@ def webmail_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             timezone.deactivate()
         try:
-            response = view(request, *args, **kwargs)
+            try:
+                response = view(request, *args, **kwargs)
+            except ImapAuthExpired:
+                raise
+            except ImapUnavailable:
+                if request.method not in ("GET", "HEAD"):
+                    raise
+                # the pooled connection was dropped (server restart, timeout): reads retry once
+                response = view(request, *args, **kwargs)
         except ImapAuthExpired:
             token = session_token(request)
             POOL.close(token)
@@ -104,6 +112,8 @@ def webmail_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
             )
         except IMAPClientError as error:
             response = error_page(request, _("The mail server refused this: %(reason)s") % {"reason": error}, 400)
+        except Http404:
+            response = error_page(request, _("This message, part or folder does not exist."), 404)
         return security_headers(response)
 
     return wrapper

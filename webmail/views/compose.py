@@ -42,7 +42,7 @@ from webmail.mime.structure import display_parts
 from webmail.mime.transfer import part_text, transfer_decode
 from webmail.preferences import contacts_complete, contacts_record
 from webmail.submit import SubmissionFailed, message_submit
-from webmail.uploads import UploadTooLarge, upload_delete, upload_get, upload_meta, upload_store, uploads_discard
+from webmail.uploads import UploadTooLarge, upload_delete, upload_get, upload_meta, upload_store
 from webmail.views.base import imap, prefs, session_address, session_token, webmail_view
 from webmail.views.message import _headers
 
@@ -235,7 +235,7 @@ def _compose_error(request: HttpRequest, message: str) -> HttpResponse:
         return JsonResponse({"error": message}, status=400)
     with imap(request) as connection:
         folders = folders_list(connection)
-    data = {
+    data: dict[str, Any] = {
         key: request.POST.get(key, "")
         for key in (
             "to",
@@ -380,7 +380,3 @@ def upload(request: HttpRequest) -> HttpResponse:
 def contacts(request: HttpRequest) -> HttpResponse:
     found = contacts_complete(session_address(request), request.GET.get("q", "")[:100])
     return JsonResponse({"contacts": [{"name": c.name, "address": c.address} for c in found]})
-
-
-def discard_uploads(token: str) -> None:
-    uploads_discard(token)

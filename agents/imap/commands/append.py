@@ -42,7 +42,7 @@ async def append(session: Session, request: Request) -> str | None:
     folder = await session.db.run(imap_folder, session.account_id, name)
     if folder is None:
         raise No(response.NO_SUCH_MAILBOX, "TRYCREATE")
-    result = await session.db.run(
+    result = await session.db.write(
         lambda: message_append(
             folder_id=folder.id, raw=message, flags=bits, keywords=keywords, internal_date=internal_date
         )

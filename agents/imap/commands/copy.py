@@ -28,7 +28,7 @@ async def copy(session: Session, request: Request) -> str | None:
     if not uids:
         return None
     service = messages_move if move else messages_copy
-    result = await session.db.run(lambda: service(folder_id=view.folder_id, uids=uids, target_folder_id=target.id))
+    result = await session.db.write(lambda: service(folder_id=view.folder_id, uids=uids, target_folder_id=target.id))
     code = ""
     if result.uid_map:
         sources = seqset_format_pairs([pair[0] for pair in result.uid_map])

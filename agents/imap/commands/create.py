@@ -32,5 +32,5 @@ async def create(session: Session, request: Request) -> str | None:
     if name == "INBOX":
         raise No("INBOX already exists", "ALREADYEXISTS")
     assert session.account_id is not None
-    await session.db.run(_create, session.account_id, name, special_use)
+    await session.db.write(_create, session.account_id, name, special_use)
     return None

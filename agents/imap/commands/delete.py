@@ -22,5 +22,5 @@ async def delete(session: Session, request: Request) -> str | None:
     assert session.account_id is not None
     if session.view is not None and session.view.name == name:
         session.deselect()
-    await session.db.run(_delete, session.account_id, name)
+    await session.db.write(_delete, session.account_id, name)
     return None

@@ -6,17 +6,19 @@ results and the blob, read in batches of uids.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from agents.imap import limits
 from agents.imap.errors import Bad
-from agents.imap.fetch_items import FetchRequest, fetch_parse, partial_slice, section_bytes
+from agents.imap.fetch_items import FetchRequest, Section, fetch_parse, partial_slice, section_bytes
+from agents.imap.folder_cache import WIRE, FolderMeta, WireEntry
 from agents.imap.parser_helpers import datetime_format
 from agents.imap.protocol.response import literal
 from agents.imap.protocol.seqset import seqset_format
-from agents.imap.protocol.structure import body_bytes, envelope_bytes
 from agents.imap.registry import SEL, Request, command
 from agents.imap.session import Session, flags_bytes
 from store.models import Flag
-from store.selectors.imap import imap_expunged_since, imap_fetch_rows
+from store.selectors.imap import imap_expunged_since
 from store.services import flags_set
 
 
@@ -63,7 +65,7 @@ async def fetch(session: Session, request: Request) -> str | None:
     if items.sets_seen() and not view.read_only:
         unseen = [columns.uids[i] for i in positions if not columns.flags[i] & Flag.SEEN]
         if unseen:
-            result = await session.db.run(
+            result = await session.db.write(
                 lambda: flags_set(folder_id=view.folder_id, uids=unseen, mode="add", flags=Flag.SEEN)
             )
             for message in result.changed:
@@ -93,11 +95,22 @@ async def _render(session: Session, items: FetchRequest, positions: list[int]) -
     if not needed and not items.sections:
         await _render_cached(session, simple, positions)
         return
+    meta = await session.folder_meta()
+    same = columns.uids == meta.uids
+    wire_needed = "envelope" in needed or "body" in needed
+    reads = bool(items.sections) or bool({"RFC822", "RFC822.HEADER", "RFC822.TEXT"} & set(simple))
     for start in range(0, len(positions), limits.FETCH_BATCH):
         batch = positions[start : start + limits.FETCH_BATCH]
-        uids = [columns.uids[i] for i in batch]
-        rows = await session.db.run(imap_fetch_rows, view.folder_id, uids, needed)
-        rendered = await session.db.run(_render_batch, session, items, batch, rows, needed)
+        indexes = batch if same else [meta.index(columns.uids[i]) for i in batch]
+        wire: dict[str, WireEntry] = {}
+        if wire_needed:
+            digests = [meta.blobs[i] for i in indexes if i >= 0]
+            cached = WIRE.entries(digests)
+            wire = cached if cached is not None else await session.db.run(WIRE.load, digests)
+        if reads and sum(meta.sizes[i] for i in indexes if i >= 0) > limits.FETCH_INLINE_READ_BYTES:
+            rendered = await session.db.run(_render_batch, session, items, batch, indexes, meta, wire)
+        else:  # small reads from the page cache cost less than a thread hop
+            rendered = _render_batch(session, items, batch, indexes, meta, wire)
         for chunk in rendered:
             session.send(chunk)
         await session.conn.flush_if_large()
@@ -117,14 +130,20 @@ async def _render_cached(session: Session, simple: list[str], positions: list[in
     columns = session.require_view().columns
     uids, flags, modseqs, keywords = columns.uids, columns.flags, columns.modseqs, columns.keywords
     if simple == ["UID", "FLAGS"]:  # the hot path of every client's resync
-        send = session.send
-        for count, index in enumerate(positions, 1):
-            uid = uids[index]
-            send(
-                b"* %d FETCH (UID %d FLAGS %s)\r\n" % (index + 1, uid, flags_bytes(flags[index], keywords.get(uid, ())))
-            )
-            if count % 5000 == 0:
-                await session.conn.flush_if_large()
+        by_bits: dict[int, bytes] = {}
+        for start in range(0, len(positions), 5000):
+            lines = []
+            for index in positions[start : start + 5000]:
+                uid = uids[index]
+                words = keywords.get(uid) if keywords else None
+                if words:
+                    shown = flags_bytes(flags[index], words)
+                else:
+                    bits = flags[index]
+                    shown = by_bits.get(bits) or by_bits.setdefault(bits, flags_bytes(bits))
+                lines.append(b"* %d FETCH (UID %d FLAGS %s)\r\n" % (index + 1, uid, shown))
+            session.send(b"".join(lines))
+            await session.conn.flush_if_large()
         return
     for count, index in enumerate(positions, 1):
         parts = [_cached_item(session, name, index) for name in simple]
@@ -135,41 +154,43 @@ async def _render_cached(session: Session, simple: list[str], positions: list[in
 
 
 def _render_batch(
-    session: Session, items: FetchRequest, batch: list[int], rows: dict, needed: list[str]
+    session: Session,
+    items: FetchRequest,
+    batch: list[int],
+    indexes: list[int],
+    meta: FolderMeta,
+    wire: dict[str, WireEntry],
 ) -> list[bytes]:
-    """Build the FETCH responses of a batch (in a DB thread: it reads blobs)."""
-    columns = session.require_view().columns
+    """The FETCH responses of a batch of view positions (meta indexes alongside; -1 = unknown)."""
     out: list[bytes] = []
-    position_of = {name: i for i, name in enumerate(needed)}
-    for index in batch:
-        uid = columns.uids[index]
-        row = rows.get(uid)
+    for index, at in zip(batch, indexes, strict=True):
+        entry = wire.get(meta.blobs[at]) if at >= 0 and wire else None
+        known = at >= 0 and (entry is not None or not wire)
         parts: list[bytes] = []
         for name in items.simple:
             if name in ("UID", "FLAGS", "MODSEQ"):
                 parts.append(_cached_item(session, name, index))
-            elif row is None:
+            elif not known:
                 continue
             elif name == "INTERNALDATE":
-                parts.append(b'INTERNALDATE "' + datetime_format(row[position_of["internal_date"]]).encode() + b'"')
+                moment = datetime.fromtimestamp(meta.internal[at], UTC)
+                parts.append(b'INTERNALDATE "' + datetime_format(moment).encode() + b'"')
             elif name == "RFC822.SIZE":
-                parts.append(b"RFC822.SIZE %d" % row[position_of["size"]])
+                parts.append(b"RFC822.SIZE %d" % meta.sizes[at])
+            elif entry is None:
+                continue
             elif name == "ENVELOPE":
-                parts.append(b"ENVELOPE " + envelope_bytes(row[position_of["envelope"]]))
-            elif name in ("BODY", "BODYSTRUCTURE"):
-                parts.append(
-                    name.encode() + b" " + body_bytes(row[position_of["body"]], extended=name == "BODYSTRUCTURE")
-                )
+                parts.append(b"ENVELOPE " + entry[0])
+            elif name == "BODY":
+                parts.append(b"BODY " + entry[1])
+            elif name == "BODYSTRUCTURE":
+                parts.append(b"BODYSTRUCTURE " + entry[2])
             else:  # RFC822, RFC822.HEADER, RFC822.TEXT
-                digest, body = row[position_of["blob"]], row[position_of["body"]]
-                from agents.imap.fetch_items import Section
-
                 text = {"RFC822": "", "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[name]
-                whole = section_bytes(digest, body, Section("BODY", True, [], text)) or b""
+                whole = section_bytes(meta.blobs[at], entry[3], Section("BODY", True, [], text)) or b""
                 parts.append(name.encode() + b" " + literal(whole))
-        if row is not None:
-            digest = row[position_of["blob"]] if "blob" in position_of else ""
-            body = row[position_of["body"]] if "body" in position_of else {}
+        if known and entry is not None:
+            digest, body = meta.blobs[at], entry[3]
             for section in items.sections:
                 data: bytes | None = section_bytes(digest, body, section)
                 if section.kind == "BINARY.SIZE":

@@ -18,5 +18,5 @@ async def rename(session: Session, request: Request) -> str | None:
     new = session.mailbox_in(request.args.astring())
     request.args.end()
     assert session.account_id is not None
-    await session.db.run(_rename, session.account_id, old, new)
+    await session.db.write(_rename, session.account_id, old, new)
     return None

@@ -19,7 +19,7 @@ def _open(account_id: int, name: str, read_only: bool) -> FolderView | None:
     folder = imap_folder(account_id, name)
     if folder is None:
         return None
-    loaded = SNAPSHOTS.load(folder.id)
+    loaded = SNAPSHOTS.load(folder.id, folder)
     if loaded is None:
         return None
     row, columns = loaded

@@ -1,12 +1,18 @@
-"""SORT / UID SORT (RFC 5256 §3, SORT=DISPLAY RFC 5957) from the stored sort keys, ordered in SQL."""
+"""SORT / UID SORT (RFC 5256 §3, SORT=DISPLAY RFC 5957) from the folder's cached sort keys.
+
+The order of a criteria list is computed once per folder generation (agents.imap.folder_cache)
+and filtered through the session's view and the search program; no store query when warm.
+"""
 
 from __future__ import annotations
 
 from agents.imap.errors import Bad, No
+from agents.imap.folder_cache import STRING_SORT_COLUMNS
 from agents.imap.registry import SEL, Request, command
 from agents.imap.search import CHARSETS, Node, search_parse
 from agents.imap.session import Session
-from store.selectors.imap import SORT_KEYS, imap_sort
+
+SORT_KEYS = {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", *STRING_SORT_COLUMNS}
 
 
 def sort_criteria(tokens: list) -> list[tuple[str, bool]]:
@@ -38,21 +44,26 @@ async def sort(session: Session, request: Request) -> str | None:
     if args.astring().upper() not in CHARSETS:
         raise No("Unsupported charset", "BADCHARSET (UTF-8 US-ASCII)")
     node, _ = search_parse(args)
-    ordered = await session.db.run(imap_sort, view.folder_id, criteria)
+    meta = await session.folder_meta()
+    order = meta.order(criteria)
     columns = view.columns
-    if node.kind == "all":
-        wanted = None
+    meta_uids = meta.uids
+    same = columns.uids == meta_uids  # the usual case: view and cache hold the same messages
+    wanted = None if node.kind == "all" else set(await evaluate(session, node))
+    if same and wanted is None:
+        if request.uid:
+            numbers = [meta_uids[i] for i in order]
+        else:
+            numbers = [i + 1 for i in order]
     else:
-        wanted = {columns.uids[i] for i in await evaluate(session, node)}
-    numbers: list[int] = []
-    for uid in ordered:
-        if wanted is not None and uid not in wanted:
-            continue
-        index = columns.position(uid)
-        if index < 0:
-            continue
-        numbers.append(uid if request.uid else index + 1)
-    session.untagged("SORT" + "".join(f" {n}" for n in numbers))
+        numbers = []
+        position = columns.position
+        for i in order:
+            index = i if same else position(meta_uids[i])
+            if index < 0 or (wanted is not None and index not in wanted):
+                continue
+            numbers.append(columns.uids[index] if request.uid else index + 1)
+    session.send(b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n")
     return None
 
 

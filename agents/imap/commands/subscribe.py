@@ -22,5 +22,5 @@ async def subscribe(session: Session, request: Request) -> str | None:
     name = session.mailbox_in(request.args.astring())
     request.args.end()
     assert session.account_id is not None
-    await session.db.run(_subscribe, session.account_id, name, request.name == "SUBSCRIBE")
+    await session.db.write(_subscribe, session.account_id, name, request.name == "SUBSCRIBE")
     return None

@@ -96,10 +96,12 @@ def message(
 
 @pytest.fixture
 def imap(make_account: Callable[..., Any], loop_thread: LoopThread) -> Iterator[ImapHarness]:
+    from agents.imap.folder_cache import caches_clear
     from agents.imap.server import ImapServer
     from agents.imap.view import SNAPSHOTS
 
     SNAPSHOTS.clear()
+    caches_clear()
     account = make_account(ADDRESS)
     make_account(OTHER)
     server = ImapServer(allow_plaintext_loopback=True)

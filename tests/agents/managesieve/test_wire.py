@@ -199,3 +199,13 @@ def test_logout(sieve_server, account):
     assert wire.command(b"LOGOUT\r\n") == [b'OK "Logging out."\r\n']
     assert wire.line() == b""
     wire.close()
+
+
+def test_overlong_sasl_answer(sieve_server, account):
+    """An overlong line in place of the SASL answer gets NO and the session continues."""
+    wire = sieve_server.raw()
+    wire.send(b'AUTHENTICATE "PLAIN"\r\n')
+    assert wire.line() == b'""\r\n'
+    assert wire.command(b'"' + b"A" * (MAX_LINE_OCTETS * 2) + b'"\r\n') == [b'NO "Command line too long."\r\n']
+    assert wire.command(b"NOOP\r\n") == [b'OK "Done."\r\n']
+    wire.close()

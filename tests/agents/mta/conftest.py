@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,17 @@ from tests.agents.mta.sink import Sink
 from tests.dnsserver import DnsServer, dns_server  # noqa: F401
 
 SENDER = "taro@example.test"
+
+
+def port_free(address: str, port: int) -> bool:
+    """Whether `address:port` can be bound now (the root-only tests on port 25 check first)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address, port))
+        except OSError:
+            return False
+    return True
 
 
 def message(
@@ -55,7 +67,12 @@ class RelayEnv:
 def relay_env(dns_server, settings, make_account) -> Iterator[RelayEnv]:  # noqa: F811
     from django.core.cache import cache
 
+    from agents.mta.dkim import dkim_key_cache_clear
+    from agents.mta.mta_sts import policy_cache_clear
+
     cache.clear()
+    dkim_key_cache_clear()
+    policy_cache_clear()
     sink = Sink().start()
     dns_server.zone.update(
         {

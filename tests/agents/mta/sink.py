@@ -32,6 +32,9 @@ class SinkHandler:
     rcpt_replies: list[str] = field(default_factory=list)  # popped per RCPT
     data_replies: list[str] = field(default_factory=list)  # popped per DATA
     data_delay: float = 0.0
+    # True: the message counts as taken when the final dot arrives, before the delayed 250 (what a
+    # real MTA that has queued it does even if the client never hears the reply: RFC 1047).
+    keep_before_reply: bool = False
     data_started: threading.Event = field(default_factory=threading.Event)
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,14 +67,21 @@ class SinkHandler:
         import asyncio
 
         self.data_started.set()
+        if self.keep_before_reply:
+            self._keep(server, session, envelope)
         if self.data_delay:
             await asyncio.sleep(self.data_delay)
             if server.transport is None or server.transport.is_closing():
-                return "421 4.4.2 client went away"  # nobody hears this: the message is not taken
+                return "421 4.4.2 client went away"  # nobody hears this; kept only with keep_before_reply
         if self.data_replies:
             reply = self.data_replies.pop(0)
             if not reply.startswith("2"):
                 return reply
+        if not self.keep_before_reply:
+            self._keep(server, session, envelope)
+        return "250 2.0.0 Ok: queued"
+
+    def _keep(self, server: Any, session: Any, envelope: Any) -> None:
         self.received.append(
             Received(
                 sender="" if envelope.mail_from == "<>" else envelope.mail_from,
@@ -83,7 +93,6 @@ class SinkHandler:
                 rcpt_options=list(envelope.rcpt_options),
             )
         )
-        return "250 2.0.0 Ok: queued"
 
 
 class Sink:

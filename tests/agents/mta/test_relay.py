@@ -149,7 +149,9 @@ def test_null_mx_and_nxdomain_bounce_without_connecting(relay_env):
 
 
 def test_unreachable_domain_waits_then_bounces_when_its_lifetime_ends(relay_env, settings):
-    """Connection refused: deferred with a next retry time (shown by `yubin queue list`), bounced after the lifetime."""
+    """Connection refused: deferred with a next retry time (shown by `yubin queue list`); with a
+    2-second lifetime and 1-second retries, the attempt after the lifetime bounces it."""
+    import time
     from io import StringIO
 
     from django.core.management import call_command
@@ -157,7 +159,9 @@ def test_unreachable_domain_waits_then_bounces_when_its_lifetime_ends(relay_env,
     from tests.conftest import free_port
 
     settings.YUBIN_RELAY_PORT = free_port()  # nothing listens there
-    settings.YUBIN_RELAY_LIFETIME = 3600
+    settings.YUBIN_RELAY_LIFETIME = 2
+    settings.YUBIN_RELAY_RETRY_FIRST = 1
+    settings.YUBIN_RELAY_RETRY_MAX = 1
     outbound = relay_env.enqueue("hanako@remote.test")
     relay_message(outbound.pk)
     row = OutboundRecipient.objects.get(message=outbound)
@@ -165,15 +169,17 @@ def test_unreachable_domain_waits_then_bounces_when_its_lifetime_ends(relay_env,
     out = StringIO()
     call_command("yubin", "queue", "list", stdout=out)
     listing = out.getvalue()
-    assert str(outbound.pk) in listing and row.next_attempt.strftime("%Y-%m-%d %H:%M") in listing
+    assert str(outbound.pk) in listing and timezone.localtime(row.next_attempt).strftime("%H:%M:%S") in listing
     assert "4.4.1" in listing
-    OutboundMessage.objects.filter(pk=outbound.pk).update(created=timezone.now() - timedelta(seconds=3601))
-    _make_due(outbound)
-    relay_message(outbound.pk)
+    time.sleep(2.2)
+    assert relay_message(outbound.pk) == 1
     row.refresh_from_db()
     assert row.state == "bounced" and "gave up" in row.last_reply
     [report] = relay_env.inbox()
     assert b"Action: failed" in report and b"Status: 4.4.1" in report
+    out = StringIO()
+    call_command("yubin", "queue", "list", stdout=out)
+    assert "queue is empty" in out.getvalue()
 
 
 def test_delay_warning_is_sent_once(relay_env, settings):
@@ -266,3 +272,22 @@ def test_destination_at_its_concurrency_limit_is_put_back_without_an_attempt(rel
     _make_due(outbound)
     relay_message(outbound.pk)
     assert len(relay_env.sink.received) == 1
+
+
+def test_pooled_connection_closed_by_the_server_is_replaced(relay_env, settings):
+    """The remote drops an idle pooled session (its timeout): the next message opens a new one and is sent."""
+    import time
+
+    from tests.agents.mta.sink import Sink
+
+    relay_env.sink.stop()
+    relay_env.sink = Sink(port=relay_env.sink.port, timeout=0.5).start()
+    settings.YUBIN_RELAY_REUSE_SECONDS = 30
+    first = relay_env.enqueue(raw=message(subject="one"))
+    relay_message(first.pk)
+    time.sleep(1.5)
+    second = relay_env.enqueue(raw=message(subject="two"))
+    relay_message(second.pk)
+    assert OutboundRecipient.objects.get(message=second).state == "sent"
+    assert len(relay_env.sink.received) == 2
+    assert relay_env.sink.handler.connections == 2

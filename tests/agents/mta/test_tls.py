@@ -62,13 +62,18 @@ def test_starttls_is_used_when_offered(relay_env, tls_material):
     assert DeliveryLog.objects.get(queue_id=outbound.pk, event="relayed").tls
 
 
-def test_mta_sts_enforce_refuses_a_server_without_tls(relay_env, policy_server):
-    """An enforced policy and an MX without STARTTLS: deferred with 4.7.5, nothing sent in clear."""
+def _relay_under_policy(relay_env, policy_server, mx_pattern: str) -> OutboundRecipient:
+    """Publish an enforced MTA-STS policy for remote.test, relay one message, return its row."""
     relay_env.dns.add("_mta-sts.remote.test", "TXT", "v=STSv1; id=20261128")
-    policy_server["remote.test"] = POLICY.format(mx="mx.remote.test")
+    policy_server["remote.test"] = POLICY.format(mx=mx_pattern)
     outbound = relay_env.enqueue()
     relay_message(outbound.pk)
-    row = OutboundRecipient.objects.get(message=outbound)
+    return OutboundRecipient.objects.get(message=outbound)
+
+
+def test_mta_sts_enforce_refuses_a_server_without_tls(relay_env, policy_server):
+    """An enforced policy and an MX without STARTTLS: deferred with 4.7.5, nothing sent in clear."""
+    row = _relay_under_policy(relay_env, policy_server, "mx.remote.test")
     assert row.state == "deferred" and "4.7.5" in row.last_reply
     assert relay_env.sink.received == []
 
@@ -78,11 +83,7 @@ def test_mta_sts_enforce_delivers_over_verified_tls(relay_env, policy_server, tl
     ca_path, context = tls_material
     settings.YUBIN_RELAY_CA_FILE = str(ca_path)
     sink = _restart_sink(relay_env, tls_context=context)
-    relay_env.dns.add("_mta-sts.remote.test", "TXT", "v=STSv1; id=20261128")
-    policy_server["remote.test"] = POLICY.format(mx="*.remote.test")
-    outbound = relay_env.enqueue()
-    relay_message(outbound.pk)
-    assert OutboundRecipient.objects.get(message=outbound).state == "sent"
+    assert _relay_under_policy(relay_env, policy_server, "*.remote.test").state == "sent"
     assert sink.received[0].tls
 
 
@@ -90,28 +91,20 @@ def test_mta_sts_enforce_rejects_an_unverifiable_certificate(relay_env, policy_s
     """Enforced policy, certificate from an unknown CA: deferred, not sent."""
     _ca, context = tls_material
     sink = _restart_sink(relay_env, tls_context=context)
-    relay_env.dns.add("_mta-sts.remote.test", "TXT", "v=STSv1; id=20261128")
-    policy_server["remote.test"] = POLICY.format(mx="mx.remote.test")
-    outbound = relay_env.enqueue()
-    relay_message(outbound.pk)
-    row = OutboundRecipient.objects.get(message=outbound)
+    row = _relay_under_policy(relay_env, policy_server, "mx.remote.test")
     assert row.state == "deferred" and "4.7.5" in row.last_reply
     assert sink.received == []
 
 
 def test_mta_sts_mx_not_in_policy_is_not_used(relay_env, policy_server):
     """An MX the policy does not list is never contacted (RFC 8461 §4.1)."""
-    relay_env.dns.add("_mta-sts.remote.test", "TXT", "v=STSv1; id=1")
-    policy_server["remote.test"] = POLICY.format(mx="mx.elsewhere.test")
-    outbound = relay_env.enqueue()
-    relay_message(outbound.pk)
-    row = OutboundRecipient.objects.get(message=outbound)
+    row = _relay_under_policy(relay_env, policy_server, "mx.elsewhere.test")
     assert row.state == "deferred" and "lists none" in row.last_reply
     assert relay_env.sink.handler.connections == 0
 
 
-def test_smarthost_with_starttls_and_auth(relay_env, tls_material, settings):
-    """YUBIN_SMARTHOST: every domain goes to the provider, over verified STARTTLS, after AUTH."""
+def _smarthost(relay_env, tls_material, settings, password: str) -> Sink:
+    """The provider: a sink with verified STARTTLS and AUTH for site/s3cret; the relay sends through it."""
     ca_path, context = tls_material
     sink = _restart_sink(
         relay_env, tls_context=context, authenticator=password_authenticator("site", "s3cret"), auth_required=True
@@ -119,25 +112,23 @@ def test_smarthost_with_starttls_and_auth(relay_env, tls_material, settings):
     relay_env.dns.add("relay.provider.test", "A", "127.0.0.1")
     settings.YUBIN_SMARTHOST = f"relay.provider.test:{sink.port}"
     settings.YUBIN_SMARTHOST_USER = "site"
-    settings.YUBIN_SMARTHOST_PASSWORD = "s3cret"
+    settings.YUBIN_SMARTHOST_PASSWORD = password
     settings.YUBIN_RELAY_CA_FILE = str(ca_path)
+    return sink
+
+
+def test_smarthost_with_starttls_and_auth(relay_env, tls_material, settings):
+    """YUBIN_SMARTHOST: every domain goes to the provider, over verified STARTTLS, after AUTH."""
+    sink = _smarthost(relay_env, tls_material, settings, "s3cret")
     outbound = relay_env.enqueue("someone@nowhere-in-dns.test")
     relay_message(outbound.pk)
     assert OutboundRecipient.objects.get(message=outbound).state == "sent"
     assert sink.received[0].recipients == ["someone@nowhere-in-dns.test"] and sink.received[0].tls
 
 
-def test_smarthost_wrong_password_defers_or_bounces_by_reply(relay_env, tls_material, settings):
+def test_smarthost_refusing_the_password_bounces(relay_env, tls_material, settings):
     """A refused AUTH (535) is the provider's permanent answer: the recipient bounces, nothing is sent."""
-    ca_path, context = tls_material
-    sink = _restart_sink(
-        relay_env, tls_context=context, authenticator=password_authenticator("site", "s3cret"), auth_required=True
-    )
-    relay_env.dns.add("relay.provider.test", "A", "127.0.0.1")
-    settings.YUBIN_SMARTHOST = f"relay.provider.test:{sink.port}"
-    settings.YUBIN_SMARTHOST_USER = "site"
-    settings.YUBIN_SMARTHOST_PASSWORD = "wrong"
-    settings.YUBIN_RELAY_CA_FILE = str(ca_path)
+    sink = _smarthost(relay_env, tls_material, settings, "wrong")
     outbound = relay_env.enqueue()
     relay_message(outbound.pk)
     row = OutboundRecipient.objects.get(message=outbound)

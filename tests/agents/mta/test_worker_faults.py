@@ -2,9 +2,10 @@
 
 Delivery is at-least-once (DESIGN rule 2). These tests show that a worker killed with SIGKILL
 during DATA, a broker that loses its messages, and remote 421/451 answers all end in exactly
-one delivered copy. A duplicate can happen in one window only, not forced here: a worker killed
-after the remote's 250 to the final dot and before the outcome's commit; the lease then expires
-and the next attempt sends the message again.
+one delivered copy when the remote had not taken the message. A duplicate happens in one window:
+the remote has taken the message (final dot received) and the worker dies before the 250 reaches
+it or before the outcome commits; the lease expires and the next attempt sends it again. The
+last test forces that window and shows the second copy.
 """
 
 from __future__ import annotations
@@ -131,6 +132,23 @@ def test_worker_killed_during_data_then_restarted_delivers_exactly_once(relay_en
     time.sleep(3)  # further sweeps must not send it again
     assert len(relay_env.sink.received) == 1, (tmp_path / "worker.log").read_text()[-3000:]
     assert OutboundRecipient.objects.get(message=outbound).attempts == 2
+
+
+def test_worker_killed_after_the_remote_took_the_message_sends_a_duplicate(relay_env, worker, tmp_path):
+    """The at-least-once window: the remote keeps the message at the final dot, the worker dies
+    before hearing 250; the next attempt delivers again, so the remote holds two copies."""
+    relay_env.sink.handler.data_delay = 3.0
+    relay_env.sink.handler.keep_before_reply = True
+    outbound = relay_env.enqueue()
+    first = worker().start()
+    _wait(relay_env.sink.handler.data_started.is_set, what="DATA to start")
+    first.kill()
+    relay_env.sink.handler.data_delay = 0
+    worker().start()
+    _wait(lambda: OutboundRecipient.objects.get(message=outbound).state == "sent", what="delivery",
+          timeout=90)  # fmt: skip
+    assert len(relay_env.sink.received) == 2, (tmp_path / "worker.log").read_text()[-3000:]
+    assert relay_env.sink.received[0].data == relay_env.sink.received[1].data
 
 
 def test_lost_broker_messages_are_found_by_the_sweep(relay_env, worker, tmp_path):

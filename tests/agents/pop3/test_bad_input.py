@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from agents.pop3 import replies
 from agents.pop3.parser import MAX_LINE_OCTETS
@@ -131,3 +133,49 @@ def test_connection_closed_mid_command(pop3_server, mailbox):
     client = pop3_server.login(ADDRESS)
     assert client.stat()[0] == 3
     client.quit()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=st.lists(
+        st.binary(min_size=0, max_size=300).filter(
+            lambda b: b"\n" not in b and not b.lstrip().upper().startswith(b"QUIT")
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_fuzzed_lines_in_transaction_state(pop3_server, mailbox, lines):
+    """Random lines after login get one +OK or -ERR line each (or a multi-line answer) and the
+    session survives; after RSET and QUIT every message is still there."""
+    wire = Wire(pop3_server)
+    wire.send(f"USER {ADDRESS}\r\nPASS {PASSWORD}\r\n".encode())
+    wire.line()
+    assert wire.line() == (replies.LOGGED_IN + "\r\n").encode()
+    for line in lines:
+        wire.send(line + b"\r\n")
+        first = wire.line()
+        assert first.startswith((b"+OK", b"-ERR")), first
+        keyword = line.lstrip(b" ").split(b" ", 1)[0].upper()
+        if (
+            first.startswith(b"+OK")
+            and keyword in (b"LIST", b"UIDL", b"RETR", b"TOP", b"CAPA")
+            and (keyword in (b"RETR", b"TOP", b"CAPA") or len(line.split()) == 1)
+        ):
+            wire.multiline()
+    wire.send(b"NOOP\r\nRSET\r\nQUIT\r\n")
+    assert wire.line() == b"+OK\r\n"
+    assert wire.line().startswith(b"+OK")
+    assert wire.line() == (replies.BYE_UPDATE.format(count=3) + "\r\n").encode()
+    wire.close()
+
+
+def test_overlong_sasl_answer(pop3_server, mailbox):
+    """An overlong line in place of the AUTH PLAIN answer gets -ERR; the session continues."""
+    wire = Wire(pop3_server)
+    wire.send(b"AUTH PLAIN\r\n")
+    assert wire.line() == b"+ \r\n"
+    wire.send(b"A" * (MAX_LINE_OCTETS * 2) + b"\r\nNOOP\r\n")
+    assert wire.line() == (replies.AUTH_BAD_RESPONSE + "\r\n").encode()
+    assert wire.line() == (replies.WRONG_STATE + "\r\n").encode()
+    wire.close()

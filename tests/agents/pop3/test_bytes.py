@@ -97,3 +97,19 @@ def test_large_message_streams_exactly(pop3_server, make_account, deliver):
     body = response.partition(b"\r\n")[2][: -len(b".\r\n")]
     assert unstuff(body) == expected
     wire.close()
+
+
+def test_retr_in_any_order_returns_the_asked_message(pop3_server, tricky_box):
+    """RETR prepares the next message ahead; asking out of order, or after DELE, still gets exactly
+    the message named (or the error for a deleted one)."""
+    wire = logged_in(pop3_server)
+    for number in (1, 3, 2, 2, 6, 5, 4):
+        wire.send(f"RETR {number}\r\n".encode())
+        response = wire.multiline()
+        body = response.partition(b"\r\n")[2][: -len(b".\r\n")]
+        assert unstuff(body) == crlf_normalize(TRICKY[number - 1])
+    wire.send(b"RETR 1\r\nDELE 2\r\nRETR 2\r\n")
+    wire.multiline()
+    assert wire.line().startswith(b"+OK")
+    assert wire.line() == b"-ERR Message 2 is marked as deleted.\r\n"
+    wire.close()

@@ -230,3 +230,36 @@ def test_unknown_commands_and_error_budget(pop3_server, mailbox):
         client._shortcmd("XYZZY")
     with pytest.raises((poplib.error_proto, OSError, EOFError)):
         client.noop()
+
+
+def test_throttled_after_repeated_failures(pop3_server, mailbox):
+    """After the shared throttle's limit of failures for an account, even the right password gets
+    -ERR [SYS/TEMP] and the connection closes (agents.throttle, shared with every protocol)."""
+    from agents.throttle import MAX_FAILURES_PER_ACCOUNT
+
+    failures = 0
+    while failures < MAX_FAILURES_PER_ACCOUNT:
+        client = pop3_server.client()
+        for _ in range(min(3, MAX_FAILURES_PER_ACCOUNT - failures)):
+            client.user(ADDRESS)
+            with pytest.raises(poplib.error_proto, match=r"\[AUTH\]"):
+                client.pass_("wrong")
+            failures += 1
+        client.close()
+    client = pop3_server.client()
+    client.user(ADDRESS)
+    with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+        client.pass_(PASSWORD)
+    client.close()
+
+
+def test_disabled_account_cannot_log_in(pop3_server, mailbox):
+    """A deactivated account is refused like a wrong password."""
+    account, _ = mailbox
+    account.is_active = False
+    account.save()
+    client = pop3_server.client()
+    client.user(ADDRESS)
+    with pytest.raises(poplib.error_proto, match=r"\[AUTH\]"):
+        client.pass_(PASSWORD)
+    client.quit()

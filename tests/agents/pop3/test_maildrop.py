@@ -58,16 +58,33 @@ def test_lock_released_when_connection_drops(pop3_server, mailbox):
     second.quit()
 
 
-def test_lock_is_shared_through_the_cache(pop3_server, mailbox):
-    """The lock lives in the shared cache: a holder in another process (the key present) means IN-USE."""
-    from django.core.cache import cache
+def test_lock_held_by_another_process_means_in_use(pop3_server, mailbox, subprocess_env):
+    """A live lock taken by another process (another agents host) makes this login IN-USE."""
+    import subprocess
+    import sys
 
     account, _ = mailbox
-    cache.add(f"yubin:pop3:lock:{account.pk}", "another-process", 60)
+    script = (
+        "import django; django.setup()\n"
+        "from store.services.pop3 import maildrop_lock_acquire\n"
+        f"assert maildrop_lock_acquire(account_id={account.pk}, token='other-host', ttl_seconds=60)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], env=subprocess_env, check=True, timeout=60)
     client = pop3_server.client()
     client.user(ADDRESS)
     with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
         client.pass_("correct horse battery staple")
+    client.quit()
+
+
+def test_expired_lock_of_a_crashed_holder_is_taken_over(pop3_server, mailbox):
+    """A lock whose holder died (no refresh until it expired) no longer blocks the maildrop."""
+    from store.services.pop3 import maildrop_lock_acquire
+
+    account, _ = mailbox
+    assert maildrop_lock_acquire(account_id=account.pk, token="crashed", ttl_seconds=-1)
+    client = pop3_server.login(ADDRESS)
+    assert client.stat()[0] == 5
     client.quit()
 
 

@@ -1,0 +1,229 @@
+"""Relay throughput: Yubin's queue + Celery workers against Postfix, both to Postfix's smtp-sink.
+
+    python -m bench relay        (BENCH_RELAY_MESSAGES=1000, BENCH_RELAY_WORKERS=4)
+
+Each case sends N messages to 1 and to 10 destination domains (MX records from a DNS server on
+loopback, all pointing at one smtp-sink). Figures:
+- yubin relay:      N rows already queued, every "deliver" task sent at t0; until the sink has N.
+- yubin end to end: N messages put into the queue one by one while the workers deliver.
+- postfix:          `smtp-source -s 10` into Postfix's smtpd, relayed to the sink; until the sink has N.
+Ratios: each Yubin rate over Postfix's. Postfix's figure includes its SMTP reception; Yubin's
+relay figure starts from queued rows, and its end-to-end figure queues from one process (each
+message its own durable transaction: blob fsync and database commit), without SMTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGES = int(os.environ.get("BENCH_RELAY_MESSAGES", "1000"))
+WORKERS = int(os.environ.get("BENCH_RELAY_WORKERS", "4"))
+HOUR = datetime.timedelta(hours=1)
+TIMEOUT = int(os.environ.get("BENCH_RELAY_TIMEOUT", "300"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_port(port: int) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"bench: nothing listens on port {port}")
+
+
+class SinkCounter:
+    """Postfix's smtp-sink dumping each transaction to a file; the files are the count."""
+
+    def __init__(self, root: Path) -> None:
+        self.dump = root / "dump"
+        self.dump.mkdir(parents=True)
+        os.chmod(root, 0o755)
+        os.chmod(self.dump, 0o777)
+        self.port = free_port()
+        command = ["/usr/sbin/smtp-sink", "-d", f"{self.dump}/%M.", f"127.0.0.1:{self.port}", "256"]
+        if os.geteuid() == 0:
+            command[1:1] = ["-u", "nobody"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port)
+
+    def count(self) -> int:
+        return sum(1 for _ in self.dump.iterdir())
+
+    def wait(self, target: int) -> float:
+        deadline = time.monotonic() + TIMEOUT
+        while self.count() < target:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"bench: timed out at {self.count()} of {target} messages")
+            time.sleep(0.05)
+        return time.monotonic()
+
+    def clear(self) -> None:
+        for path in self.dump.iterdir():
+            path.unlink()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def raw_message(number: int, domain: str) -> bytes:
+    body = "".join(f"line {i} of a typical short message body, with some words in it.\r\n" for i in range(40))
+    return (
+        f"From: Bench <bench@example.test>\r\nTo: <user{number}@{domain}>\r\nSubject: bench {number}\r\n"
+        f"Message-ID: <bench-{number}-{time.time_ns()}@example.test>\r\nDate: Sat, 28 Nov 2026 10:00:00 +0000\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n{body}"
+    ).encode()
+
+
+def yubin_run(sink: SinkCounter, domains: int, *, preload: bool) -> float:
+    from django.db import transaction
+    from django.utils import timezone
+
+    from agents.mta.tasks import deliver
+    from store.models import OutboundRecipient
+    from store.services import queue as queue_services
+
+    sink.clear()
+    hooks = list(queue_services._dispatch_hooks)
+    if preload:
+        queue_services._dispatch_hooks.clear()
+    try:
+        start = time.monotonic()
+        ids = []
+        with transaction.atomic() if preload else contextlib.nullcontext():
+            for number in range(MESSAGES):
+                domain = f"d{number % domains}.bench.test"
+                outbound = queue_services.queue_enqueue(
+                    raw=raw_message(number, domain),
+                    sender="bench@example.test",
+                    recipients=[queue_services.QueueRecipient(f"user{number}@{domain}")],
+                )
+                ids.append(outbound.pk)
+            if preload:  # not due until t0, whatever task a worker still has in hand
+                OutboundRecipient.objects.filter(message_id__in=ids).update(next_attempt=timezone.now() + HOUR)
+        if preload:
+            start = time.monotonic()
+            OutboundRecipient.objects.filter(message_id__in=ids).update(next_attempt=timezone.now())
+            for outbound_id in ids:
+                deliver.apply_async((outbound_id,))
+    finally:
+        queue_services._dispatch_hooks[:] = hooks
+    end = sink.wait(MESSAGES)
+    return MESSAGES / (end - start)
+
+
+def smtp_source(port: int, domain_index: int, count: int, domains: int) -> subprocess.Popen:
+    """Postfix's load generator: `count` messages of ~3 KB over max(1, 10/domains) sessions."""
+    command = ["/usr/sbin/smtp-source", "-s", str(max(1, 10 // domains)), "-m", str(count), "-l", "2600"]
+    command += ["-f", "bench@example.test", "-t", f"user@d{domain_index}.bench.test", f"127.0.0.1:{port}"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def postfix_run(sink: SinkCounter, postfix_port: int, domains: int) -> float:
+    sink.clear()
+    start = time.monotonic()
+    per_domain = [MESSAGES // domains + (1 if i < MESSAGES % domains else 0) for i in range(domains)]
+    sources = [smtp_source(postfix_port, i, count, domains) for i, count in enumerate(per_domain) if count]
+    for source in sources:
+        source.wait(TIMEOUT)
+    end = sink.wait(MESSAGES)
+    return MESSAGES / (end - start)
+
+
+def main() -> int:
+    for tool in ("/usr/sbin/smtp-sink", "/usr/sbin/smtp-source", "/usr/sbin/postfix"):
+        if not Path(tool).exists():
+            print(f"bench relay: {tool} is missing (Debian package postfix)")
+            return 1
+    root = Path(tempfile.mkdtemp(prefix="yubin-bench-relay-"))
+    os.chmod(root, 0o755)  # smtp-sink and Postfix drop privileges and must reach their directories
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "yubin.settings",
+            "YUBIN_DATA_DIR": str(root / "data"),
+            "YUBIN_HOSTNAME": "yubin.bench.test",
+            "YUBIN_RELAY_REUSE_SECONDS": "5",
+            "YUBIN_LOG_LEVEL": "WARNING",
+        }
+    )
+    sys.path.insert(0, str(ROOT))
+    sink = SinkCounter(root / "sink")
+    from tests.dnsserver import DnsServer
+
+    zone: dict[str, list[tuple[str, str]]] = {}
+    for i in range(10):
+        zone[f"d{i}.bench.test"] = [("MX", f"10 mx.d{i}.bench.test.")]
+        zone[f"mx.d{i}.bench.test"] = [("A", "127.0.0.1")]
+    dns_server = DnsServer(zone, ttl=300).start()
+    os.environ["YUBIN_DNS_RESOLVERS"] = dns_server.address
+    os.environ["YUBIN_RELAY_PORT"] = str(sink.port)
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "yubin", "worker", "-c", str(WORKERS), "-l", "warning"],
+        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=(root / "worker.log").open("wb"),
+        start_new_session=True,
+    )  # fmt: skip
+    postfix = None
+    try:
+        from bench.relay.postfix import Postfix
+
+        postfix_port = free_port()
+        postfix = Postfix(root / "postfix", smtpd_port=postfix_port, sink_port=sink.port)
+        postfix.start()
+        wait_port(postfix_port)
+        time.sleep(2)  # the workers connect to the broker
+        print(f"relay: {MESSAGES} messages of ~3 KB per case, {WORKERS} Celery worker processes, 2 cores shared")
+        print(f"{'domains':>8} {'yubin relay':>12} {'yubin e2e':>10} {'postfix e2e':>12} {'relay/pf':>9} {'e2e/pf':>7}")
+        for domains in (1, 10):
+            relay_rate = yubin_run(sink, domains, preload=True)
+            e2e_rate = yubin_run(sink, domains, preload=False)
+            postfix_rate = postfix_run(sink, postfix_port, domains)
+            print(
+                f"{domains:>8} {relay_rate:>10.0f}/s {e2e_rate:>8.0f}/s {postfix_rate:>10.0f}/s "
+                f"{relay_rate / postfix_rate:>8.2f}x {e2e_rate / postfix_rate:>6.2f}x",
+                flush=True,
+            )
+    except SystemExit:
+        print((root / "worker.log").read_text()[-3000:])
+        raise
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+        if postfix is not None:
+            postfix.stop()
+        sink.stop()
+        dns_server.stop()
+        if not os.environ.get("BENCH_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The per-folder metadata cache (agents.imap.folder_cache) never answers from stale data.
+
+SORT, header SEARCH and FETCH ENVELOPE/BODYSTRUCTURE/INTERNALDATE/RFC822.SIZE are served from
+memory once a folder is loaded; new deliveries, expunges and other sessions must show through.
+"""
+
+import imapclient
+
+from tests.agents.imap.conftest import ADDRESS, message
+from tests.conftest import PASSWORD
+
+
+def _client(imap):
+    client = imapclient.IMAPClient(imap.host, port=imap.port, ssl=False, timeout=10)
+    client.login(ADDRESS, PASSWORD)
+    client.select_folder("INBOX")
+    return client
+
+
+def test_new_delivery_reaches_sort_search_and_fetch(imap):
+    """A message delivered after the cache was filled is sorted, found and fetched."""
+    imap.deliver(message("alpha", Date="Tue, 02 Jan 2024 10:00:00 +0000"))
+    imap.deliver(message("beta", Date="Mon, 01 Jan 2024 10:00:00 +0000"))
+    client = _client(imap)
+    assert client.sort(["DATE"]) == [2, 1]
+    assert client.search(["SUBJECT", "ALPHA"]) == [1]
+    imap.deliver(message("Gamma ray", Date="Sun, 31 Dec 2023 10:00:00 +0000", sender="zed@example.org"))
+    client.noop()
+    assert client.sort(["DATE"]) == [3, 2, 1]
+    assert client.sort(["REVERSE", "DATE"]) == [1, 2, 3]
+    assert client.search(["SUBJECT", "gamma"]) == [3]
+    assert client.search(["FROM", "ZED@"]) == [3]
+    fetched = client.fetch([3], ["ENVELOPE", "RFC822.SIZE", "BODYSTRUCTURE"])[3]
+    assert fetched[b"ENVELOPE"].subject == b"Gamma ray"
+    assert fetched[b"RFC822.SIZE"] == len(
+        message("Gamma ray", Date="Sun, 31 Dec 2023 10:00:00 +0000", sender="zed@example.org")
+    )
+
+
+def test_expunged_messages_leave_the_answers(imap):
+    """After EXPUNGE the cached order and search skip the gone message and renumber the rest."""
+    for name in ("one", "two", "three"):
+        imap.deliver(message(name))
+    client = _client(imap)
+    assert client.sort(["SUBJECT"]) == [1, 3, 2]
+    client.add_flags([1], [imapclient.DELETED])
+    client.expunge()
+    assert client.sort(["SUBJECT"]) == [3, 2]  # UIDs
+    assert client.search(["SUBJECT", "one"]) == []
+    assert client.search(["SUBJECT", "t"]) == [2, 3]
+    client.use_uid = False
+    assert client.sort(["SUBJECT"]) == [2, 1]  # sequence numbers after the expunge
+    assert client.search(["SUBJECT", "t"]) == [1, 2]
+    client.use_uid = True
+    uids = client.search(["ALL"])
+    assert [client.fetch(uids, ["ENVELOPE"])[u][b"ENVELOPE"].subject for u in uids] == [b"two", b"three"]
+
+
+def test_other_session_expunge_keeps_sequence_numbers_until_announced(imap):
+    """A second session's expunge does not shift this session's SORT numbers before EXPUNGE is sent."""
+    for name in ("c", "a", "b"):
+        imap.deliver(message(name))
+    first = _client(imap)
+    first.use_uid = False
+    assert first.sort(["SUBJECT"]) == [2, 3, 1]
+    second = _client(imap)
+    second.add_flags([2], [imapclient.DELETED])
+    second.expunge()
+    # SORT may not announce EXPUNGE (RFC 3501 §7.4.1): numbers still those the client knows.
+    assert first.sort(["SUBJECT"]) in ([2, 3, 1], [3, 1])
+    first.noop()
+    assert first.sort(["SUBJECT"]) == [2, 1]
+
+
+def test_header_search_is_case_insensitive_and_handles_japanese(imap):
+    """SUBJECT / FROM / TO match substrings case-insensitively, also in decoded Japanese subjects."""
+    imap.deliver(message("=?UTF-8?B?5Lya6K2w44Gu6K2w5LqL6Yyy?=", sender="Boss@Example.ORG"))
+    imap.deliver(message("Weekly REPORT"))
+    client = _client(imap)
+    assert client.search(["SUBJECT", "議事"], charset="UTF-8") == [1]
+    assert client.search(["SUBJECT", "report"]) == [2]
+    assert client.search(["FROM", "boss@example.org"]) == [1]
+    assert client.search(["TO", "TARO"]) == [1, 2]
+    assert client.search(["NOT", "SUBJECT", "weekly"]) == [1]
+    assert client.search(["OR", "SUBJECT", "weekly", "FROM", "boss"]) == [1, 2]
+
+
+def test_sort_ties_stay_in_uid_order_when_reversed(imap):
+    """REVERSE reverses the key only; equal keys keep ascending order (RFC 5256 §3)."""
+    for _ in range(3):
+        imap.deliver(message("same", Date="Mon, 01 Jan 2024 10:00:00 +0000", body=f"{_}\r\n"))
+    imap.deliver(message("later", Date="Tue, 02 Jan 2024 10:00:00 +0000"))
+    client = _client(imap)
+    assert client.sort(["REVERSE", "DATE"]) == [4, 1, 2, 3]
+    assert client.sort(["REVERSE", "SUBJECT", "DATE"]) == [1, 2, 3, 4]
