@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from agents.mda.deliver import DeliveryJob, GroupCommitter, RecipientPlan
 from agents.smtp import codes
 from agents.smtp.protocol import Recipient, YubinEnvelope, YubinSession
 from agents.smtp.trace import protocol_name, received_header
-from store.selectors.smtp import RecipientResolution, recipient_resolve
+from store.selectors.smtp import RecipientResolution
 
 ALIAS_LOOP = "550 5.4.6 Alias expansion loop for this recipient"
 
 
 def quota_reply() -> str:
     return codes.QUOTA_PERMANENT if settings.YUBIN_QUOTA_PERMANENT else codes.QUOTA_TEMPORARY
-
-
-async def resolve(address: str) -> RecipientResolution:
-    return await sync_to_async(recipient_resolve, thread_sensitive=False)(address)
 
 
 def local_status(resolution: RecipientResolution, declared_size: int) -> str:

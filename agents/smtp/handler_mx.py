@@ -17,8 +17,9 @@ from agents.mda.deliver import GroupCommitter
 from agents.smtp import codes
 from agents.smtp.address import Path
 from agents.smtp.authresults import sender_verify
-from agents.smtp.handler_common import deliver, local_status, plan_of, resolve, trace_fields
+from agents.smtp.handler_common import deliver, local_status, plan_of, trace_fields
 from agents.smtp.protocol import Recipient, YubinEnvelope, YubinSession
+from agents.smtp.recipients import RecipientCache
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,10 @@ class MxHandler:
     auth_offered = False
     starttls_required = False
 
-    def __init__(self, *, hostname: str, committer: GroupCommitter) -> None:
+    def __init__(self, *, hostname: str, committer: GroupCommitter, recipients: RecipientCache | None = None) -> None:
         self.hostname = hostname
         self.committer = committer
+        self.recipients = recipients or RecipientCache(settings.YUBIN_SMTP_RECIPIENT_CACHE_SECONDS)
 
     async def handle_MAIL(self, session: YubinSession, envelope: YubinEnvelope, path: Path) -> str:
         return codes.OK_SENDER
@@ -38,7 +40,7 @@ class MxHandler:
     async def handle_RCPT(self, session: YubinSession, envelope: YubinEnvelope, rcpt: Recipient) -> str:
         if rcpt.path.is_literal:
             return codes.RELAY_DENIED
-        resolution = await resolve(rcpt.path.address)
+        resolution = await self.recipients.resolve(rcpt.path.address)
         if not resolution.local_domain:
             return codes.RELAY_DENIED
         status = local_status(resolution, envelope.declared_size)

@@ -8,13 +8,15 @@ in to POP3/IMAP lately; MAIL FROM must be the account's address or an alias lead
 from __future__ import annotations
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 from agents.mda.deliver import GroupCommitter
 from agents.popbeforesmtp import pbs_allowed
 from agents.smtp import codes
 from agents.smtp.address import Path
-from agents.smtp.handler_common import deliver, local_status, plan_of, resolve, trace_fields
+from agents.smtp.handler_common import deliver, local_status, plan_of, trace_fields
 from agents.smtp.protocol import Recipient, YubinEnvelope, YubinSession
+from agents.smtp.recipients import RecipientCache
 from store.selectors.directory import account_addresses, account_by_address
 
 
@@ -27,9 +29,17 @@ class SubmissionHandler:
     name = "submission"
     auth_offered = True
 
-    def __init__(self, *, hostname: str, committer: GroupCommitter, starttls_required: bool) -> None:
+    def __init__(
+        self,
+        *,
+        hostname: str,
+        committer: GroupCommitter,
+        starttls_required: bool,
+        recipients: RecipientCache | None = None,
+    ) -> None:
         self.hostname = hostname
         self.committer = committer
+        self.recipients = recipients or RecipientCache(settings.YUBIN_SMTP_RECIPIENT_CACHE_SECONDS)
         self.starttls_required = starttls_required
 
     async def _identity(self, session: YubinSession) -> str:
@@ -52,7 +62,7 @@ class SubmissionHandler:
         return codes.OK_SENDER
 
     async def handle_RCPT(self, session: YubinSession, envelope: YubinEnvelope, rcpt: Recipient) -> str:
-        resolution = await resolve(rcpt.path.address)
+        resolution = await self.recipients.resolve(rcpt.path.address)
         if resolution.local_domain:
             status = local_status(resolution, envelope.declared_size)
         elif rcpt.path.is_literal:
