@@ -2,7 +2,8 @@
 
 `jobs_deliver` turns messages and their resolved recipients into store writes: one blob per
 message, every local copy of every message through one store.services.messages_deliver_batch
-call, remote alias targets and Sieve redirects through store.services.queue.queue_enqueue.
+call, remote alias targets and Sieve redirects of all of them through one
+store.services.queue.queue_enqueue_batch call.
 `GroupCommitter` runs many sessions' jobs in one database transaction on one thread (group
 commit): one COMMIT (one WAL fsync) for the batch, and only then are the sessions told to answer
 250 (DESIGN rule 1).
@@ -33,7 +34,7 @@ from store.parse import ParsedMessage, parse_message
 from store.selectors.smtp import LocalAccount, recipient_resolve, sieve_scripts_for_many
 from store.services.log import log_record
 from store.services.messages import DeliveryItem, DeliveryLogEntry, DeliveryTarget, messages_deliver_batch
-from store.services.queue import QueueRecipient, queue_enqueue
+from store.services.queue import QueueItem, QueueRecipient, queue_enqueue, queue_enqueue_batch
 from store.services.sieve import sieve_script_record_error
 from store.services.vacation import vacation_reply_claim
 
@@ -217,6 +218,7 @@ def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
         )
     results = messages_deliver_batch(items=items)
     outcomes: list[DeliveryOutcome] = []
+    queued: list[QueueItem] = []  # remote recipients of the whole batch: one queue_enqueue_batch
     for job, parsed, plan, item, result in zip(jobs, parsed_list, plans, items, results, strict=True):
         if result.error:
             log.warning("delivery failed: %s", result.error)
@@ -226,17 +228,20 @@ def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
             outcomes.append(DeliveryOutcome(ok=False, quota=bool(result.over_quota)))
             continue
         if plan.remote:
-            queue_enqueue(
-                raw=job.raw,
-                sender=job.sender,
-                recipients=list(plan.remote.values()),
-                parsed=parsed,
-                smtputf8=job.smtputf8,
-                body_8bit=job.body_8bit,
-                dsn_ret=job.dsn_ret,
-                dsn_envid=job.dsn_envid,
-                submitted_by=job.submitted_by,
-                client_ip=job.client_ip,
+            queued.append(
+                QueueItem(
+                    raw=job.raw,
+                    sender=job.sender,
+                    recipients=list(plan.remote.values()),
+                    parsed=parsed,
+                    smtputf8=job.smtputf8,
+                    body_8bit=job.body_8bit,
+                    dsn_ret=job.dsn_ret,
+                    dsn_envid=job.dsn_envid,
+                    submitted_by=job.submitted_by,
+                    client_ip=job.client_ip,
+                    blob_written_by_caller=job.blob is not None,
+                )
             )
         for address in plan.discarded:
             log_record(
@@ -244,6 +249,7 @@ def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
             )
         _vacations(plan)
         outcomes.append(DeliveryOutcome(ok=True, message_id=parsed.message_id))
+    queue_enqueue_batch(items=queued)
     return outcomes
 
 

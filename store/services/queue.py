@@ -16,10 +16,10 @@ from django.db.models import F
 from django.utils import timezone
 
 from store.addresses import split_address
+from store.blobs import blob_digest, blobs_write, wire_facts
 from store.errors import NotFound
 from store.models import Blob, DeliveryLog, OutboundMessage, OutboundRecipient, QueueState
 from store.parse import ParsedMessage, parse_message
-from store.services.blobs import blob_store
 from store.services.log import log_record
 
 DispatchHook = Callable[[int], None]
@@ -44,6 +44,25 @@ class QueueRecipient:
     orcpt: str = ""  # DSN ORCPT (RFC 3461 §4.2)
 
 
+@dataclass(frozen=True)
+class QueueItem:
+    """One message for queue_enqueue_batch."""
+
+    raw: bytes
+    sender: str
+    recipients: Sequence[QueueRecipient]
+    parsed: ParsedMessage | None = None
+    smtputf8: bool = False
+    body_8bit: bool = False
+    dsn_ret: str = ""
+    dsn_envid: str = ""
+    submitted_by: str = ""
+    client_ip: str | None = None
+    # The caller writes and fsyncs the message file itself and makes sure it is durable before
+    # the transaction commits (the SMTP group commit does, in parallel with the inserts).
+    blob_written_by_caller: bool = False
+
+
 def queue_enqueue(
     *,
     raw: bytes,
@@ -58,23 +77,56 @@ def queue_enqueue(
     client_ip: str | None = None,
 ) -> OutboundMessage:
     """Put a message for remote recipients into the queue; durable when this returns."""
-    parsed = parsed or parse_message(raw)
+    item = QueueItem(raw=raw, sender=sender, recipients=recipients, parsed=parsed, smtputf8=smtputf8,
+                     body_8bit=body_8bit, dsn_ret=dsn_ret, dsn_envid=dsn_envid, submitted_by=submitted_by,
+                     client_ip=client_ip)  # fmt: skip
+    return queue_enqueue_batch(items=[item])[0]
+
+
+def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
+    """Queue many messages with a fixed number of statements (the SMTP group commit's remote
+    recipients): one INSERT each for blobs, messages, recipients and log rows, one UPDATE per
+    distinct blob reference count. Durable when the outermost transaction commits; each message
+    is dispatched once after that commit (DESIGN rules 1 and 2)."""
+    if not items:
+        return []
+    parsed_list = [item.parsed or parse_message(item.raw) for item in items]
+    written = iter(blobs_write([item.raw for item in items if not item.blob_written_by_caller]))
+    digests = [blob_digest(item.raw) if item.blob_written_by_caller else next(written) for item in items]
     now = timezone.now()
     with transaction.atomic():
-        digest = blob_store(raw=raw, parsed=parsed)
-        Blob.objects.filter(pk=digest).update(refcount=F("refcount") + 1)
-        outbound = OutboundMessage.objects.create(
-            blob_id=digest,
-            sender=sender,
-            message_id=parsed.message_id[:998],
-            size=len(raw),
-            smtputf8=smtputf8,
-            body_8bit=body_8bit,
-            dsn_ret=dsn_ret,
-            dsn_envid=dsn_envid,
-            submitted_by=submitted_by,
-            client_ip=client_ip,
+        blob_rows: dict[str, Blob] = {}
+        refs: dict[str, int] = {}
+        for item, parsed, digest in zip(items, parsed_list, digests, strict=True):
+            refs[digest] = refs.get(digest, 0) + 1
+            if digest not in blob_rows:
+                wire = wire_facts(item.raw)
+                blob_rows[digest] = Blob(sha256=digest, size=len(item.raw), envelope=parsed.envelope,
+                                         body=parsed.body, wire_size=wire.size, wire_crlf=wire.crlf,
+                                         wire_dots=wire.dots)  # fmt: skip
+        Blob.objects.bulk_create(blob_rows.values(), ignore_conflicts=True)
+        by_count: dict[int, list[str]] = {}
+        for digest, count in refs.items():
+            by_count.setdefault(count, []).append(digest)
+        for count, same in by_count.items():
+            Blob.objects.filter(pk__in=same).update(refcount=F("refcount") + count)
+        outbounds = OutboundMessage.objects.bulk_create(
+            OutboundMessage(
+                blob_id=digest,
+                sender=item.sender,
+                message_id=parsed.message_id[:998],
+                size=len(item.raw),
+                smtputf8=item.smtputf8,
+                body_8bit=item.body_8bit,
+                dsn_ret=item.dsn_ret,
+                dsn_envid=item.dsn_envid,
+                submitted_by=item.submitted_by,
+                client_ip=item.client_ip,
+            )
+            for item, parsed, digest in zip(items, parsed_list, digests, strict=True)
         )
+        if any(outbound.pk is None for outbound in outbounds):  # SQLite >= 3.35 and PostgreSQL return them
+            raise RuntimeError("the database returned no ids for the queued messages")
         OutboundRecipient.objects.bulk_create(
             OutboundRecipient(
                 message=outbound,
@@ -85,21 +137,30 @@ def queue_enqueue(
                 dsn_notify=r.notify,
                 dsn_orcpt=r.orcpt,
             )
-            for r in recipients
+            for item, outbound in zip(items, outbounds, strict=True)
+            for r in item.recipients
         )
-        for r in recipients:
-            log_record(
+        DeliveryLog.objects.bulk_create(
+            DeliveryLog(
                 event="queued",
                 queue_id=outbound.pk,
                 message_id=outbound.message_id,
-                sender=sender,
+                sender=item.sender,
                 recipient=r.address,
-                client_ip=client_ip,
-                size=len(raw),
+                client_ip=item.client_ip,
+                size=len(item.raw),
             )
-        outbound_id = outbound.pk
-        transaction.on_commit(lambda: queue_dispatch(outbound_id))
-    return outbound
+            for item, outbound in zip(items, outbounds, strict=True)
+            for r in item.recipients
+        )
+        outbound_ids = [outbound.pk for outbound in outbounds]
+        transaction.on_commit(lambda: _dispatch_each(outbound_ids))
+    return outbounds
+
+
+def _dispatch_each(outbound_ids: list[int]) -> None:
+    for outbound_id in outbound_ids:
+        queue_dispatch(outbound_id)
 
 
 # --- queue actions (admin CLI and panel) and the relay's state transitions ---
