@@ -1,15 +1,16 @@
-"""Relay throughput: Yubin's queue + Celery workers against Postfix, both to Postfix's smtp-sink.
+"""Relay throughput: Yubin's agents + queue + Celery workers against Postfix, both to Postfix's smtp-sink.
 
-    python -m bench relay        (BENCH_RELAY_MESSAGES=1000, BENCH_RELAY_WORKERS=4)
+    python -m bench relay   (BENCH_RELAY_MESSAGES=1000, BENCH_RELAY_WORKERS=4,
+                             BENCH_RELAY_DATABASE_URL=postgres://... instead of SQLite)
 
-Each case sends N messages to 1 and to 10 destination domains (MX records from a DNS server on
-loopback, all pointing at one smtp-sink). Figures:
-- yubin relay:      N rows already queued, every "deliver" task sent at t0; until the sink has N.
-- yubin end to end: N messages put into the queue one by one while the workers deliver.
-- postfix:          `smtp-source -s 10` into Postfix's smtpd, relayed to the sink; until the sink has N.
-Ratios: each Yubin rate over Postfix's. Postfix's figure includes its SMTP reception; Yubin's
-relay figure starts from queued rows, and its end-to-end figure queues from one process (each
-message its own durable transaction: blob fsync and database commit), without SMTP.
+Each case sends N messages of ~3 KB to 1 and to 10 destination domains (MX records from a DNS
+server on loopback, all pointing at one smtp-sink), with `smtp-source -s 10` (10 sessions in all,
+10 // domains per domain). Figures, each until the sink has N:
+- yubin e2e:   smtp-source -> the MX of a real `manage.py agents` process (alias dI@relay.bench.test
+               -> user@dI.bench.test; the SMTP group commit queues the rows) -> Celery workers -> sink.
+- postfix e2e: smtp-source -> Postfix's smtpd -> its queue -> smtp(8) -> sink. Same path.
+- yubin relay: N rows already in the queue, every "deliver" task sent at t0 (the relay alone).
+Ratios: each Yubin rate over Postfix's in the same run.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ def raw_message(number: int, domain: str) -> bytes:
 
 
 def yubin_run(sink: SinkCounter, domains: int, *, preload: bool) -> float:
+    """N messages queued from this process (preload: all of them before t0, then dispatched)."""
     from django.db import transaction
     from django.utils import timezone
 
@@ -131,22 +133,59 @@ def yubin_run(sink: SinkCounter, domains: int, *, preload: bool) -> float:
     return MESSAGES / (end - start)
 
 
-def smtp_source(port: int, domain_index: int, count: int, domains: int) -> subprocess.Popen:
+def smtp_source(port: int, recipient: str, count: int, domains: int) -> subprocess.Popen:
     """Postfix's load generator: `count` messages of ~3 KB over max(1, 10/domains) sessions."""
     command = ["/usr/sbin/smtp-source", "-s", str(max(1, 10 // domains)), "-m", str(count), "-l", "2600"]
-    command += ["-f", "bench@example.test", "-t", f"user@d{domain_index}.bench.test", f"127.0.0.1:{port}"]
+    command += ["-f", "bench@example.test", "-t", recipient, f"127.0.0.1:{port}"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def postfix_run(sink: SinkCounter, postfix_port: int, domains: int) -> float:
+def smtp_run(sink: SinkCounter, port: int, domains: int, *, recipient: str) -> float:
+    """smtp-source into a server at `port`; `recipient` with {i} for the destination domain's number."""
     sink.clear()
     start = time.monotonic()
     per_domain = [MESSAGES // domains + (1 if i < MESSAGES % domains else 0) for i in range(domains)]
-    sources = [smtp_source(postfix_port, i, count, domains) for i, count in enumerate(per_domain) if count]
+    sources = [smtp_source(port, recipient.format(i=i), count, domains) for i, count in enumerate(per_domain) if count]
     for source in sources:
         source.wait(TIMEOUT)
     end = sink.wait(MESSAGES)
     return MESSAGES / (end - start)
+
+
+def yubin_directory() -> None:
+    """The local domain of the MX and one alias per destination domain (DESIGN: remote targets queue)."""
+    from store.models import Domain
+    from store.services import alias_create, domain_create
+
+    if Domain.objects.filter(name="relay.bench.test").exists():  # a reused PostgreSQL database
+        return
+    domain_create(name="relay.bench.test")
+    for i in range(10):
+        alias_create(source=f"d{i}@relay.bench.test", destinations=[f"user@d{i}.bench.test"])
+
+
+def agents_start(root: Path) -> tuple[subprocess.Popen, int]:
+    """A real agents process with only the MX listener."""
+    port = free_port()
+    env = os.environ.copy()
+    env.update(YUBIN_PORT_SMTP=str(port), YUBIN_SMTP_VERIFY_SENDER="0", YUBIN_SMTP_MAX_CONNECTIONS_PER_IP="500")
+    for name in ("SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "POP3", "POP3S", "SIEVE"):
+        env[f"YUBIN_PORT_{name}"] = "0"
+    agents = subprocess.Popen(
+        [sys.executable, "manage.py", "agents"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=(root / "agents.log").open("wb"), start_new_session=True,
+    )  # fmt: skip
+    wait_port(port)
+    return agents, port
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
 
 
 def main() -> int:
@@ -165,6 +204,8 @@ def main() -> int:
             "YUBIN_LOG_LEVEL": "WARNING",
         }
     )
+    if os.environ.get("BENCH_RELAY_DATABASE_URL"):
+        os.environ["DATABASE_URL"] = os.environ["BENCH_RELAY_DATABASE_URL"]
     sys.path.insert(0, str(ROOT))
     sink = SinkCounter(root / "sink")
     from tests.dnsserver import DnsServer
@@ -182,40 +223,42 @@ def main() -> int:
 
     django.setup()
     call_command("migrate", verbosity=0)
+    yubin_directory()
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "yubin", "worker", "-c", str(WORKERS), "-l", "warning"],
         cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=(root / "worker.log").open("wb"),
         start_new_session=True,
     )  # fmt: skip
-    postfix = None
+    postfix = agents = None
     try:
-        from bench.relay.postfix import Postfix
+        from bench.peers.postfix import Postfix
 
+        agents, agents_port = agents_start(root)
         postfix_port = free_port()
-        postfix = Postfix(root / "postfix", smtpd_port=postfix_port, sink_port=sink.port)
+        relay_cf = f"relayhost = [127.0.0.1]:{sink.port}\nsmtpd_relay_restrictions = permit_mynetworks, reject\n"
+        postfix = Postfix(root / "postfix", port=postfix_port, main_cf=relay_cf + "smtp_tls_security_level = none\n")
         postfix.start()
         wait_port(postfix_port)
         time.sleep(2)  # the workers connect to the broker
         print(f"relay: {MESSAGES} messages of ~3 KB per case, {WORKERS} Celery worker processes, 2 cores shared")
-        print(f"{'domains':>8} {'yubin relay':>12} {'yubin e2e':>10} {'postfix e2e':>12} {'relay/pf':>9} {'e2e/pf':>7}")
+        print(f"{'domains':>8} {'yubin e2e':>10} {'postfix e2e':>12} {'e2e/pf':>7} {'yubin relay':>12} {'relay/pf':>9}")
         for domains in (1, 10):
+            e2e_rate = smtp_run(sink, agents_port, domains, recipient="d{i}@relay.bench.test")
+            postfix_rate = smtp_run(sink, postfix_port, domains, recipient="user@d{i}.bench.test")
             relay_rate = yubin_run(sink, domains, preload=True)
-            e2e_rate = yubin_run(sink, domains, preload=False)
-            postfix_rate = postfix_run(sink, postfix_port, domains)
             print(
-                f"{domains:>8} {relay_rate:>10.0f}/s {e2e_rate:>8.0f}/s {postfix_rate:>10.0f}/s "
-                f"{relay_rate / postfix_rate:>8.2f}x {e2e_rate / postfix_rate:>6.2f}x",
+                f"{domains:>8} {e2e_rate:>8.0f}/s {postfix_rate:>10.0f}/s {e2e_rate / postfix_rate:>6.2f}x "
+                f"{relay_rate:>10.0f}/s {relay_rate / postfix_rate:>8.2f}x",
                 flush=True,
             )
     except SystemExit:
         print((root / "worker.log").read_text()[-3000:])
+        print((root / "agents.log").read_text()[-3000:])
         raise
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
+        stop_group(worker)
+        if agents is not None:
+            stop_group(agents)
         if postfix is not None:
             postfix.stop()
         sink.stop()

@@ -23,6 +23,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from bench.peers.postfix import DELIVERY_SERVICES  # noqa: E402
+from bench.peers.postfix import Postfix as PeerPostfix  # noqa: E402
+
 MESSAGES = int(os.environ.get("BENCH_SMTP_MESSAGES", "400"))
 LOADS = [(1, 4096), (10, 4096), (50, 4096), (1, 65536), (10, 65536), (50, 65536)]
 if os.environ.get("BENCH_SMTP_LOADS"):  # e.g. "1x4096,10x4096"
@@ -129,78 +134,28 @@ class Yubin:
         self.process.wait(10)
 
 
-MASTER_CF = """\
-127.0.0.1:{port} inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-virtual   unix  -       n       n       -       -       virtual
-lmtp      unix  -       -       n       -       -       lmtp
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-"""
-
-
 class Postfix:
+    """Postfix delivering bench.test into one Maildir with virtual(8)."""
+
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
-        self.config = workdir / "postfix-etc"
         self.maildir = workdir / "maildir"
         workdir.chmod(0o755)  # Postfix daemons run as the postfix user
-        self.config.mkdir()
         self.maildir.mkdir()
-        (workdir / "postfix-data").mkdir()
-        (workdir / "postfix-spool").mkdir()
-        shutil.chown(workdir / "postfix-data", "postfix", "postfix")
         shutil.chown(self.maildir, "postfix", "postfix")
-        uid, gid = shutil.os.stat(self.maildir).st_uid, shutil.os.stat(self.maildir).st_gid  # type: ignore[attr-defined]
-        main_cf = f"""
-compatibility_level = 3.6
-queue_directory = {workdir}/postfix-spool
-data_directory = {workdir}/postfix-data
-maillog_file = {workdir}/postfix.log
-maillog_file_prefixes = {workdir}
-myhostname = postfix.bench.test
-mydestination =
-inet_interfaces = loopback-only
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-virtual_mailbox_domains = bench.test
+        uid, gid = os.stat(self.maildir).st_uid, os.stat(self.maildir).st_gid
+        main_cf = f"""virtual_mailbox_domains = bench.test
 virtual_mailbox_base = {self.maildir}
 virtual_mailbox_maps = static:bench/
 virtual_uid_maps = static:{uid}
 virtual_gid_maps = static:{gid}
 virtual_minimum_uid = 1
-default_process_limit = 200
-smtpd_client_connection_count_limit = 0
-smtpd_client_connection_rate_limit = 0
 message_size_limit = 60000000
 virtual_mailbox_limit = 0
 smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
 """
-        (self.config / "main.cf").write_text(main_cf)
-        (self.config / "master.cf").write_text(MASTER_CF.format(port=self.port).replace("1000?", "1000"))
-        subprocess.run(["postfix", "-c", str(self.config), "set-permissions"], check=False, capture_output=True)
-        started = subprocess.run(["postfix", "-c", str(self.config), "start"], capture_output=True, text=True)
-        if started.returncode != 0:
-            log_file = workdir / "postfix.log"
-            log_tail = log_file.read_text()[-2000:] if log_file.exists() else ""
-            raise SystemExit(f"bench: postfix did not start: {started.stderr.strip()}\n{log_tail}")
+        self.server = PeerPostfix(workdir / "postfix", port=self.port, main_cf=main_cf, services=DELIVERY_SERVICES)
+        self.server.start()
         wait_port(self.port)
 
     def delivered(self) -> int:
@@ -213,7 +168,7 @@ smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
             time.sleep(0.05)
 
     def stop(self) -> None:
-        subprocess.run(["postfix", "-c", str(self.config), "stop"], check=False, capture_output=True)
+        self.server.stop()
 
 
 def main() -> int:

@@ -1,0 +1,1 @@
+"""Peer servers the benchmarks measure Yubin against (not a benchmark itself)."""
