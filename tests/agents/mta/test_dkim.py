@@ -142,3 +142,24 @@ def test_relay_to_smtp_sink_pipelines_and_downgrades_8bit_body(relay_env, smtp_s
     import email
 
     assert "こんにちは" in email.message_from_bytes(signed).get_payload(decode=True).decode()
+
+
+def test_openssl_rsa_signature_is_the_same_as_dkimpys_own():
+    """RSA signing goes through OpenSSL with the key parsed once; PKCS#1 v1.5 is deterministic,
+    so the signature bytes equal those of dkimpy's own pure-Python signer for the same digest."""
+    import hashlib
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from agents.mta import dkim as mta_dkim
+
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    wrapped = mta_dkim._OpenSslKey(pem)
+    wrapped.key = serialization.load_pem_private_key(pem, password=None)  # type: ignore[assignment]
+    digest = dkim.HashThrough(hashlib.sha256())
+    digest.update(b"the canonicalised header fields")
+    assert mta_dkim._rsa_sign(digest, wrapped) == bytes(mta_dkim._original_sign(digest, mta_dkim._original_parse(pem)))
+    assert mta_dkim._parse_pem_private_key(wrapped) is wrapped
