@@ -28,7 +28,7 @@ from agents.mta.delivery import Attempt, relay_domain
 from agents.mta.dsn import Notice, dsn_send, notify_allows
 from store.blobs import blob_read
 from store.models import OutboundMessage, OutboundRecipient, QueueState
-from store.selectors.queue import queue_due_message_ids
+from store.selectors.queue import queue_due_exists, queue_due_message_ids
 from store.services.queue import (
     AttemptOutcome,
     queue_claim,
@@ -70,13 +70,29 @@ def destination_slot(domain: str) -> Iterator[bool]:
             cache.delete(taken)
 
 
+RELAY_ROUNDS = 10  # batches one task takes in a row while full ones keep coming (a backlog)
+
+
 def relay_message(outbound_id: int) -> int:
     """One delivery attempt for every due recipient of a message, and for up to YUBIN_RELAY_BATCH
-    more due recipients of other messages (sharing connections and one outcome transaction);
-    returns how many recipients were attempted."""
-    recipients = queue_claim(
-        outbound_id=outbound_id, lease_seconds=settings.YUBIN_RELAY_LEASE, batch=settings.YUBIN_RELAY_BATCH
-    )
+    more due recipients of other messages (sharing connections and one outcome transaction).
+    While a batch comes back full (a backlog), the same task takes further batches of due rows,
+    up to RELAY_ROUNDS: fewer tasks, claims and commits per message; the tasks of rows taken
+    along find nothing left and end after one read. Returns how many recipients were attempted."""
+    total = attempted = _relay_batch(outbound_id)
+    rounds = 1
+    while attempted >= settings.YUBIN_RELAY_BATCH and rounds < RELAY_ROUNDS:
+        attempted = _relay_batch(None)
+        total += attempted
+        rounds += 1
+    return total
+
+
+def _relay_batch(outbound_id: int | None) -> int:
+    batch = settings.YUBIN_RELAY_BATCH
+    if not queue_due_exists(outbound_id=outbound_id if batch <= 1 else None, now=timezone.now()):
+        return 0  # nothing due: no write lock taken (SQLite's claim is an IMMEDIATE transaction)
+    recipients = queue_claim(outbound_id=outbound_id, lease_seconds=settings.YUBIN_RELAY_LEASE, batch=batch)
     if not recipients:
         return 0
     originals: dict[str, bytes] = {}
@@ -90,14 +106,15 @@ def relay_message(outbound_id: int) -> int:
                 queue_claim_release(recipient_ids=[r.pk for r in group], delay_seconds=CONCURRENCY_RETRY_SECONDS)
                 continue
             for _, of_message in groupby(group, key=lambda r: r.message_id):
-                batch = list(of_message)
-                outbound = batch[0].message
+                batch_of_message = list(of_message)
+                outbound = batch_of_message[0].message
                 if outbound.blob_id not in originals:
                     originals[outbound.blob_id] = blob_read(outbound.blob_id)
                 original = originals[outbound.blob_id]
-                attempts = relay_domain(outbound=outbound, original=original, domain=domain, recipients=batch,
+                attempts = relay_domain(outbound=outbound, original=original, domain=domain,
+                                        recipients=batch_of_message,
                                         prepared=prepared.setdefault(outbound.pk, {}))  # fmt: skip
-                finished.append(_Finished(outbound, original, batch, attempts))
+                finished.append(_Finished(outbound, original, batch_of_message, attempts))
     relay_finish(finished)
     return sum(len(item.recipients) for item in finished)
 

@@ -23,6 +23,16 @@ def queue_due_message_ids(*, now: datetime, limit: int = 1000) -> list[int]:
     )
 
 
+def queue_due_exists(*, now: datetime, outbound_id: int | None = None) -> bool:
+    """Whether any recipient (of this message, when given) is due; a plain read, no lock."""
+    due = OutboundRecipient.objects.filter(
+        state__in=(QueueState.QUEUED, QueueState.DEFERRED), next_attempt__lte=now, message__held=False
+    )
+    if outbound_id is not None:
+        due = due.filter(message_id=outbound_id)
+    return due.exists()
+
+
 def queue_messages(*, include_finished: bool = False) -> QuerySet[OutboundMessage]:
     """Queued messages, oldest first, with their unfinished recipient count and next attempt."""
     rows = OutboundMessage.objects.annotate(

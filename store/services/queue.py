@@ -265,10 +265,11 @@ def queue_bounce(*, outbound_id: int, reply: str = ADMIN_BOUNCE_REPLY) -> int:
     return len(unfinished)
 
 
-def queue_claim(*, outbound_id: int, lease_seconds: int, batch: int = 1) -> list[OutboundRecipient]:
+def queue_claim(*, outbound_id: int | None, lease_seconds: int, batch: int = 1) -> list[OutboundRecipient]:
     """Claim the due recipients of one message for one delivery attempt, and with `batch` > 1
     up to that many more due recipients of other messages (same destinations first), so one
     worker carries them over the same connections and records them in one transaction.
+    outbound_id None: only the `batch` due recipients, oldest first.
 
     The rows are locked (PostgreSQL skips rows another worker holds; SQLite's IMMEDIATE
     transactions serialise claims) and their next_attempt moves one lease ahead, so no other
@@ -282,7 +283,9 @@ def queue_claim(*, outbound_id: int, lease_seconds: int, batch: int = 1) -> list
             .select_related("message")
             .filter(state__in=PENDING_STATES, next_attempt__lte=now, message__held=False)
         )
-        due = list(candidates.filter(message_id=outbound_id).order_by("domain", "pk"))
+        due = []
+        if outbound_id is not None:
+            due = list(candidates.filter(message_id=outbound_id).order_by("domain", "pk"))
         if batch > 1:
             others = candidates.exclude(message_id=outbound_id)
             if due:

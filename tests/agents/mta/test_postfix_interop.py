@@ -22,7 +22,7 @@ import pytest
 pytest.importorskip("agents.smtp.server", reason="receiving from Postfix needs the SMTP MX server")
 
 from agents.mta.queue import relay_message
-from bench.relay.postfix import MASTER_CF
+from bench.peers.postfix import MASTER_CF
 from store.models import Message, OutboundRecipient
 from tests.agents.mta.conftest import port_free
 
@@ -81,7 +81,7 @@ def postfix():
     (root / "conf" / "main.cf").write_text(
         MAIN_CF.format(root=root, address=POSTFIX_ADDRESS, uid=nobody.pw_uid, gid=nobody.pw_gid, yubin=YUBIN_ADDRESS)
     )
-    master = MASTER_CF.format(smtpd_port=25).replace("127.0.0.1:25 inet", f"{POSTFIX_ADDRESS}:25 inet")
+    master = MASTER_CF.format(port=25).replace("127.0.0.1:25 inet", f"{POSTFIX_ADDRESS}:25 inet")
     (root / "conf" / "master.cf").write_text(
         master + "virtual   unix  -       n       n       -       -       virtual\n"
     )

@@ -291,3 +291,17 @@ def test_pooled_connection_closed_by_the_server_is_replaced(relay_env, settings)
     assert OutboundRecipient.objects.get(message=second).state == "sent"
     assert len(relay_env.sink.received) == 2
     assert relay_env.sink.handler.connections == 2
+
+
+def test_one_task_drains_a_backlog_in_batches_and_later_tasks_find_nothing(relay_env, settings):
+    """While batches come back full, one relay_message call keeps taking due rows of other
+    messages (up to RELAY_ROUNDS batches); the tasks of the messages it took return 0."""
+    settings.YUBIN_RELAY_BATCH = 2
+    outbounds = [
+        relay_env.enqueue(f"user{n}@remote.test", raw=message(to=f"user{n}@remote.test", subject=f"n{n}"))
+        for n in range(7)
+    ]
+    assert relay_message(outbounds[0].pk) == 7
+    assert len(relay_env.sink.received) == 7
+    assert all(relay_message(outbound.pk) == 0 for outbound in outbounds)
+    assert OutboundRecipient.objects.filter(state="sent").count() == 7
