@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 
 log = logging.getLogger(__name__)
 
+_pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+_sender: threading.Thread | None = None
+_sender_lock = threading.Lock()
+
 
 def dispatch_deliver(outbound_id: int) -> None:
-    """Send "deliver row N now"; a broker that is down only delays mail until the next sweep."""
+    """Send "deliver row N now" from a background thread, so the committing thread (the SMTP group
+    commit, which answers 250 only after its after-commit hooks ran) does not wait for the broker.
+    A dispatch lost with the process, or a broker that is down, only delays mail until the sweep."""
+    global _sender
+    _pending.put(outbound_id)
+    if _sender is None or not _sender.is_alive():
+        with _sender_lock:
+            if _sender is None or not _sender.is_alive():
+                _sender = threading.Thread(target=_send_forever, name="relay-dispatch", daemon=True)
+                _sender.start()
+
+
+def _send_forever() -> None:
     from agents.mta.tasks import deliver
 
-    try:
-        deliver.apply_async((outbound_id,), retry=False)
-    except Exception as exc:
-        log.warning("relay dispatch of queue id %s failed (the sweep will retry): %s", outbound_id, exc)
+    while True:
+        outbound_id = _pending.get()
+        try:
+            deliver.apply_async((outbound_id,), retry=False)
+        except Exception as exc:
+            log.warning("relay dispatch of queue id %s failed (the sweep will retry): %s", outbound_id, exc)
 
 
 def hooks_register() -> None:
