@@ -119,11 +119,11 @@ def _summaries_by_sequence(connection: Connection, first: int, last: int) -> lis
     return summaries
 
 
-def _state_key(info: dict[bytes, Any]) -> tuple:
+def state_key(info: dict[bytes, Any]) -> tuple:
     return (info.get(b"UIDVALIDITY"), info.get(b"UIDNEXT"), info.get(b"EXISTS"), info.get(b"HIGHESTMODSEQ"))
 
 
-def _cached_uids(connection: Connection, key: tuple, compute: Any) -> Any:
+def cached_uids(connection: Connection, key: tuple, compute: Any) -> Any:
     uid_cache: dict = connection.cache.setdefault("uids", {})
     if key in uid_cache:
         return uid_cache[key]
@@ -172,11 +172,11 @@ def messages_page(
         first = max(1, last - per_page + 1)
         result.messages = _summaries_by_sequence(connection, first, last)
         return result
-    key = (folder, *_state_key(info), sort, filter_name)
+    key = (folder, *state_key(info), sort, filter_name)
     if connection.has("SORT"):
-        uids = _cached_uids(connection, key, lambda: connection.imap.sort(SORT_KEYS[sort], FILTERS[filter_name]))
+        uids = cached_uids(connection, key, lambda: connection.imap.sort(SORT_KEYS[sort], FILTERS[filter_name]))
     else:
-        uids = _cached_uids(connection, key, lambda: sorted(connection.imap.search(FILTERS[filter_name]), reverse=True))
+        uids = cached_uids(connection, key, lambda: sorted(connection.imap.search(FILTERS[filter_name]), reverse=True))
     result.total = len(uids)
     result.page, result.page_count = _page_bounds(len(uids), page, per_page)
     start = (result.page - 1) * per_page
@@ -195,7 +195,7 @@ def _flatten(thread: Any) -> list[int]:
 
 
 def _threads_page(connection: Connection, result: Page, info: dict, page: int, per_page: int, filter_name: str) -> Page:
-    key = (result.folder, *_state_key(info), "threads", filter_name)
+    key = (result.folder, *state_key(info), "threads", filter_name)
 
     def compute() -> list[list[int]]:
         threads = [_flatten(thread) for thread in connection.imap.thread("REFERENCES", FILTERS[filter_name])]
@@ -203,7 +203,7 @@ def _threads_page(connection: Connection, result: Page, info: dict, page: int, p
         threads.sort(key=max, reverse=True)
         return threads
 
-    threads = _cached_uids(connection, key, compute)
+    threads = cached_uids(connection, key, compute)
     result.total = len(threads)
     result.page, result.page_count = _page_bounds(len(threads), page, per_page)
     start = (result.page - 1) * per_page
