@@ -10,4 +10,5 @@ urlpatterns = [
     path("autodiscover/autodiscover.xml", autoconfig.outlook_autodiscover, name="autodiscover"),
     path("Autodiscover/Autodiscover.xml", autoconfig.outlook_autodiscover, name="autodiscover_capitalised"),
     path(".well-known/mta-sts.txt", autoconfig.mta_sts, name="mta_sts"),
+    path("mail/profile.mobileconfig", autoconfig.apple_profile, name="apple_profile"),
 ]

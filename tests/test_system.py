@@ -22,10 +22,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import free_port
+from tests.dnsserver import DnsServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT_NAMES = ("SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "POP3", "POP3S", "SIEVE", "HTTP")
@@ -87,6 +89,17 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
         YUBIN_DEMO_DOMAIN="example.test",
         CELERY_BROKER_URL=os.environ.get("CELERY_BROKER_URL", "filesystem://"),
     )
+    # A DNS server of the test's own: the unreachable domain's MX points at a loopback port where
+    # nothing listens, so the relay defers it (connection refused) instead of depending on this
+    # machine's resolver.
+    dns = DnsServer(
+        {
+            "unreachable.test": [("MX", "10 mx.unreachable.test.")],
+            "mx.unreachable.test": [("A", "127.0.0.1")],
+        }
+    ).start()
+    env["YUBIN_DNS_RESOLVERS"] = dns.address
+    env["YUBIN_RELAY_PORT"] = str(free_port())
     dropped: tuple[str, str] | None = None
     if os.environ.get("DATABASE_URL", "").startswith("postgres"):
         url, name = _postgres_database(os.environ["DATABASE_URL"])
@@ -117,6 +130,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
                 process.kill()
         if dropped:
             _drop_postgres_database(*dropped)
+        dns.stop()
 
 
 def tls_context() -> ssl.SSLContext:
@@ -164,6 +178,92 @@ def test_cli_submission_imap_and_pop3(system: RunningSystem) -> None:
         assert subject.encode() in b"\r\n".join(pop.retr(count)[1])
     finally:
         pop.quit()
+
+
+def managesieve_put_active(port: int, address: str, password: str, name: str, script: str) -> None:
+    """Upload and activate a script with ManageSieve (RFC 5804) after STARTTLS, as Thunderbird's add-on does."""
+    import base64
+
+    def read_until_ok(stream: Any) -> bytes:
+        seen = b""
+        while True:
+            line = stream.readline()
+            assert line, "connection closed"
+            seen += line
+            if line.startswith((b"OK", b"NO", b"BYE")):
+                assert line.startswith(b"OK"), seen
+                return seen
+
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    plain = raw.makefile("rwb")
+    read_until_ok(plain)
+    plain.write(b"STARTTLS\r\n")
+    plain.flush()
+    read_until_ok(plain)
+    tls = tls_context().wrap_socket(raw, server_hostname="mail.example.test")
+    stream = tls.makefile("rwb")
+    read_until_ok(stream)
+    credentials = base64.b64encode(f"\0{address}\0{password}".encode()).decode()
+    body = script.encode()
+    for command in (
+        f'AUTHENTICATE "PLAIN" "{credentials}"\r\n'.encode(),
+        f'PUTSCRIPT "{name}" {{{len(body)}+}}\r\n'.encode() + body + b"\r\n",
+        f'SETACTIVE "{name}"\r\n'.encode(),
+    ):
+        stream.write(command)
+        stream.flush()
+        read_until_ok(stream)
+    stream.write(b"LOGOUT\r\n")
+    stream.flush()
+    tls.close()
+
+
+def test_sieve_rule_files_the_next_mail(system: RunningSystem) -> None:
+    """A rule uploaded over ManageSieve files the next mail into its folder (created on demand)."""
+    added = system.cli("account", "add", "jiro@example.test", "--password-stdin", stdin="system-test-pw\n")
+    assert added.returncode == 0, added.stderr
+    script = 'require ["fileinto", "mailbox"];\nif header :contains "subject" "invoice" { fileinto :create "Bills"; }\n'
+    managesieve_put_active(system.ports["SIEVE"], "jiro@example.test", "system-test-pw", "rules", script)
+    with smtplib.SMTP("127.0.0.1", system.ports["SMTP"], timeout=30) as smtp:
+        smtp.ehlo("sender.example.net")
+        smtp.sendmail(
+            "billing@shop.example.net",
+            ["jiro@example.test"],
+            b"From: billing@shop.example.net\r\nTo: jiro@example.test\r\nSubject: Your invoice 42\r\n\r\nPay.\r\n",
+        )
+    with imaplib.IMAP4("127.0.0.1", system.ports["IMAP"]) as imap:
+        imap.starttls(tls_context())
+        imap.login("jiro@example.test", "system-test-pw")
+        status, data = imap.select('"Bills"', readonly=True)
+        assert status == "OK" and int(data[0]) == 1
+        status, data = imap.select("INBOX", readonly=True)
+        assert status == "OK" and int(data[0]) == 0
+
+
+def test_remote_recipient_waits_in_the_queue(system: RunningSystem) -> None:
+    """Mail to a domain whose MX refuses connections is deferred and shows in `yubin queue list`
+    with its next retry, after the worker's first attempt."""
+    added = system.cli("account", "add", "saburo@example.test", "--password-stdin", stdin="system-test-pw\n")
+    assert added.returncode == 0, added.stderr
+    with smtplib.SMTP("127.0.0.1", system.ports["SUBMISSION"], timeout=30) as smtp:
+        smtp.starttls(context=tls_context())
+        smtp.login("saburo@example.test", "system-test-pw")
+        smtp.sendmail(
+            "saburo@example.test",
+            ["someone@unreachable.test"],
+            b"From: saburo@example.test\r\nTo: someone@unreachable.test\r\nSubject: out\r\n\r\nhello\r\n",
+        )
+    deadline = time.monotonic() + 30
+    while True:
+        listing = system.cli("queue", "list")
+        assert listing.returncode == 0, listing.stderr
+        if "saburo@example.test" in listing.stdout and "4.4.1" in listing.stdout:
+            break
+        assert time.monotonic() < deadline, f"never deferred by the worker:\n{listing.stdout}"
+        time.sleep(1)
+    queue_id = next(line.split()[0] for line in listing.stdout.splitlines() if "saburo@example.test" in line)
+    shown = system.cli("queue", "show", queue_id)
+    assert "someone@unreachable.test" in shown.stdout and "deferred" in shown.stdout
 
 
 def test_mx_refuses_relaying(system: RunningSystem) -> None:

@@ -1,7 +1,8 @@
 """Client autoconfiguration endpoints (Thunderbird autoconfig, Outlook autodiscover) and MTA-STS.
 
 These are public: a mail client asks before it has credentials. They answer only for local,
-active domains and never say whether an account exists.
+active domains and never say whether an account exists. The Apple profile is the exception: it
+is for the signed-in user only (the webmail's settings page links to it).
 """
 
 from __future__ import annotations
@@ -10,7 +11,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from admin_panel.autoconfig import autodiscover_error, autodiscover_response, request_email, thunderbird_config
+from admin_panel.autoconfig import (
+    autodiscover_error,
+    autodiscover_response,
+    mobileconfig,
+    request_email,
+    thunderbird_config,
+)
 from admin_panel.dns_records import mta_sts_policy
 from store.addresses import AddressError, normalize_address, normalize_domain, split_address
 from store.models import Domain
@@ -68,3 +75,19 @@ def mta_sts(request: HttpRequest) -> HttpResponse:
     if domain is None:
         return HttpResponseNotFound("unknown domain\n", content_type="text/plain")
     return HttpResponse(mta_sts_policy(domain), content_type="text/plain; charset=utf-8")
+
+
+@require_GET
+def apple_profile(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's Apple configuration profile (.mobileconfig), as a download."""
+    user = request.user
+    address = getattr(user, "address", "")
+    if not user.is_authenticated or not address:
+        return HttpResponse("sign in to the webmail first\n", status=403, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(
+        mobileconfig(address=address, display_name=getattr(user, "display_name", "")),
+        content_type="application/x-apple-aspen-config",
+    )
+    response["Content-Disposition"] = f'attachment; filename="{split_address(address)[1]}.mobileconfig"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

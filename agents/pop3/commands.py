@@ -31,17 +31,19 @@ from agents.pop3.parser import (
     sasl_plain_decode,
 )
 from agents.pop3.session import MAX_AUTH_FAILURES, Session, State
-from agents.pop3.wire import WireEncoder, dot_stuff, encode_message, top_lines
+from agents.pop3.wire import WireEncoder, dot_stuff, top_lines, wire_parts
 from agents.popbeforesmtp import pbs_record
 from agents.storecalls import store_call
 from store.services.log import login_record
 
 log = logging.getLogger(__name__)
 
-INLINE_READ_LIMIT = 256 * 1024  # smaller messages are read on the loop: a thread hop costs more
+INLINE_READ_LIMIT = 512 * 1024  # smaller messages are read on the loop: a thread hop costs more
 SASL_MECHANISMS = ("PLAIN",)
 
-Handler = Callable[[Session, Command], Awaitable[None]]
+# A handler answers at once and returns None, or returns a coroutine that finishes the command
+# (the session takes no further command until it has).
+Handler = Callable[[Session, Command], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ ANY_STATE = AUTHORIZATION | TRANSACTION
 # --- AUTHORIZATION state ------------------------------------------------------------------------
 
 
-async def cmd_capa(session: Session, command: Command) -> None:
+def cmd_capa(session: Session, command: Command) -> None:
     """CAPA (RFC 2449 §5): what this state offers; USER and SASL only where a password may be sent."""
     exact_arguments(command, 0, 0)
     lines = ["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "EXPIRE NEVER"]
@@ -68,94 +70,94 @@ async def cmd_capa(session: Session, command: Command) -> None:
         if session.stls_offered():
             lines.append("STLS")
     lines.append(f"IMPLEMENTATION {replies.IMPLEMENTATION}")
-    await session.multiline(replies.CAPA_FOLLOWS, lines)
+    session.multiline(replies.CAPA_FOLLOWS, lines)
 
 
 async def cmd_stls(session: Session, command: Command) -> None:
     """STLS (RFC 2595 §4): only in AUTHORIZATION, once, with nothing pipelined behind it."""
     exact_arguments(command, 0, 0)
     if session.tls_active:
-        await session.error(replies.ALREADY_TLS)
+        session.error(replies.ALREADY_TLS)
         return
     if session.tls_context is None:
-        await session.error(replies.TLS_UNAVAILABLE)
+        session.error(replies.TLS_UNAVAILABLE)
         return
     if session.input_pending():
-        await session.reply(replies.TLS_PIPELINED)
+        session.reply(replies.TLS_PIPELINED)
         session.closing = True
         return
-    await session.reply(replies.STLS_BEGIN)
+    session.reply(replies.STLS_BEGIN)
     await session.tls_start()
 
 
-async def cmd_user(session: Session, command: Command) -> None:
+def cmd_user(session: Session, command: Command) -> None:
     """USER (RFC 1939 §7)."""
     if not session.plaintext_allowed():
-        await session.error(replies.PLAINTEXT_DISALLOWED)
+        session.error(replies.PLAINTEXT_DISALLOWED)
         return
     name = command.argument.strip()
     if not name:
         raise ParseError("USER takes a user name")
     session.pending_user = name
-    await session.reply(replies.USER_OK)
+    session.reply(replies.USER_OK)
 
 
-async def cmd_pass(session: Session, command: Command) -> None:
+def cmd_pass(session: Session, command: Command) -> Awaitable[None] | None:
     """PASS (RFC 1939 §7): the whole rest of the line is the password, spaces included."""
     if not session.plaintext_allowed():
-        await session.error(replies.PLAINTEXT_DISALLOWED)
-        return
+        session.error(replies.PLAINTEXT_DISALLOWED)
+        return None
     if session.pending_user is None:
-        await session.error(replies.USER_FIRST)
-        return
+        session.error(replies.USER_FIRST)
+        return None
     user, session.pending_user = session.pending_user, None
     if not command.argument:
         raise ParseError("PASS takes a password")
-    await login(session, user, command.argument)
+    return login(session, user, command.argument)
 
 
 async def cmd_auth(session: Session, command: Command) -> None:
     """AUTH (RFC 5034 §4) with PLAIN (RFC 4616), initial response allowed; bare AUTH lists mechanisms."""
     arguments = exact_arguments(command, 0, 2)
     if not arguments:
-        await session.multiline(replies.AUTH_MECHANISMS_FOLLOW, list(SASL_MECHANISMS))
+        session.multiline(replies.AUTH_MECHANISMS_FOLLOW, list(SASL_MECHANISMS))
         return
     if arguments[0].upper() not in SASL_MECHANISMS:
-        await session.error(replies.AUTH_UNSUPPORTED)
+        session.error(replies.AUTH_UNSUPPORTED)
         return
     if not session.plaintext_allowed():
-        await session.error(replies.PLAINTEXT_DISALLOWED)
+        session.error(replies.PLAINTEXT_DISALLOWED)
         return
     if len(arguments) == 2:
         response = "" if arguments[1] == "=" else arguments[1]
     else:
-        await session.reply(replies.SASL_CONTINUE)
+        session.reply(replies.SASL_CONTINUE)
         try:
             line = await session.line_read()
         except LineTooLong:
-            await session.error(replies.AUTH_BAD_RESPONSE)
+            session.error(replies.AUTH_BAD_RESPONSE)
             return
         if line is None:
             session.closing = True
             return
         response = line.rstrip(b"\r\n").decode("ascii", "replace")
         if response == "*":
-            await session.error(replies.AUTH_CANCELLED)
+            session.error(replies.AUTH_CANCELLED)
             return
     try:
         authzid, authcid, password = sasl_plain_decode(response)
     except ParseError:
-        await session.error(replies.AUTH_BAD_RESPONSE)
+        session.error(replies.AUTH_BAD_RESPONSE)
         return
     if authzid and authzid.lower() != authcid.lower():
-        await auth_failed(session)  # no proxy authorisation: acting as another user is refused
+        auth_failed(session)  # no proxy authorisation: acting as another user is refused
         return
     await login(session, authcid, password)
 
 
-async def auth_failed(session: Session) -> None:
+def auth_failed(session: Session) -> None:
     session.auth_failures += 1
-    await session.error(replies.AUTH_FAILED)
+    session.error(replies.AUTH_FAILED)
     if session.auth_failures >= MAX_AUTH_FAILURES:
         session.closing = True
 
@@ -167,25 +169,25 @@ async def login(session: Session, address: str, password: str) -> None:
             credentials_check, address=address, password=password, protocol="pop3", client_ip=session.client_ip
         )
     except Throttled:
-        await session.reply(replies.AUTH_THROTTLED)
+        session.reply(replies.AUTH_THROTTLED)
         session.closing = True
         return
     except Exception:  # the database or directory is down: say so, keep the connection
         log.exception("pop3: authentication of %s could not be checked", address)
-        await session.reply(replies.AUTH_UNAVAILABLE)
+        session.reply(replies.AUTH_UNAVAILABLE)
         return
     if account is None:
-        await auth_failed(session)
+        auth_failed(session)
         return
     lock = MaildropLock(account.pk)
     try:
         acquired = await lock.acquire()
     except Exception:
         log.exception("pop3: maildrop lock of account %s failed", account.pk)
-        await session.reply(replies.MAILDROP_FAILED)
+        session.reply(replies.MAILDROP_FAILED)
         return
     if not acquired:
-        await session.reply(replies.IN_USE)
+        session.reply(replies.IN_USE)
         return
     try:
         maildrop = await store_call(maildrop_load, account_id=account.pk)
@@ -194,7 +196,7 @@ async def login(session: Session, address: str, password: str) -> None:
         maildrop = None
     if maildrop is None:
         await lock.release()
-        await session.reply(replies.MAILDROP_FAILED)
+        session.reply(replies.MAILDROP_FAILED)
         return
     session.account, session.maildrop, session.lock = account, maildrop, lock
     session.state = State.TRANSACTION
@@ -202,7 +204,7 @@ async def login(session: Session, address: str, password: str) -> None:
         await store_call(login_succeeded, address=account.address, client_ip=session.client_ip)
     except Exception:  # the login log and POP-before-SMTP are extras; a failure must not refuse mail
         log.exception("pop3: login of %s not recorded", account.address)
-    await session.reply(replies.LOGGED_IN)
+    session.reply(replies.LOGGED_IN)
 
 
 def login_succeeded(*, address: str, client_ip: str | None) -> None:
@@ -226,30 +228,30 @@ def _message(session: Session, text: str) -> tuple[MaildropMessage | None, str |
     return message, None
 
 
-async def cmd_stat(session: Session, command: Command) -> None:
+def cmd_stat(session: Session, command: Command) -> None:
     """STAT (RFC 1939 §5): count and size of the messages not marked deleted."""
     exact_arguments(command, 0, 0)
     assert session.maildrop is not None
     live = session.maildrop.live()
-    await session.reply(replies.stat_reply(len(live), sum(m.size for m in live)))
+    session.reply(replies.stat_reply(len(live), sum(m.size for m in live)))
 
 
-async def cmd_list(session: Session, command: Command) -> None:
+def cmd_list(session: Session, command: Command) -> None:
     """LIST (RFC 1939 §5), with or without a message number."""
     arguments = exact_arguments(command, 0, 1)
     assert session.maildrop is not None
     if arguments:
         message, problem = _message(session, arguments[0])
         if message is None:
-            await session.reply(problem or replies.NO_SUCH_MESSAGE)
+            session.reply(problem or replies.NO_SUCH_MESSAGE)
             return
-        await session.reply("+OK " + replies.scan_line(message.number, message.size))
+        session.reply("+OK " + replies.scan_line(message.number, message.size))
         return
     lines = [replies.scan_line(m.number, m.size) for m in session.maildrop.live()]
-    await session.multiline(replies.LIST_FOLLOWS, lines)
+    session.multiline(replies.LIST_FOLLOWS, lines)
 
 
-async def cmd_uidl(session: Session, command: Command) -> None:
+def cmd_uidl(session: Session, command: Command) -> None:
     """UIDL (RFC 1939 §7): "<UIDVALIDITY>.<UID>", stable and the same pair IMAP shows."""
     arguments = exact_arguments(command, 0, 1)
     maildrop = session.maildrop
@@ -257,46 +259,56 @@ async def cmd_uidl(session: Session, command: Command) -> None:
     if arguments:
         message, problem = _message(session, arguments[0])
         if message is None:
-            await session.reply(problem or replies.NO_SUCH_MESSAGE)
+            session.reply(problem or replies.NO_SUCH_MESSAGE)
             return
-        await session.reply("+OK " + replies.uid_line(message.number, maildrop.unique_id(message)))
+        session.reply("+OK " + replies.uid_line(message.number, maildrop.unique_id(message)))
         return
     lines = [replies.uid_line(m.number, maildrop.unique_id(m)) for m in maildrop.live()]
-    await session.multiline(replies.UIDL_FOLLOWS, lines)
+    session.multiline(replies.UIDL_FOLLOWS, lines)
 
 
-async def cmd_retr(session: Session, command: Command) -> None:
-    """RETR (RFC 1939 §5): the message with CRLF line endings, dot-stuffed, streamed from its blob."""
+def cmd_retr(session: Session, command: Command) -> Awaitable[None] | None:
+    """RETR (RFC 1939 §5): the message with CRLF line endings, dot-stuffed.
+
+    A message up to INLINE_READ_LIMIT is answered at once: its bytes (read and laid out while the
+    client read the previous one, or now) go to the socket in one gathered write, the dot-stuffing
+    done by inserting "." parts between slices of them, so nothing is copied on the way. Larger
+    messages are streamed from the blob in chunks read off the loop.
+    """
     (number_text,) = exact_arguments(command, 1, 1)
     message, problem = _message(session, number_text)
     if message is None:
-        await session.reply(problem or replies.NO_SUCH_MESSAGE)
-        return
+        session.reply(problem or replies.NO_SUCH_MESSAGE)
+        return None
     header = (replies.RETR_FOLLOWS.format(size=message.size) + "\r\n").encode()
-    if message.stored_size <= INLINE_READ_LIMIT:
-        prefetched, session.prefetched = session.prefetched, None
-        if prefetched is not None and prefetched[0] == message.number:
-            body = prefetched[1]
-        else:
-            try:
-                body = _encoded(message)
-            except OSError:
-                await _unreadable(session, message)
-                return
-        await session.send(header + body)
-        _prefetch_next(session, message)
-    elif not await _stream(session, message, header):
-        return
+    if message.stored_size > INLINE_READ_LIMIT:
+        return _stream(session, message, header)
+    prefetched, session.prefetched = session.prefetched, None
+    if prefetched is not None and prefetched[0] == message.number:
+        parts = prefetched[1]
+    else:
+        try:
+            parts = _parts(message)
+        except OSError:
+            _unreadable(session, message)
+            return None
+    parts[0] = header
+    session.write_parts(parts)
     message.retrieved = True
+    _prefetch_next(session, message)
+    return None
 
 
-def _encoded(message: MaildropMessage) -> bytes:
-    return encode_message(message_read(message), crlf_clean=message.crlf_clean)
+def _parts(message: MaildropMessage) -> list[bytes | memoryview]:
+    """The message's multi-line form as parts for one gathered write, the +OK line still to fill in."""
+    data = message_read(message)
+    return wire_parts(b"", data, crlf_clean=message.crlf_clean, dot_lines=message.dot_lines)
 
 
 def _prefetch_next(session: Session, message: MaildropMessage) -> None:
-    """Make the next message ready while the client reads this one: download clients RETR in
-    order, and a reply ready before it is asked for takes the server's work off the round trip."""
+    """Read and lay out the next message while the client reads this one: download clients RETR
+    in order, and parts ready before they are asked for take the file read and the dot scan off
+    the round trip."""
     assert session.maildrop is not None
     following = session.maildrop.get(message.number + 1)
     if following is None or following.deleted or following.stored_size > INLINE_READ_LIMIT:
@@ -304,19 +316,19 @@ def _prefetch_next(session: Session, message: MaildropMessage) -> None:
 
     def prepare() -> None:
         try:
-            session.prefetched = (following.number, _encoded(following))
+            session.prefetched = (following.number, _parts(following))
         except OSError:
             session.prefetched = None  # RETR of it will say why
 
-    asyncio.get_running_loop().call_soon(prepare)
+    session.loop.call_soon(prepare)
 
 
-async def _stream(session: Session, message: MaildropMessage, header: bytes) -> bool:
+async def _stream(session: Session, message: MaildropMessage, header: bytes) -> None:
     try:
         handle = await asyncio.to_thread(open, message.path, "rb")
     except OSError:
-        await _unreadable(session, message)
-        return False
+        _unreadable(session, message)
+        return
     encoder = WireEncoder()
     try:
         await session.send(header)
@@ -324,52 +336,68 @@ async def _stream(session: Session, message: MaildropMessage, header: bytes) -> 
             await session.send(encoder.feed(chunk))
         await session.send(encoder.finish())
     except OSError:
+        if session.closing:
+            raise  # the connection is gone
         # The +OK is out; the message cannot be completed, so the connection cannot go on.
         log.exception("pop3: blob %s failed mid-message", message.blob_id)
         session.closing = True
-        return False
+        return
     finally:
         handle.close()
-    return True
+    message.retrieved = True
 
 
-async def _unreadable(session: Session, message: MaildropMessage) -> None:
+def _unreadable(session: Session, message: MaildropMessage) -> None:
     log.error("pop3: blob %s of uid %s is unreadable", message.blob_id, message.uid)
-    await session.reply(replies.MESSAGE_UNREADABLE.format(number=message.number))
+    session.reply(replies.MESSAGE_UNREADABLE.format(number=message.number))
 
 
-async def cmd_top(session: Session, command: Command) -> None:
+def cmd_top(session: Session, command: Command) -> Awaitable[None] | None:
     """TOP (RFC 1939 §7): the header, the blank line and the first n body lines."""
     number_text, lines_text = exact_arguments(command, 2, 2)
     message, problem = _message(session, number_text)
     if message is None:
-        await session.reply(problem or replies.NO_SUCH_MESSAGE)
-        return
+        session.reply(problem or replies.NO_SUCH_MESSAGE)
+        return None
     body_lines = line_count_parse(lines_text)
+    if message.stored_size > INLINE_READ_LIMIT:
+        return _top_large(session, message, body_lines)
     try:
-        if message.stored_size <= INLINE_READ_LIMIT:
-            data = message_read(message)
-        else:
-            data = await asyncio.to_thread(message_read, message)
+        data = message_read(message)
     except OSError:
-        await _unreadable(session, message)
+        _unreadable(session, message)
+        return None
+    _top_send(session, data, body_lines)
+    return None
+
+
+async def _top_large(session: Session, message: MaildropMessage, body_lines: int) -> None:
+    try:
+        data = await asyncio.to_thread(message_read, message)
+    except OSError:
+        _unreadable(session, message)
         return
+    _top_send(session, data, body_lines)
+    await session.drain()
+
+
+def _top_send(session: Session, data: bytes, body_lines: int) -> None:
     top = top_lines(data, body_lines)
-    await session.send((replies.TOP_FOLLOWS + "\r\n").encode() + dot_stuff(top) + b".\r\n")
+    session.write((replies.TOP_FOLLOWS + "\r\n").encode() + dot_stuff(top) + b".\r\n")
 
 
-async def cmd_dele(session: Session, command: Command) -> None:
+def cmd_dele(session: Session, command: Command) -> None:
     """DELE (RFC 1939 §5): marks only; the store changes at QUIT (UPDATE state)."""
     (number_text,) = exact_arguments(command, 1, 1)
     message, problem = _message(session, number_text)
     if message is None:
-        await session.reply(problem or replies.NO_SUCH_MESSAGE)
+        session.reply(problem or replies.NO_SUCH_MESSAGE)
         return
     message.deleted = True
-    await session.reply(replies.DELE_OK)
+    session.reply(replies.DELE_OK)
 
 
-async def cmd_rset(session: Session, command: Command) -> None:
+def cmd_rset(session: Session, command: Command) -> None:
     """RSET (RFC 1939 §5): unmark every message marked deleted."""
     exact_arguments(command, 0, 0)
     assert session.maildrop is not None
@@ -377,31 +405,31 @@ async def cmd_rset(session: Session, command: Command) -> None:
     for message in session.maildrop.messages:
         restored += message.deleted
         message.deleted = False
-    await session.reply(replies.RSET_OK.format(count=restored))
+    session.reply(replies.RSET_OK.format(count=restored))
 
 
-async def cmd_noop(session: Session, command: Command) -> None:
+def cmd_noop(session: Session, command: Command) -> None:
     """NOOP (RFC 1939 §5)."""
     exact_arguments(command, 0, 0)
-    await session.reply(replies.NOOP_OK)
+    session.reply(replies.NOOP_OK)
 
 
 async def cmd_quit(session: Session, command: Command) -> None:
     """QUIT (RFC 1939 §4 and §6): in TRANSACTION it enters UPDATE and applies the deletions."""
     session.closing = True
     if session.state is State.AUTHORIZATION or session.maildrop is None:
-        await session.reply(replies.BYE_AUTHORIZATION)
+        session.reply(replies.BYE_AUTHORIZATION)
         return
     try:
         remaining = await store_call(maildrop_commit, maildrop=session.maildrop)
     except Exception:
         log.exception("pop3: UPDATE failed for folder %s", session.maildrop.folder_id)
         await session.lock_release()
-        await session.reply(replies.UPDATE_FAILED)
+        session.reply(replies.UPDATE_FAILED)
         return
     # Released before the reply, so a client that logs in again right after QUIT finds it free.
     await session.lock_release()
-    await session.reply(replies.BYE_UPDATE.format(count=remaining))
+    session.reply(replies.BYE_UPDATE.format(count=remaining))
 
 
 COMMANDS: dict[str, CommandEntry] = {

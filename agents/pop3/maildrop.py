@@ -17,14 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from agents.pop3.wire import crlf_size
 from agents.storecalls import store_call
 from store.blobs import blob_path
 from store.selectors.pop3 import maildrop_snapshot
+from store.services.blobs import blob_wire_fill
 from store.services.pop3 import (
     maildrop_lock_acquire,
     maildrop_lock_refresh,
@@ -36,40 +34,7 @@ log = logging.getLogger(__name__)
 
 LOCK_TTL_SECONDS = 120
 LOCK_REFRESH_SECONDS = 30
-SIZE_CACHE_ENTRIES = 200_000  # blobs are immutable, so a computed wire size never goes stale
 READ_CHUNK = 1024 * 1024
-
-
-class _SizeCache:
-    def __init__(self) -> None:
-        self._sizes: OrderedDict[str, int] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, digest: str) -> int | None:
-        with self._lock:
-            size = self._sizes.get(digest)
-            if size is not None:
-                self._sizes.move_to_end(digest)
-            return size
-
-    def put(self, digest: str, size: int) -> None:
-        with self._lock:
-            self._sizes[digest] = size
-            while len(self._sizes) > SIZE_CACHE_ENTRIES:
-                self._sizes.popitem(last=False)
-
-
-_wire_sizes = _SizeCache()
-
-
-def wire_size(digest: str) -> int:
-    """The CRLF-normalised size of a blob (what RETR sends before dot-stuffing)."""
-    size = _wire_sizes.get(digest)
-    if size is None:
-        with open(blob_path(digest), "rb") as handle:
-            size = crlf_size(handle.read())
-        _wire_sizes.put(digest, size)
-    return size
 
 
 @dataclass
@@ -80,13 +45,15 @@ class MaildropMessage:
     stored_size: int
     size: int  # announced in STAT/LIST: the CRLF-normalised size
     path: str  # the blob file, resolved once at login
+    crlf_clean: bool = False  # stored with CRLF line ends and a terminated last line
+    dot_lines: bool = True  # some line starts with "." (dot-stuffing needed)
     deleted: bool = False
     retrieved: bool = False
 
     @property
-    def crlf_clean(self) -> bool:
-        """Stored with CRLF line ends and a terminated last line: sent without normalising."""
-        return self.size == self.stored_size
+    def verbatim(self) -> bool:
+        """The stored bytes are exactly what RETR sends before the terminator."""
+        return self.crlf_clean and not self.dot_lines
 
 
 @dataclass
@@ -108,19 +75,27 @@ class Maildrop:
 
 
 def maildrop_load(account_id: int) -> Maildrop | None:
-    """Take the snapshot (call from a thread): message list and exact wire sizes."""
+    """Take the snapshot (call from a thread): message list and exact wire sizes.
+
+    The sizes come from the blob rows (recorded at write time), so login reads no message file;
+    only a blob stored before those columns existed is read, once, and its facts kept.
+    """
     snapshot = maildrop_snapshot(account_id=account_id)
     if snapshot is None:
         return None
     maildrop = Maildrop(folder_id=snapshot.folder_id, uid_validity=snapshot.uid_validity)
     for number, entry in enumerate(snapshot.entries, start=1):
-        try:
-            size = wire_size(entry.blob_id)
-        except OSError:
-            log.error("pop3: blob %s of uid %s is unreadable", entry.blob_id, entry.uid)
-            size = entry.size
+        size, crlf, dots = entry.wire_size, entry.wire_crlf, entry.wire_dots
+        if size is None or crlf is None or dots is None:
+            try:
+                size, crlf, dots = blob_wire_fill(digest=entry.blob_id)
+            except OSError:
+                log.error("pop3: blob %s of uid %s is unreadable", entry.blob_id, entry.uid)
+                size, crlf, dots = entry.size, False, True
         path = str(blob_path(entry.blob_id))
-        maildrop.messages.append(MaildropMessage(number, entry.uid, entry.blob_id, entry.size, size, path))
+        maildrop.messages.append(
+            MaildropMessage(number, entry.uid, entry.blob_id, entry.size, size, path, crlf_clean=crlf, dot_lines=dots)
+        )
     return maildrop
 
 
@@ -136,8 +111,20 @@ def maildrop_commit(maildrop: Maildrop) -> int:
 
 
 def message_read(message: MaildropMessage) -> bytes:
-    with open(message.path, "rb") as handle:
-        return handle.read()
+    """The stored bytes: one open and, blobs being immutable with their size known, one read."""
+    fd = os.open(message.path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        data = os.read(fd, message.stored_size + 1)
+        return data if len(data) == message.stored_size else data + _read_rest(fd)
+    finally:
+        os.close(fd)
+
+
+def _read_rest(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, READ_CHUNK):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class MaildropLock:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 # RFC 2449 §4 raises the command line limit to 255 octets; SASL responses and long passwords
@@ -15,6 +16,9 @@ MAX_LINE_OCTETS = 8192
 MAX_KEYWORD_LENGTH = 4  # RFC 1939 §3: keywords are three or four characters
 MAX_MESSAGE_NUMBER_DIGITS = 10  # larger numbers cannot name a message; refused without int()
 MAX_TOP_LINES_DIGITS = 10
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0a-\x1f]")  # control characters but TAB
 
 
 class ParseError(Exception):
@@ -33,11 +37,12 @@ class Command:
 
 def command_parse(line: bytes) -> Command:
     """Split one line (CRLF or LF already removed, or not) into keyword and argument."""
-    text = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-    if not text.strip():
+    stripped = line.rstrip(b"\r\n")
+    if not stripped.strip():
         raise ParseError("empty command")
-    if any(ord(ch) < 0x20 and ch != "\t" for ch in text):
+    if _CONTROL.search(stripped):
         raise ParseError("control characters in command")
+    text = stripped.decode("utf-8", "surrogateescape")
     keyword, _, argument = text.lstrip(" ").partition(" ")
     if len(keyword) > MAX_KEYWORD_LENGTH or not keyword.isascii() or not keyword.isalpha():
         raise ParseError("unknown command")

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
-from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
 from agents.linestream import TLS_HANDSHAKE_TIMEOUT_SECONDS
-from agents.pop3 import replies
-from agents.pop3.parser import MAX_LINE_OCTETS
-from agents.pop3.session import Session
+from agents.pop3.session import ConnectionGate, Session
 from agents.runner import Listener
 from agents.tls import server_context
 
@@ -22,7 +18,7 @@ MAX_CONNECTIONS = 1000  # per process, like Dovecot's service pop3-login process
 MAX_CONNECTIONS_PER_IP = 50  # Dovecot's mail_max_userip_connections is 10 per user and address
 
 
-class ConnectionLimiter:
+class ConnectionLimiter(ConnectionGate):
     def __init__(self) -> None:
         self.total = 0
         self.per_ip: dict[str, int] = {}
@@ -43,57 +39,22 @@ class ConnectionLimiter:
             self.per_ip.pop(client_ip, None)
 
 
-ConnectionCallback = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-def connection_handler(
-    *, implicit_tls: bool, tls_context: ssl.SSLContext, limiter: ConnectionLimiter
-) -> ConnectionCallback:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        client_ip = str(peer[0]) if peer else ""
-        if not limiter.enter(client_ip):
-            try:
-                writer.write((replies.TOO_MANY_CONNECTIONS + "\r\n").encode())
-                await writer.drain()
-                writer.close()
-            except (ConnectionError, OSError):
-                pass
-            return
-        try:
-            session = Session(
-                reader,
-                writer,
-                tls_active=implicit_tls,
-                tls_context=None if implicit_tls else tls_context,
-            )
-            await session.run()
-        except asyncio.CancelledError:
-            pass  # the listener is shutting down; the session's finally blocks have run
-        finally:
-            limiter.leave(client_ip)
-
-    return handle
-
-
 async def pop3_servers_start(*, host: str, port: int, tls_port: int) -> list[Listener]:
     """Bind the STLS port and the implicit-TLS port (either may be 0 to skip it)."""
     context = server_context()
     limiter = ConnectionLimiter()
+    loop = asyncio.get_running_loop()
     listeners: list[Listener] = []
-    # The reader's limit bounds a line; one more byte for LF and CR each.
-    limit = MAX_LINE_OCTETS + 2
     if port:
-        plain = await asyncio.start_server(
-            connection_handler(implicit_tls=False, tls_context=context, limiter=limiter), host, port, limit=limit
+        plain = await loop.create_server(
+            lambda: Session(tls_active=False, tls_context=context, gate=limiter), host, port
         )
         listeners.append(Listener("pop3", host, port, plain))
     if tls_port:
-        secure = await asyncio.start_server(
-            connection_handler(implicit_tls=True, tls_context=context, limiter=limiter),
+        secure = await loop.create_server(
+            lambda: Session(tls_active=True, tls_context=None, gate=limiter),
             host,
             tls_port,
-            limit=limit,
             ssl=context,
             ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS,
         )

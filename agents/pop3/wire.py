@@ -67,15 +67,46 @@ class WireEncoder:
         return tail + TERMINATOR
 
 
-def encode_message(data: bytes, *, crlf_clean: bool = False) -> bytes:
+def encode_message(data: bytes, *, crlf_clean: bool = False, dot_lines: bool = True) -> bytes:
     """A whole message in multi-line form, terminator included.
 
     crlf_clean says the caller knows every line already ends in CRLF (the common case), which
-    spares two scans of the message.
+    spares two scans of the message; dot_lines=False that no line starts with "." (both are
+    recorded per blob at write time, store.blobs.wire_facts).
     """
     if not data:
         return TERMINATOR
-    return dot_stuff(data if crlf_clean else crlf_normalize(data)) + TERMINATOR
+    if not crlf_clean:
+        data = crlf_normalize(data)
+    return (dot_stuff(data) if dot_lines else data) + TERMINATOR
+
+
+def wire_parts(header: bytes, data: bytes, *, crlf_clean: bool, dot_lines: bool) -> list[bytes | memoryview]:
+    """header, then data in multi-line form and the terminator, as parts for one gathered write.
+
+    Dot-stuffing inserts a "." part before each slice that starts a dot-led line instead of
+    copying the message: a message keeps its bytes, the client gets exactly encode_message(data).
+    """
+    if not data:
+        return [header, TERMINATOR]
+    if not crlf_clean:
+        data = crlf_normalize(data)
+    if not dot_lines:
+        return [header, data, TERMINATOR]
+    view = memoryview(data)
+    parts: list[bytes | memoryview] = [header]
+    start = 0
+    if data.startswith(b"."):
+        parts.append(b".")
+    position = data.find(b"\n.")
+    while position >= 0:
+        parts.append(view[start : position + 1])
+        parts.append(b".")
+        start = position + 1
+        position = data.find(b"\n.", start)
+    parts.append(view[start:])
+    parts.append(TERMINATOR)
+    return parts
 
 
 def top_lines(data: bytes, body_lines: int) -> bytes:

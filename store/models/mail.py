@@ -67,6 +67,11 @@ class Blob(models.Model):
     # Parse results, kept once per blob so a message to many recipients is parsed once.
     envelope = models.JSONField()
     body = models.JSONField()
+    # The message as POP3 sends it (RFC 1939 §3), worked out once from the bytes at write time
+    # (store.blobs.wire_facts); NULL on rows older than these columns until first needed.
+    wire_size = models.BigIntegerField(null=True)  # size with every line ending CRLF, last line terminated
+    wire_crlf = models.BooleanField(null=True)  # the bytes already are that form: sent as stored
+    wire_dots = models.BooleanField(null=True)  # some line starts with "." (dot-stuffing needed)
 
 
 class Message(models.Model):

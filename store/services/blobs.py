@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from store.blobs import TEMP_DIR_NAME, blob_delete, blob_root, blob_write
+from store.blobs import TEMP_DIR_NAME, WireFacts, blob_delete, blob_read, blob_root, blob_write, wire_facts
 from store.models import Blob, Message, OutboundMessage
 from store.parse import ParsedMessage
 
@@ -26,8 +26,28 @@ def blob_store(*, raw: bytes, parsed: ParsedMessage) -> str:
     """Write the bytes durably and make sure a Blob row exists; call inside a transaction."""
     digest = blob_write(raw)
     if not Blob.objects.filter(pk=digest).exists():
-        Blob.objects.create(sha256=digest, size=len(raw), envelope=parsed.envelope, body=parsed.body)
+        wire = wire_facts(raw)
+        Blob.objects.create(
+            sha256=digest,
+            size=len(raw),
+            envelope=parsed.envelope,
+            body=parsed.body,
+            wire_size=wire.size,
+            wire_crlf=wire.crlf,
+            wire_dots=wire.dots,
+        )
     return digest
+
+
+def blob_wire_fill(*, digest: str) -> WireFacts:
+    """Work out and keep the POP3 wire facts of a blob stored before they were recorded.
+
+    Reads the file once; later readers find the columns set. Raises OSError if the file is
+    unreadable (nothing is recorded then).
+    """
+    wire = wire_facts(blob_read(digest))
+    Blob.objects.filter(pk=digest).update(wire_size=wire.size, wire_crlf=wire.crlf, wire_dots=wire.dots)
+    return wire
 
 
 def blob_release_for_folders(*, folder_ids: list[int]) -> None:

@@ -110,3 +110,18 @@ def test_mta_sts_policy(world, client):
     lines = response.content.decode().split("\r\n")
     assert lines[:3] == ["version: STSv1", f"mode: {settings.YUBIN_MTA_STS_MODE}", f"mx: {settings.YUBIN_HOSTNAME}"]
     assert client.get("/.well-known/mta-sts.txt", HTTP_HOST="mta-sts.elsewhere.example").status_code == 404
+
+
+def test_apple_profile_for_the_signed_in_user_only(world, client):
+    """The webmail's settings link downloads the signed-in user's own profile; nobody else's."""
+    anonymous = client.get("/mail/profile.mobileconfig")
+    assert anonymous.status_code == 403
+    client.force_login(world.alpha_user)
+    response = client.get("/mail/profile.mobileconfig")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-apple-aspen-config"
+    assert response["Content-Disposition"].startswith("attachment;")
+    profile = plistlib.loads(response.content)
+    (account,) = profile["PayloadContent"]
+    assert account["EmailAddress"] == world.alpha_user.address
+    assert account["IncomingMailServerPortNumber"] == settings.YUBIN_PORT_IMAPS

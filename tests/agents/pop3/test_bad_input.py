@@ -179,3 +179,16 @@ def test_overlong_sasl_answer(pop3_server, mailbox):
     assert wire.line() == (replies.AUTH_BAD_RESPONSE + "\r\n").encode()
     assert wire.line() == (replies.WRONG_STATE + "\r\n").encode()
     wire.close()
+
+
+def test_eof_at_sasl_prompt_ends_the_session(pop3_server, mailbox):
+    """A client that half-closes while the server waits for its SASL response gets the
+    connection closed, not a session left hanging."""
+    import socket as socket_module
+
+    wire = Wire(pop3_server)
+    wire.send(b"AUTH PLAIN\r\n")
+    assert wire.line() == b"+ \r\n"
+    wire.sock.shutdown(socket_module.SHUT_WR)
+    assert wire.line() == b""
+    wire.close()

@@ -233,3 +233,68 @@ def test_missing_blob_gets_temporary_error(pop3_server, make_account, deliver):
         client.top(1, 0)
     assert client.retr(2)[1][-1] == b"second"
     client.quit()
+
+
+WIRE_CASES = [
+    b"Subject: clean\r\n\r\nplain CRLF body\r\n",
+    b"Subject: dots\r\n\r\n.leading\r\n",
+    b"Subject: bare LF\n\nline\n",
+    b"Subject: unterminated\r\n\r\nlast",
+]
+
+
+def test_blob_rows_record_wire_facts(make_account, deliver):
+    """Delivery records each blob's POP3 size, whether it is already CRLF and whether it has dot-led lines."""
+    from store.models import Blob, Message
+
+    account = make_account(ADDRESS)
+    for raw in WIRE_CASES:
+        deliver(account, raw)
+    rows = Message.objects.filter(folder__account=account).order_by("uid")
+    facts = [Blob.objects.values_list("wire_size", "wire_crlf", "wire_dots").get(pk=m.blob_id) for m in rows]
+    assert facts == [
+        (len(WIRE_CASES[0]), True, False),
+        (len(WIRE_CASES[1]), True, True),
+        (len(WIRE_CASES[2]) + 3, False, False),
+        (len(WIRE_CASES[3]) + 2, False, False),
+    ]
+
+
+def test_login_reads_no_message_file(pop3_server, make_account, deliver):
+    """LIST sizes come from the blob rows: with a blob file gone, login and LIST still give the exact
+    CRLF sizes (only RETR of that message fails, with -ERR)."""
+    from store.blobs import blob_path
+    from store.models import Message
+
+    account = make_account(ADDRESS)
+    for raw in WIRE_CASES:
+        deliver(account, raw)
+    gone = Message.objects.filter(folder__account=account, uid=3).get().blob_id
+    blob_path(gone).unlink()
+    client = pop3_server.login(ADDRESS)
+    _, listing, _ = client.list()
+    expected = [len(WIRE_CASES[0]), len(WIRE_CASES[1]), len(WIRE_CASES[2]) + 3, len(WIRE_CASES[3]) + 2]
+    assert [int(line.split()[1]) for line in listing] == expected
+    with pytest.raises(poplib.error_proto):
+        client.retr(3)
+    assert client.retr(1)[1] == [b"Subject: clean", b"", b"plain CRLF body"]
+    client.quit()
+
+
+def test_old_blob_rows_get_wire_facts_at_first_login(pop3_server, make_account, deliver):
+    """Blobs stored before the wire columns existed are read once at the first login, their facts
+    kept, and the sizes and bytes are exact."""
+    from store.models import Blob, Message
+
+    account = make_account(ADDRESS)
+    for raw in WIRE_CASES:
+        deliver(account, raw)
+    Blob.objects.update(wire_size=None, wire_crlf=None, wire_dots=None)
+    client = pop3_server.login(ADDRESS)
+    count, total = client.stat()
+    assert (count, total) == (4, sum(len(raw) for raw in WIRE_CASES) + 5)
+    assert client.retr(2)[1] == [b"Subject: dots", b"", b".leading"]
+    assert client.retr(3)[1] == [b"Subject: bare LF", b"", b"line"]
+    client.quit()
+    blob_ids = Message.objects.filter(folder__account=account).values_list("blob_id", flat=True)
+    assert not Blob.objects.filter(pk__in=list(blob_ids), wire_size__isnull=True).exists()

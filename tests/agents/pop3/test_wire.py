@@ -90,3 +90,29 @@ def test_chunked_encoder_equals_whole(data, chunk_sizes):
 def test_top_lines(message, count, expected):
     """TOP keeps the header, the blank line and n body lines (RFC 1939 §7)."""
     assert top_lines(message, count) == expected
+
+
+@given(st.binary(max_size=2000))
+def test_wire_facts_match_the_encoder(data):
+    """The facts recorded per blob at write time agree with what RETR sends: the size is the
+    CRLF-normalised length, crlf means the bytes already are that form, dots that stuffing changes them."""
+    from store.blobs import wire_facts
+
+    facts = wire_facts(data)
+    normalized = crlf_normalize(data)
+    assert facts.size == len(normalized) == crlf_size(data)
+    assert facts.crlf == (normalized == data)
+    assert facts.dots == (dot_stuff(normalized) != normalized)
+    assert encode_message(data, crlf_clean=facts.crlf, dot_lines=facts.dots) == encode_message(data)
+
+
+@given(st.binary(max_size=2000))
+def test_gathered_parts_equal_the_encoded_message(data):
+    """The parts RETR writes in one gathered write join to exactly the header and encode_message(data)."""
+    from agents.pop3.wire import wire_parts
+    from store.blobs import wire_facts
+
+    facts = wire_facts(data)
+    for crlf_clean, dot_lines in {(facts.crlf, facts.dots), (False, True)}:
+        parts = wire_parts(b"+OK\r\n", data, crlf_clean=crlf_clean, dot_lines=dot_lines)
+        assert b"".join(parts) == b"+OK\r\n" + encode_message(data)
