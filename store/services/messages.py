@@ -99,10 +99,11 @@ def _copy_fields(message: Message) -> dict[str, object]:
 
 
 def _lock_folder(folder_id: int) -> Folder:
-    folder = Folder.objects.select_for_update().filter(pk=folder_id).first()
-    if folder is None:
+    # No ORDER BY (first() would add one, and the model's ordering a join): one row by key.
+    found = list(Folder.objects.select_for_update().filter(pk=folder_id).order_by()[:1])
+    if not found:
         raise NotFound("no such folder")
-    return folder
+    return found[0]
 
 
 def _add_messages(folder: Folder, rows: list[dict[str, object]]) -> list[Message]:
@@ -254,7 +255,18 @@ def flags_set(
                 message.flags, message.keywords, message.modseq = new_flags, new_keywords, modseq
                 changed.append(message)
         if changed:
-            Message.objects.bulk_update(changed, ["flags", "keywords", "modseq"], batch_size=2000)
+            # Messages that end with the same flags (the usual case) take one plain UPDATE.
+            groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+            for message in changed:
+                groups.setdefault((message.flags, tuple(message.keywords)), []).append(message.pk)
+            if len(groups) <= 4:
+                for (new_flags, new_keywords), ids in groups.items():
+                    for start in range(0, len(ids), 5000):
+                        Message.objects.filter(pk__in=ids[start : start + 5000]).update(
+                            flags=new_flags, keywords=list(new_keywords), modseq=modseq
+                        )
+            else:
+                Message.objects.bulk_update(changed, ["flags", "keywords", "modseq"], batch_size=2000)
             Folder.objects.filter(pk=folder.pk).update(
                 highest_modseq=modseq, unseen_count=F("unseen_count") + unseen_delta
             )
@@ -326,10 +338,14 @@ def _expunge(folder_id: int, uids: list[int] | None, *, only_deleted: bool) -> l
     query = Message.objects.filter(folder_id=folder_id)
     if only_deleted:
         query = query.filter(flags=F("flags").bitor(Flag.DELETED))
-    candidates = list(query.values_list("id", "uid", "size", "flags", "blob_id"))
-    if uids is not None:
-        wanted = set(uids)
-        candidates = [row for row in candidates if row[1] in wanted]
+    columns = ("id", "uid", "size", "flags", "blob_id")
+    if uids is None or len(uids) > 5000:
+        candidates = list(query.values_list(*columns))
+        if uids is not None:
+            wanted = set(uids)
+            candidates = [row for row in candidates if row[1] in wanted]
+    else:  # a few UIDs (UID EXPUNGE, MOVE): found through the (folder, uid) index, not by a scan
+        candidates = list(query.filter(uid__in=sorted(set(uids))).values_list(*columns))
     if not candidates:
         return []
     modseq = folder.highest_modseq + 1
