@@ -260,10 +260,10 @@ def flags_set(
             for message in changed:
                 groups.setdefault((message.flags, tuple(message.keywords)), []).append(message.pk)
             if len(groups) <= 4:
-                for (new_flags, new_keywords), ids in groups.items():
+                for (group_flags, group_keywords), ids in groups.items():
                     for start in range(0, len(ids), 5000):
                         Message.objects.filter(pk__in=ids[start : start + 5000]).update(
-                            flags=new_flags, keywords=list(new_keywords), modseq=modseq
+                            flags=group_flags, keywords=list(group_keywords), modseq=modseq
                         )
             else:
                 Message.objects.bulk_update(changed, ["flags", "keywords", "modseq"], batch_size=2000)
