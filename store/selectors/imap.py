@@ -60,12 +60,12 @@ _FOLDER_FIELDS = (
 )
 
 
-
 def _first(query: Any) -> Any:
     """The first row of a query on a unique key, or None: without the ORDER BY that first()
     adds (the models' default ordering), which these per-command lookups do not need."""
     rows = list(query.order_by()[:1])
     return rows[0] if rows else None
+
 
 def imap_folders(account_id: int) -> list[FolderRow]:
     return [FolderRow(*row) for row in Folder.objects.filter(account_id=account_id).values_list(*_FOLDER_FIELDS)]
