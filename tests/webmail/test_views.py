@@ -348,3 +348,25 @@ def test_search_results_are_paged(mail_system, client):
     assert "30 messages found" in everywhere
     assert "Paged report 04" in everywhere and "Paged report p4" in everywhere and "Paged report p0" in everywhere
     assert "Paged report 05" not in everywhere
+
+
+def test_lists_show_current_flags_of_messages_seen_before(mail_system, client):
+    """The message list and search results keep what a message says between requests, but its
+    flags are read each time: a message marked read by another client shows as read."""
+    mail_system.append(messages.plain(subject="Flag freshness"))
+    uid = _uid_of(mail_system, "Flag freshness")
+
+    def row(page: str) -> str:
+        match = re.search(rf'<tr class="([^"]*)"[^>]*data-uid="{uid}"', page)
+        assert match, page
+        return match.group(1)
+
+    assert "unread" in row(client.get("/").content.decode())
+    search = {"subject": "freshness", "scope": "folder", "f": "INBOX"}
+    assert "unread" in row(client.get("/search/", search).content.decode())
+    imap = mail_system.imap()
+    imap.select_folder("INBOX")
+    imap.add_flags([uid], [b"\\Seen"])
+    imap.logout()
+    assert "unread" not in row(client.get("/").content.decode())
+    assert "unread" not in row(client.get("/search/", search).content.decode())

@@ -7,7 +7,7 @@ syntax. Line breaks and NUL are refused before anything is sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from imapclient.exceptions import IMAPClientError
@@ -73,6 +73,7 @@ class FolderHits:
     folder: str
     count: int
     messages: list[Summary]
+    rows: list[tuple[Summary, str]] = field(default_factory=list)  # with each message's link
 
 
 @dataclass

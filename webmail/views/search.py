@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from urllib.parse import quote
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from webmail.imap.folders import folders_list
@@ -60,6 +62,12 @@ def search_view(request: HttpRequest) -> HttpResponse:
                 results = search(connection, query, scoped, page=page, per_page=per_page)
             except QueryInvalid:
                 error = _("Line breaks are not allowed in a search.")
+    if results:
+        # One reverse() for the page, not two per row: {% url %} costs about 0.1 ms a call.
+        pattern = reverse("webmail:message", args=["_uid_"])
+        for hit in results.hits:
+            query_string = "?f=" + quote(hit.folder, safe="")
+            hit.rows = [(m, pattern.replace("_uid_", str(m.uid)) + query_string) for m in hit.messages]
     context = {
         "folders": folders,
         "folder": folder,
