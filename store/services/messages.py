@@ -7,7 +7,7 @@ records a change event that is published after commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,6 +57,8 @@ class DeliveryLogEntry:
     sender: str = ""
     client_ip: str | None = None
     tls: bool = False
+    addresses: Mapping[int, str] = field(default_factory=dict)  # account id -> address, for tracking
+    rules: Mapping[int, str] = field(default_factory=dict)  # account id -> the rule that filed the copy
 
 
 @dataclass(frozen=True)
@@ -425,8 +427,9 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
                             "event": "delivered",
                             "message_id": parsed.message_id[:998],
                             "sender": item.log.sender[:320],
-                            "recipient": str(target.account_id),
+                            "recipient": item.log.addresses.get(target.account_id, str(target.account_id)),
                             "folder": folder.name,
+                            "rule": item.log.rules.get(target.account_id, "")[:200],
                             "client_ip": item.log.client_ip,
                             "tls": item.log.tls,
                             "size": parsed.size,
