@@ -17,7 +17,7 @@ from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from store.blobs import blob_digest, blobs_write
+from store.blobs import blob_digest, blobs_write, wire_facts
 from store.changes import change_record, changes_record
 from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from store.models import Account, Blob, DeliveryLog, Expunged, Flag, Folder, Message
@@ -337,6 +337,19 @@ def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]]
         )
 
 
+def _blob_row(digest: str, raw: bytes, parsed: ParsedMessage) -> dict[str, object]:
+    wire = wire_facts(raw)
+    return {
+        "sha256": digest,
+        "size": len(raw),
+        "envelope": parsed.envelope,
+        "body": parsed.body,
+        "wire_size": wire.size,
+        "wire_crlf": wire.crlf,
+        "wire_dots": wire.dots,
+    }
+
+
 def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryResult]:
     """Deliver many messages in one transaction: the group commit of the MDA.
 
@@ -438,13 +451,7 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
         if not messages:
             return results
         blob_rows: list[dict[str, object]] = [
-            {
-                "sha256": digest,
-                "size": len(items[index].raw),
-                "envelope": parsed_list[index].envelope,
-                "body": parsed_list[index].body,
-            }
-            for digest, index in blob_items.items()
+            _blob_row(digest, items[index].raw, parsed_list[index]) for digest, index in blob_items.items()
         ]
         changed = [folder for folder in folders.values() if folder.added]
         with _pipelined():
