@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from store.models import ChangeEvent
 
@@ -51,6 +52,39 @@ def change_record(*, account_id: int, folder_id: int | None, kind: str, modseq: 
             cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(row.pk)])
     change = Change(id=row.pk, account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
     transaction.on_commit(lambda: _publish(change))
+
+
+def changes_record(changes: list[tuple[int, int | None, str, int]]) -> None:
+    """Record many (account_id, folder_id, kind, modseq) changes in the caller's transaction, with one
+    NOTIFY on PostgreSQL; they are published here once that commits."""
+    if not changes:
+        return
+    published: list[Change] = []
+    if connection.features.can_return_columns_from_insert:
+        # One short INSERT ... RETURNING per change (a batch has one per folder): cheaper than
+        # bulk_create's query building, and each id is known for sure.
+        sql = (
+            f"INSERT INTO {ChangeEvent._meta.db_table} (account_id, folder_id, kind, modseq, created) "  # noqa: S608
+            "VALUES (%s, %s, %s, %s, %s) RETURNING id"
+        )
+        created = ChangeEvent._meta.get_field("created").get_db_prep_save(timezone.now(), connection)
+        with connection.cursor() as cursor:
+            for account_id, folder_id, kind, modseq in changes:
+                cursor.execute(sql, [account_id, folder_id, kind, modseq, created])
+                published.append(Change(cursor.fetchone()[0], account_id, folder_id, kind, modseq))
+    else:
+        for account_id, folder_id, kind, modseq in changes:
+            row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
+            published.append(Change(row.pk, account_id, folder_id, kind, modseq))
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(max(c.id for c in published))])
+
+    def publish_all() -> None:
+        for change in published:
+            _publish(change)
+
+    transaction.on_commit(publish_all)
 
 
 def subscribe(callback: Subscriber) -> Callable[[], None]:

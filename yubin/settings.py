@@ -248,6 +248,9 @@ YUBIN_SMTP_DMARC_REJECT = env_bool("YUBIN_SMTP_DMARC_REJECT", True)
 YUBIN_POP_BEFORE_SMTP_MINUTES = env_int("YUBIN_POP_BEFORE_SMTP_MINUTES", 0)
 # Group commit: at most this many messages are delivered in one database transaction.
 YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
+# Seconds a found recipient (account or alias expansion) is remembered by the SMTP process; 0 = off.
+# Unknown recipients are never remembered; directory changes made in this process clear it at once.
+YUBIN_SMTP_RECIPIENT_CACHE_SECONDS = env_int("YUBIN_SMTP_RECIPIENT_CACHE_SECONDS", 5)
 # LDAP (django-auth-ldap) from the YUBIN_LDAP_* variables; store.auth.LdapAccountBackend uses these.
 YUBIN_LDAP_ACCOUNT_DOMAIN_CREATE = env_bool("YUBIN_LDAP_ACCOUNT_DOMAIN_CREATE", False)
 if YUBIN_LDAP_URI:

@@ -1,10 +1,11 @@
 """Delivery of accepted messages: Sieve rules, local copies, queue rows, vacation replies.
 
-`job_deliver` turns one message and its resolved recipients into store writes: one blob, local
-copies through store.services.message_deliver, remote alias targets and Sieve redirects through
-store.services.queue.queue_enqueue. `GroupCommitter` runs many sessions' jobs in one database
-transaction on one thread (group commit): each job in its own savepoint, one COMMIT (one WAL
-fsync) for the batch, and only then are the sessions told to answer 250 (DESIGN rule 1).
+`jobs_deliver` turns messages and their resolved recipients into store writes: one blob per
+message, every local copy of every message through one store.services.messages_deliver_batch
+call, remote alias targets and Sieve redirects through store.services.queue.queue_enqueue.
+`GroupCommitter` runs many sessions' jobs in one database transaction on one thread (group
+commit): one COMMIT (one WAL fsync) for the batch, and only then are the sessions told to answer
+250 (DESIGN rule 1).
 """
 
 from __future__ import annotations
@@ -14,23 +15,24 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, sieve_parse, sieve_run
 from agents.mda.vacation import vacation_applies, vacation_handle, vacation_reply_build
 from agents.smtp.faults import fault_point
-from store.blobs import blob_write
+from store.blobs import blob_write, blobs_write
 from store.errors import StoreError
 from store.mime_headers import field_value, header_end, header_fields
 from store.mime_text import decode_rfc2047, guess_text
 from store.parse import ParsedMessage, parse_message
-from store.selectors.smtp import LocalAccount, recipient_resolve, sieve_scripts_for
-from store.services.log import log_record
-from store.services.messages import DeliveryTarget, message_deliver
+from store.selectors.smtp import LocalAccount, recipient_resolve, sieve_scripts_for_many
+from store.services.log import log_record, log_records
+from store.services.messages import DeliveryItem, DeliveryLogEntry, DeliveryTarget, messages_deliver_batch
 from store.services.queue import QueueRecipient, queue_enqueue
 from store.services.sieve import sieve_script_record_error
 from store.services.vacation import vacation_reply_claim
@@ -38,6 +40,7 @@ from store.services.vacation import vacation_reply_claim
 log = logging.getLogger(__name__)
 
 PARSED_SCRIPT_CACHE_SIZE = 512
+BLOB_WRITERS = 8  # threads writing and fsyncing message files for the sessions
 
 
 @dataclass
@@ -63,10 +66,13 @@ class DeliveryJob:
     submitted_by: str = ""
     client_ip: str | None = None
     tls: bool = False
-
-
-class QuotaFailure(Exception):
-    """Every local recipient is over quota and nothing else was accepted."""
+    helo: str = ""
+    verdicts: dict[str, str] = field(default_factory=dict)  # spf/dkim/dmarc results on the MX
+    # The message file being written and fsynced by another thread; it must be durable before
+    # the transaction that names it commits. None: batch_deliver writes it first.
+    blob: Future[str] | None = None
+    # The message parsed on another thread, off the delivery thread's serial path.
+    parsed: Future[ParsedMessage] | None = None
 
 
 @dataclass
@@ -104,13 +110,12 @@ def _parsed_script(script_id: int, content: str) -> list[Any]:
     return commands
 
 
-def rules_apply(account: LocalAccount, message: SieveInput) -> SieveResult | None:
+def rules_apply(scripts: list[tuple[int, str, str]], message: SieveInput) -> SieveResult | None:
     """Run the domain's and the account's active scripts; None means plain INBOX delivery.
 
     A script that does not parse or fails at run time never loses mail: the error is recorded
     on the script and the message goes to INBOX.
     """
-    scripts = sieve_scripts_for(account.account_id, account.domain_id)
     if not scripts:
         return None
     parsed: list[list[Any]] = []
@@ -134,9 +139,14 @@ class _Plan:
     redirects: dict[str, None] = field(default_factory=dict)
     vacations: list[tuple[LocalAccount, Any, SieveInput]] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
+    addresses: dict[int, str] = field(default_factory=dict)  # account id -> address (delivery log)
+    rules: dict[int, str] = field(default_factory=dict)  # account id -> scripts that filed its copy
 
 
-def _plan(job: DeliveryJob, parsed: ParsedMessage) -> _Plan:
+Scripts = dict[tuple[int, int], list[tuple[int, str, str]]]
+
+
+def _plan(job: DeliveryJob, parsed: ParsedMessage, scripts: Scripts) -> _Plan:
     plan = _Plan()
     seen_accounts: set[int] = set()
     for rcpt in job.recipients:
@@ -146,11 +156,17 @@ def _plan(job: DeliveryJob, parsed: ParsedMessage) -> _Plan:
             if account.account_id in seen_accounts:
                 continue
             seen_accounts.add(account.account_id)
+            plan.addresses[account.account_id] = account.address
+            account_scripts = scripts.get((account.account_id, account.domain_id), [])
+            if not account_scripts:
+                plan.targets.append(DeliveryTarget(account.account_id))
+                continue
             message = sieve_input(job.raw, size=parsed.size, envelope_from=job.sender, envelope_to=rcpt.address)
-            result = rules_apply(account, message)
+            result = rules_apply(account_scripts, message)
             if result is None:
                 plan.targets.append(DeliveryTarget(account.account_id))
                 continue
+            plan.rules[account.account_id] = ", ".join(name for _id, name, _content in account_scripts)
             for target in result.folders:
                 plan.targets.append(
                     DeliveryTarget(account.account_id, folder=target.folder, create_folder=target.create)
@@ -175,49 +191,93 @@ def _redirect(job: DeliveryJob, plan: _Plan) -> list[DeliveryTarget]:
     return local
 
 
-def job_deliver(job: DeliveryJob) -> DeliveryOutcome:
-    """Deliver one message; call inside a transaction. Raises QuotaFailure when nothing fits."""
-    parsed = parse_message(job.raw)
-    plan = _plan(job, parsed)
-    targets = plan.targets + _redirect(job, plan)
-    delivered = 0
-    if targets:
-        result = message_deliver(raw=job.raw, targets=targets, parsed=parsed)
-        delivered = len(result.delivered)
-        if result.over_quota:
-            if not delivered and not plan.remote:
-                raise QuotaFailure
-            # Others were accepted, so this answer will be 250: deliver the rest in quota grace
-            # (Dovecot's quota_grace) rather than lose their copies.
-            message_deliver(raw=job.raw, targets=result.over_quota, parsed=parsed, enforce_quota=False)
-        for item in result.delivered:
-            log_record(
-                event="delivered",
-                message_id=parsed.message_id[:998],
-                sender=job.sender[:320],
-                recipient=str(item.account_id),
-                folder=item.folder,
-                client_ip=job.client_ip,
-                tls=job.tls,
-                size=parsed.size,
+def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
+    """Deliver many messages; call inside a transaction (the caller commits them together).
+
+    One query finds the Sieve scripts of every account involved; one store call
+    (messages_deliver_batch) writes every local copy. A message whose local recipients are all
+    over quota and that has no other recipient gets a quota outcome and nothing is written for
+    it. Queue rows, vacation replies and logs of the other paths follow per message.
+    """
+    parsed_list = [job.parsed.result() if job.parsed is not None else parse_message(job.raw) for job in jobs]
+    owners = {
+        (account.account_id, account.domain_id) for job in jobs for rcpt in job.recipients for account in rcpt.accounts
+    }
+    scripts = sieve_scripts_for_many(owners)
+    plans = [_plan(job, parsed, scripts) for job, parsed in zip(jobs, parsed_list, strict=True)]
+    items = []
+    for job, parsed, plan in zip(jobs, parsed_list, plans, strict=True):
+        targets = plan.targets + _redirect(job, plan)
+        items.append(
+            DeliveryItem(
+                raw=job.raw,
+                targets=targets,
+                parsed=parsed,
+                blob_written_by_caller=job.blob is not None,
+                # Once some copy is accepted (or a remote recipient queued), the 250 covers the
+                # full mailboxes too: deliver to them in quota grace (Dovecot's quota_grace).
+                enforce_quota=not plan.remote,
+                quota_grace=True,
+                log=DeliveryLogEntry(
+                    sender=job.sender, client_ip=job.client_ip, tls=job.tls, addresses=plan.addresses, rules=plan.rules
+                ),
             )
-    if plan.remote:
-        queue_enqueue(
-            raw=job.raw,
-            sender=job.sender,
-            recipients=list(plan.remote.values()),
-            parsed=parsed,
-            smtputf8=job.smtputf8,
-            body_8bit=job.body_8bit,
-            dsn_ret=job.dsn_ret,
-            dsn_envid=job.dsn_envid,
-            submitted_by=job.submitted_by,
-            client_ip=job.client_ip,
         )
-    for address in plan.discarded:
-        log_record(event="discarded", message_id=parsed.message_id[:998], sender=job.sender[:320], recipient=address)
-    _vacations(plan)
-    return DeliveryOutcome(ok=True, message_id=parsed.message_id)
+    results = messages_deliver_batch(items=items)
+    outcomes: list[DeliveryOutcome] = []
+    received: list[dict[str, Any]] = []
+    for job, parsed, plan, item, result in zip(jobs, parsed_list, plans, items, results, strict=True):
+        if result.error:
+            log.warning("delivery failed: %s", result.error)
+            outcomes.append(DeliveryOutcome(ok=False))
+            continue
+        if item.targets and not result.delivered and not plan.remote:
+            outcomes.append(DeliveryOutcome(ok=False, quota=bool(result.over_quota)))
+            continue
+        if plan.remote:
+            queue_enqueue(
+                raw=job.raw,
+                sender=job.sender,
+                recipients=list(plan.remote.values()),
+                parsed=parsed,
+                smtputf8=job.smtputf8,
+                body_8bit=job.body_8bit,
+                dsn_ret=job.dsn_ret,
+                dsn_envid=job.dsn_envid,
+                submitted_by=job.submitted_by,
+                client_ip=job.client_ip,
+            )
+        for address in plan.discarded:
+            log_record(
+                event="discarded", message_id=parsed.message_id[:998], sender=job.sender[:320], recipient=address
+            )
+        _vacations(plan)
+        received.extend(_received_rows(job, parsed))
+        outcomes.append(DeliveryOutcome(ok=True, message_id=parsed.message_id))
+    if received:
+        log_records(rows=received)
+    return outcomes
+
+
+def _received_rows(job: DeliveryJob, parsed: ParsedMessage) -> list[dict[str, Any]]:
+    """One "received" line per envelope recipient: where the message came from and its verdicts."""
+    detail: dict[str, str] = dict(job.verdicts)
+    if job.submitted_by:
+        detail["authenticated"] = job.submitted_by
+    return [
+        {
+            "event": "received",
+            "message_id": parsed.message_id[:998],
+            "sender": job.sender[:320],
+            "recipient": rcpt.address[:320],
+            "remote_host": job.helo[:255],
+            "client_ip": job.client_ip,
+            "tls": job.tls,
+            "size": parsed.size,
+            "detail": detail,
+        }
+        for rcpt in job.recipients
+    ]
 
 
 def _vacations(plan: _Plan) -> None:
@@ -234,24 +294,51 @@ def _vacations(plan: _Plan) -> None:
 
 
 def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
-    """Group commit: every job in its own savepoint, one COMMIT for all of them."""
-    for job in jobs:
-        blob_write(job.raw)  # fsynced before any row names it (DESIGN rule 5)
-    fault_point("blob")
-    outcomes: list[DeliveryOutcome] = []
-    with transaction.atomic():
+    """Group commit: every job of the batch in one transaction, one COMMIT for all of them.
+
+    Should the batch fail as a whole (a queue or log write, a database error), it is rolled
+    back and each job is retried in a transaction of its own, so one bad message cannot cost
+    the others their delivery.
+    """
+    blobs_write([job.raw for job in jobs if job.blob is None])  # durable before any row names them
+    try:
+        with transaction.atomic():
+            outcomes = jobs_deliver(jobs)
+            _blobs_wait(jobs)  # files written in parallel with the inserts, durable before COMMIT
+            fault_point("blob")
+            fault_point("commit")
+    except Exception:
+        if len(jobs) == 1:
+            raise
+        log.exception("delivery batch of %d failed; delivering its messages one by one", len(jobs))
+        outcomes = []
         for job in jobs:
             try:
                 with transaction.atomic():
-                    outcomes.append(job_deliver(job))
-            except QuotaFailure:
-                outcomes.append(DeliveryOutcome(ok=False, quota=True))
-            except (StoreError, ValueError) as error:
-                log.warning("delivery failed: %s", error)
+                    outcomes.extend(jobs_deliver([job]))
+                    _blobs_wait([job])
+            except Exception as error:  # this job only: the ones before it are committed
+                log.warning("delivery failed: %s", error, exc_info=not isinstance(error, StoreError))
                 outcomes.append(DeliveryOutcome(ok=False))
-        fault_point("commit")
+                if isinstance(error, DatabaseError) and not connection.is_usable():
+                    connection.close()
     fault_point("committed")
     return outcomes
+
+
+def _prepare(raw: bytes, parsed: Future[ParsedMessage]) -> str:
+    """On the pool: parse the message (the delivery thread needs that first), then write its file."""
+    try:
+        parsed.set_result(parse_message(raw))
+    except BaseException as error:
+        parsed.set_exception(error)
+    return blob_write(raw)
+
+
+def _blobs_wait(jobs: list[DeliveryJob]) -> None:
+    for job in jobs:
+        if job.blob is not None:
+            job.blob.result()  # raises when the file could not be written
 
 
 class GroupCommitter:
@@ -267,11 +354,17 @@ class GroupCommitter:
         self._condition = threading.Condition()
         self._stopping = False
         self._users = 0
+        self._blob_pool = ThreadPoolExecutor(max_workers=BLOB_WRITERS, thread_name_prefix="smtp-blob")
         self._thread = threading.Thread(target=self._run, name="smtp-group-commit", daemon=True)
         self._thread.start()
 
     async def deliver(self, job: DeliveryJob) -> DeliveryOutcome:
         loop = asyncio.get_running_loop()
+        # Message files are written and fsynced on a pool, in parallel with each other (the file
+        # system merges concurrent fsyncs into one journal commit) and with the delivery thread's
+        # inserts; the thread waits for them only before COMMIT.
+        job.parsed = Future()
+        job.blob = self._blob_pool.submit(_prepare, job.raw, job.parsed)
         future: asyncio.Future[DeliveryOutcome] = loop.create_future()
         with self._condition:
             self._pending.append((job, loop, future))
@@ -294,6 +387,7 @@ class GroupCommitter:
             self._loop()
         finally:
             connection.close()
+            self._blob_pool.shutdown(wait=False)
 
     def _loop(self) -> None:
         while True:
@@ -305,10 +399,11 @@ class GroupCommitter:
                 batch = self._pending[: self.batch_max]
                 del self._pending[: self.batch_max]
             try:
-                close_old_connections()
                 outcomes = batch_deliver([job for job, _, _ in batch])
             except Exception:
                 log.exception("delivery batch failed; every message in it gets 451")
+                # The connection may be broken: the next batch opens a new one. (The thread keeps
+                # its connection otherwise: reconnecting per batch costs more than the batch.)
                 connection.close()
                 outcomes = [DeliveryOutcome(ok=False) for _ in batch]
             for (_, loop, future), outcome in zip(batch, outcomes, strict=True):

@@ -130,6 +130,8 @@ def _read_rest(fd: int) -> bytes:
 class MaildropLock:
     """One POP3 session per account, across processes (RFC 1939 §8: exclusive-access lock)."""
 
+    held_here: set[MaildropLock] = set()  # for releasing them all when the process stops
+
     def __init__(self, account_id: int) -> None:
         self.account_id = account_id
         self.token = f"{os.getpid()}.{os.urandom(8).hex()}"
@@ -143,6 +145,7 @@ class MaildropLock:
         if not added:
             return False
         self._held = True
+        self.held_here.add(self)
         self._refresher = asyncio.create_task(self._refresh_loop())
         return True
 
@@ -166,9 +169,24 @@ class MaildropLock:
         if not self._held:
             return
         self._held = False
+        self.held_here.discard(self)
         if self._refresher is not None:
             self._refresher.cancel()
         try:
             await store_call(self._release_sync)
         except Exception:
             log.exception("pop3: lock release failed for account %s", self.account_id)
+
+
+def maildrop_locks_release_all() -> int:
+    """Release every lock this process holds (the agents process is stopping); returns how many.
+
+    Sessions of a stopping process never reach UPDATE, so nothing else changes: without this their
+    accounts would be IN-USE until the locks expire.
+    """
+    held = list(MaildropLock.held_here)
+    MaildropLock.held_here.clear()
+    for lock in held:
+        lock._held = False
+        maildrop_lock_release(account_id=lock.account_id, token=lock.token)
+    return len(held)

@@ -8,14 +8,33 @@ import logging
 from django.conf import settings
 
 from agents.linestream import TLS_HANDSHAKE_TIMEOUT_SECONDS
+from agents.pop3.maildrop import maildrop_locks_release_all
 from agents.pop3.session import ConnectionGate, Session
 from agents.runner import Listener
+from agents.storecalls import store_call
 from agents.tls import server_context
 
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 1000  # per process, like Dovecot's service pop3-login process_limit * client_limit
 MAX_CONNECTIONS_PER_IP = 50  # Dovecot's mail_max_userip_connections is 10 per user and address
+
+
+class Pop3Server:
+    """An asyncio server that also gives back its sessions' maildrop locks when it closes."""
+
+    def __init__(self, server: asyncio.base_events.Server) -> None:
+        self.server = server
+
+    def close(self) -> None:
+        self.server.close()
+
+    async def wait_closed(self) -> None:
+        try:
+            await asyncio.wait_for(self.server.wait_closed(), timeout=2)
+        except TimeoutError:
+            pass  # sessions still open: the process is stopping anyway
+        await store_call(maildrop_locks_release_all)
 
 
 class ConnectionLimiter(ConnectionGate):
@@ -49,7 +68,7 @@ async def pop3_servers_start(*, host: str, port: int, tls_port: int) -> list[Lis
         plain = await loop.create_server(
             lambda: Session(tls_active=False, tls_context=context, gate=limiter), host, port
         )
-        listeners.append(Listener("pop3", host, port, plain))
+        listeners.append(Listener("pop3", host, port, Pop3Server(plain)))
     if tls_port:
         secure = await loop.create_server(
             lambda: Session(tls_active=True, tls_context=None, gate=limiter),
@@ -58,7 +77,7 @@ async def pop3_servers_start(*, host: str, port: int, tls_port: int) -> list[Lis
             ssl=context,
             ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT_SECONDS,
         )
-        listeners.append(Listener("pop3s", host, tls_port, secure))
+        listeners.append(Listener("pop3s", host, tls_port, Pop3Server(secure)))
     return listeners
 
 

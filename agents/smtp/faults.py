@@ -2,7 +2,7 @@
 
 Only active when the YUBIN_TEST_FAULT environment variable names the stage; otherwise every
 call is a dictionary lookup and nothing else. Stages: "data" (while reading DATA), "blob"
-(blob files written, transaction not started), "commit" (inside the transaction, before
+(message files durable, rows written, nothing committed), "commit" (inside the transaction, before
 COMMIT), "committed" (after COMMIT, before the 250 is written).
 """
 

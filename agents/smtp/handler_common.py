@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from agents.mda.deliver import DeliveryJob, GroupCommitter, RecipientPlan
 from agents.smtp import codes
 from agents.smtp.protocol import Recipient, YubinEnvelope, YubinSession
 from agents.smtp.trace import protocol_name, received_header
-from store.selectors.smtp import RecipientResolution, recipient_resolve
+from store.selectors.smtp import RecipientResolution
 
 ALIAS_LOOP = "550 5.4.6 Alias expansion loop for this recipient"
 
 
 def quota_reply() -> str:
     return codes.QUOTA_PERMANENT if settings.YUBIN_QUOTA_PERMANENT else codes.QUOTA_TEMPORARY
-
-
-async def resolve(address: str) -> RecipientResolution:
-    return await sync_to_async(recipient_resolve, thread_sensitive=False)(address)
 
 
 def local_status(resolution: RecipientResolution, declared_size: int) -> str:
@@ -66,7 +61,12 @@ def trace_fields(
 
 
 async def deliver(
-    committer: GroupCommitter, session: YubinSession, envelope: YubinEnvelope, raw: bytes, submitted_by: str = ""
+    committer: GroupCommitter,
+    session: YubinSession,
+    envelope: YubinEnvelope,
+    raw: bytes,
+    submitted_by: str = "",
+    verdicts: dict[str, str] | None = None,
 ) -> str:
     job = DeliveryJob(
         raw=raw,
@@ -79,6 +79,8 @@ async def deliver(
         submitted_by=submitted_by,
         client_ip=session.client_ip,
         tls=session.tls,
+        helo=session.host_name or "",
+        verdicts=verdicts or {},
     )
     outcome = await committer.deliver(job)
     if outcome.ok:

@@ -135,15 +135,44 @@ class YubinSMTP(SMTP):
         connections: ConnectionLimits,
         authenticate: Any,
     ) -> None:
-        super().__init__(
-            handler,
-            hostname=hostname,
-            tls_context=tls_context,
-            data_size_limit=limits.size_limit,
-            enable_SMTPUTF8=True,
-            timeout=limits.timeout,
-            auth_require_tls=True,
+        # aiosmtpd's SMTP.__init__ introspects the handler and this class (inspect.getmembers,
+        # dir) on every connection to build dispatch tables this engine does not use; only the
+        # state its connection, timeout and STARTTLS machinery reads is set up here.
+        self.loop = asyncio.get_running_loop()
+        asyncio.StreamReaderProtocol.__init__(
+            self,
+            asyncio.StreamReader(loop=self.loop, limit=self.line_length_limit),
+            client_connected_cb=self._cb_client_connected,
+            loop=self.loop,
         )
+        self.__ident__ = "Yubin"
+        self.event_handler = handler
+        self.data_size_limit = limits.size_limit
+        self.enable_SMTPUTF8 = True
+        self._decode_data = False
+        self.hostname = hostname
+        self.tls_context = tls_context
+        self.require_starttls = False
+        self._timeout_duration = limits.timeout
+        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._idle_since = 0.0
+        self._tls_handshake_okay = True
+        self._tls_protocol: sslproto.SSLProtocol | None = None
+        self._original_transport: asyncio.BaseTransport | None = None
+        self.session = None  # type: ignore[assignment]
+        self.envelope = None  # type: ignore[assignment]
+        self.transport: asyncio.BaseTransport | None = None
+        self._handler_coroutine: asyncio.Task[None] | None = None
+        self._auth_require_tls = True
+        self._auth_required = False
+        self._proxy_timeout = None
+        self._authenticator = None
+        self._auth_callback = None
+        self._auth_methods = {}
+        self._handle_hooks = {}
+        self._ehlo_hook_ver = None
+        self._smtp_methods = {}
+        self._enforce_call_limit = False
         self.handler = handler
         self.implicit_tls = implicit_tls
         self.limits = limits
@@ -175,6 +204,21 @@ class YubinSMTP(SMTP):
         self.session.tls = self.implicit_tls or self._tls_protocol is not None
         if previous_account is not None:  # pragma: no cover - AUTH is refused before TLS anyway
             self.session.account = None
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """Note activity; one timer per session re-arms itself instead of a new timer per command."""
+        self._idle_since = self.loop.time()
+        if self._timeout_handle is None or duration is not None:
+            if self._timeout_handle is not None:
+                self._timeout_handle.cancel()
+            self._timeout_handle = self.loop.call_later(duration or self._timeout_duration, self._timeout_cb)
+
+    def _timeout_cb(self) -> None:
+        remaining = self._idle_since + self._timeout_duration - self.loop.time()
+        if remaining > 0.01:
+            self._timeout_handle = self.loop.call_later(remaining, self._timeout_cb)
+            return
+        super()._timeout_cb()
 
     def connection_lost(self, error: Exception | None) -> None:
         if self._counted_ip is not None:

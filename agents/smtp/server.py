@@ -24,6 +24,7 @@ from agents.smtp import codes
 from agents.smtp.handler_mx import MxHandler
 from agents.smtp.handler_submission import SubmissionHandler
 from agents.smtp.protocol import ConnectionLimits, SessionLimits, YubinSMTP
+from agents.smtp.recipients import RecipientCache
 from agents.tls import server_context
 
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
@@ -65,23 +66,29 @@ async def listeners_start(*, host: str) -> list[Listener]:
     loop = asyncio.get_running_loop()
     hostname = settings.YUBIN_HOSTNAME
     committer = GroupCommitter()
+    recipients = RecipientCache(settings.YUBIN_SMTP_RECIPIENT_CACHE_SECONDS)
     connections = ConnectionLimits(
         total_max=settings.YUBIN_SMTP_MAX_CONNECTIONS, per_ip_max=settings.YUBIN_SMTP_MAX_CONNECTIONS_PER_IP
     )
     context = server_context()
     limits = session_limits()
     plans: list[tuple[str, int, Any, ssl.SSLContext | None]] = [
-        ("smtp", settings.YUBIN_PORT_SMTP, MxHandler(hostname=hostname, committer=committer), None),
+        (
+            "smtp",
+            settings.YUBIN_PORT_SMTP,
+            MxHandler(hostname=hostname, committer=committer, recipients=recipients),
+            None,
+        ),
         (
             "submission",
             settings.YUBIN_PORT_SUBMISSION,
-            SubmissionHandler(hostname=hostname, committer=committer, starttls_required=True),
+            SubmissionHandler(hostname=hostname, committer=committer, starttls_required=True, recipients=recipients),
             None,
         ),
         (
             "submissions",
             settings.YUBIN_PORT_SUBMISSIONS,
-            SubmissionHandler(hostname=hostname, committer=committer, starttls_required=False),
+            SubmissionHandler(hostname=hostname, committer=committer, starttls_required=False, recipients=recipients),
             context,
         ),
     ]

@@ -7,7 +7,8 @@ committed in the store, so its accept rate is its delivery rate; for Postfix bot
 (250 after its queue file is fsynced; Maildir delivery follows) and the ratio is taken
 against Postfix's accept rate, the stricter comparison.
 
-BENCH_SMTP_MESSAGES (default 400) sets the messages per run.
+BENCH_SMTP_MESSAGES (default 400) sets the messages per run; BENCH_SMTP_LOADS ("1x4096,10x65536")
+restricts the matrix.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = int(os.environ.get("BENCH_SMTP_MESSAGES", "400"))
 LOADS = [(1, 4096), (10, 4096), (50, 4096), (1, 65536), (10, 65536), (50, 65536)]
+if os.environ.get("BENCH_SMTP_LOADS"):  # e.g. "1x4096,10x4096"
+    LOADS = [
+        (int(sessions), int(size))
+        for sessions, size in (item.split("x") for item in os.environ["BENCH_SMTP_LOADS"].split(","))
+    ]
 RECIPIENT = "bench@bench.test"
 
 SERVER = """

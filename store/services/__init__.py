@@ -23,6 +23,8 @@ from store.services.folders import (
 from store.services.messages import (
     AppendResult,
     CopyResult,
+    DeliveryItem,
+    DeliveryLogEntry,
     DeliveryResult,
     DeliveryTarget,
     FlagsResult,
@@ -30,6 +32,7 @@ from store.services.messages import (
     message_append,
     message_deliver,
     messages_copy,
+    messages_deliver_batch,
     messages_expunge,
     messages_move,
 )
@@ -38,6 +41,8 @@ __all__ = [
     "DEFAULT_FOLDERS",
     "AppendResult",
     "CopyResult",
+    "DeliveryItem",
+    "DeliveryLogEntry",
     "DeliveryResult",
     "DeliveryTarget",
     "FlagsResult",
@@ -60,6 +65,7 @@ __all__ = [
     "message_append",
     "message_deliver",
     "messages_copy",
+    "messages_deliver_batch",
     "messages_expunge",
     "messages_move",
 ]

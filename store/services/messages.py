@@ -7,17 +7,20 @@ records a change event that is published after commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from store.changes import change_record
-from store.errors import NotFound, QuotaExceeded
-from store.models import Account, Blob, Expunged, Flag, Folder, Message
+from store.blobs import blob_digest, blobs_write, wire_facts
+from store.changes import change_record, changes_record
+from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
+from store.models import Account, Blob, DeliveryLog, Expunged, Flag, Folder, Message
 from store.parse import ParsedMessage, parse_message
 from store.services.blobs import blob_store
 
@@ -44,6 +47,39 @@ class DeliveryResult:
     blob: str
     delivered: list[Delivered] = field(default_factory=list)
     over_quota: list[DeliveryTarget] = field(default_factory=list)
+    error: str = ""  # batch delivery only: why nothing of this item was delivered
+
+
+@dataclass(frozen=True)
+class DeliveryLogEntry:
+    """What the delivery log records for each delivered copy of a batch item."""
+
+    sender: str = ""
+    client_ip: str | None = None
+    tls: bool = False
+    addresses: Mapping[int, str] = field(default_factory=dict)  # account id -> address, for tracking
+    rules: Mapping[int, str] = field(default_factory=dict)  # account id -> the rule that filed the copy
+
+
+@dataclass(frozen=True)
+class DeliveryItem:
+    """One message of a batch delivery and the folders it goes to.
+
+    enforce_quota=False delivers every copy regardless of quota. quota_grace=True delivers the
+    over-quota copies too when at least one copy of the item fits (they are still reported in
+    over_quota), like Dovecot's quota_grace: once the message is accepted, no copy is lost.
+    """
+
+    raw: bytes
+    targets: Sequence[DeliveryTarget]
+    parsed: ParsedMessage | None = None
+    internal_date: datetime | None = None
+    enforce_quota: bool = True
+    quota_grace: bool = False
+    log: DeliveryLogEntry | None = None
+    # The caller writes the blob itself (store.blobs.blob_write) and makes sure it is durable
+    # before the transaction commits, e.g. on another thread while the rows are inserted.
+    blob_written_by_caller: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,22 +167,6 @@ def _add_messages(folder: Folder, rows: list[dict[str, object]]) -> list[Message
     return messages
 
 
-def _resolve_folder(account_id: int, name: str, create: bool) -> Folder:
-    from store.services.folders import folder_create, folder_name_normalize
-
-    try:
-        stored = folder_name_normalize(name)
-    except Exception:
-        stored = "INBOX"
-    folder = Folder.objects.select_for_update().filter(account_id=account_id, name=stored).first()
-    if folder is None and create:
-        folder_create(account=Account.objects.get(pk=account_id), name=stored)
-        folder = Folder.objects.select_for_update().filter(account_id=account_id, name=stored).first()
-    if folder is None:
-        folder = Folder.objects.select_for_update().get(account_id=account_id, name="INBOX")
-    return folder
-
-
 def message_deliver(
     *,
     raw: bytes,
@@ -160,32 +180,289 @@ def message_deliver(
     A target whose account is over quota is skipped and reported in `over_quota`; the others are
     delivered. When this returns, every delivered copy is committed (DESIGN rule 1).
     """
-    parsed = parsed or parse_message(raw)
-    when = internal_date or timezone.now()
-    base_row = _message_fields(parsed)
-    with transaction.atomic():
-        digest = blob_store(raw=raw, parsed=parsed)
-        result = DeliveryResult(blob=digest)
-        accounts = Account.objects.select_for_update().in_bulk({t.account_id for t in targets})
-        pending_bytes: dict[int, int] = {}
-        by_folder: dict[int, tuple[Folder, list[tuple[DeliveryTarget, dict[str, object]]]]] = {}
-        for target in targets:
-            account = accounts.get(target.account_id)
-            if account is None:
-                raise NotFound(f"no such account id {target.account_id}")
-            used = account.used_bytes + pending_bytes.get(account.pk, 0)
-            if enforce_quota and account.quota and used + parsed.size > account.quota:
-                result.over_quota.append(target)
-                continue
-            pending_bytes[account.pk] = pending_bytes.get(account.pk, 0) + parsed.size
-            folder = _resolve_folder(target.account_id, target.folder, target.create_folder)
-            row = dict(base_row, flags=target.flags, keywords=list(target.keywords), internal_date=when, blob_id=digest)
-            by_folder.setdefault(folder.pk, (folder, []))[1].append((target, row))
-        for folder, items in by_folder.values():
-            added = _add_messages(folder, [row for _, row in items])
-            for (target, _), message in zip(items, added, strict=True):
-                result.delivered.append(Delivered(target.account_id, folder.pk, folder.name, message.uid))
+    item = DeliveryItem(
+        raw=raw, targets=targets, parsed=parsed, internal_date=internal_date, enforce_quota=enforce_quota
+    )
+    (result,) = messages_deliver_batch(items=[item])
+    if result.error:
+        raise NotFound(result.error)
     return result
+
+
+@dataclass
+class _FolderState:
+    pk: int
+    account_id: int
+    name: str
+    uid_next: int
+    modseq: int  # the batch's one new MODSEQ for this folder
+    added: int = 0
+    unseen: int = 0
+    bytes: int = 0
+
+
+_FOLDER_COLUMNS = ("pk", "account_id", "name", "uid_next", "highest_modseq")
+
+
+def _stored_name(name: str) -> str:
+    from store.services.folders import folder_name_normalize
+
+    try:
+        return folder_name_normalize(name)
+    except InvalidName:
+        return "INBOX"
+
+
+def _folder_state(row: tuple[int, int, str, int, int]) -> _FolderState:
+    pk, account_id, name, uid_next, highest_modseq = row
+    return _FolderState(pk, account_id, name, uid_next, highest_modseq + 1)
+
+
+def _folder_for(folders: dict[tuple[int, str], _FolderState], target: DeliveryTarget, name: str) -> _FolderState | None:
+    """The locked folder a target goes to: its own, created with :create, or else INBOX."""
+    from store.services.folders import folder_create
+
+    folder = folders.get((target.account_id, name))
+    if folder is None and target.create_folder and name != "INBOX":
+        try:
+            folder_create(account=Account.objects.get(pk=target.account_id), name=name)
+        except (AlreadyExists, InvalidName):
+            pass
+        row = Folder.objects.select_for_update().filter(account_id=target.account_id, name=name)
+        for values in row.values_list(*_FOLDER_COLUMNS):
+            folder = folders[(target.account_id, name)] = _folder_state(values)
+    if folder is None:
+        folder = folders.get((target.account_id, "INBOX"))
+    return folder
+
+
+# Fields whose Python values are stored as they are (the ORM's preparation is the identity for
+# the str, int and bool values the services put in them).
+_PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.ForeignKey)
+_INSERTS: dict[tuple[type[models.Model], bool, str], tuple[list[tuple[models.Field, bool]], str]] = {}
+
+
+def _insert(model: type[models.Model], rows: list[dict[str, object]], *, ignore_conflicts: bool = False) -> None:
+    """Insert rows with one executemany: bulk_create without its per-call query compilation.
+
+    Missing fields get their default (auto_now_add: now); dates, JSON and addresses go through
+    the field's own get_db_prep_save, so every value is stored exactly as the ORM stores it.
+    """
+    key = (model, ignore_conflicts, connection.vendor)
+    if key not in _INSERTS:
+        fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        sql = f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({_in(fields)})"  # noqa: S608
+        if ignore_conflicts:
+            sql += " ON CONFLICT DO NOTHING"
+        plain = [isinstance(f, _PLAIN_FIELDS) and not isinstance(f, models.GenericIPAddressField) for f in fields]
+        _INSERTS[key] = (list(zip(fields, plain, strict=True)), sql)
+    prepared, sql = _INSERTS[key]
+    now = timezone.now()
+    params: list[list[Any]] = []
+    for row in rows:
+        values: list[Any] = []
+        for f, as_is in prepared:
+            if f.attname in row:
+                value = row[f.attname]
+            elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+                value = now
+            else:
+                value = f.get_default()
+            values.append(value if as_is and value is not None else f.get_db_prep_save(value, connection))
+        params.append(values)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+@contextmanager
+def _pipelined() -> Iterator[None]:
+    """On PostgreSQL, send the statements inside without waiting for each answer (psycopg's
+    pipeline mode): the writes of a batch cost one network round trip instead of one each."""
+    raw = connection.connection
+    if connection.vendor == "postgresql" and raw is not None and hasattr(raw, "pipeline"):
+        with raw.pipeline():
+            yield
+    else:
+        yield
+
+
+def _in(values: Sequence[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _lock_folders_and_accounts(
+    account_ids: list[int], names: set[str]
+) -> tuple[dict[tuple[int, str], _FolderState], dict[int, list[int]]]:
+    """Lock and load the target folders and their accounts with one query.
+
+    Rows are locked in folder id order, folder before account as in message_append, so
+    concurrent writers cannot deadlock. An account that has none of the folders (not even
+    INBOX) is missing from the answer, like an account that does not exist.
+    """
+    folder, account = Folder._meta.db_table, Account._meta.db_table
+    name_list = sorted(names)
+    sql = (
+        f"SELECT f.id, f.account_id, f.name, f.uid_next, f.highest_modseq, a.quota, a.used_bytes "  # noqa: S608
+        f"FROM {folder} f JOIN {account} a ON a.id = f.account_id "
+        f"WHERE f.account_id IN ({_in(account_ids)}) AND f.name IN ({_in(name_list)}) ORDER BY f.id"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    folders: dict[tuple[int, str], _FolderState] = {}
+    accounts: dict[int, list[int]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*account_ids, *name_list])
+        for pk, account_id, name, uid_next, highest_modseq, quota, used in cursor.fetchall():
+            folders[(account_id, name)] = _FolderState(pk, account_id, name, uid_next, highest_modseq + 1)
+            accounts[account_id] = [quota, used, 0]
+    return folders, accounts
+
+
+def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]], blob_refs: dict[str, int]) -> None:
+    """One UPDATE per folder, per account and per blob, sent as three executemany batches."""
+    folder, account, blob = Folder._meta.db_table, Account._meta.db_table, Blob._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"UPDATE {folder} SET uid_next = %s, highest_modseq = %s, message_count = message_count + %s, "  # noqa: S608
+            f"unseen_count = unseen_count + %s, total_bytes = total_bytes + %s WHERE id = %s",
+            [(f.uid_next, f.modseq, f.added, f.unseen, f.bytes, f.pk) for f in changed],
+        )
+        cursor.executemany(
+            f"UPDATE {account} SET used_bytes = used_bytes + %s WHERE id = %s",  # noqa: S608
+            [(added, pk) for pk, (_, _, added) in accounts.items() if added],
+        )
+        cursor.executemany(
+            f"UPDATE {blob} SET refcount = refcount + %s WHERE sha256 = %s",  # noqa: S608
+            [(count, digest) for digest, count in blob_refs.items()],
+        )
+
+
+def _blob_row(digest: str, raw: bytes, parsed: ParsedMessage) -> dict[str, object]:
+    wire = wire_facts(raw)
+    return {
+        "sha256": digest,
+        "size": len(raw),
+        "envelope": parsed.envelope,
+        "body": parsed.body,
+        "wire_size": wire.size,
+        "wire_crlf": wire.crlf,
+        "wire_dots": wire.dots,
+    }
+
+
+def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryResult]:
+    """Deliver many messages in one transaction: the group commit of the MDA.
+
+    Every blob is written and fsynced first (each file, then each directory once); then one
+    transaction locks the involved folders and accounts with one query each, inserts all
+    Message rows at once and updates each folder and account once. Per item the semantics of
+    message_deliver hold: over-quota targets are skipped and reported, `fileinto :create`
+    creates the folder, a missing folder means INBOX. An item naming an unknown account gets
+    `error` and nothing of it is delivered; the other items are not affected. Each folder gets
+    one new MODSEQ for the batch and UIDs in item order. Call it inside or outside a transaction:
+    when the outermost transaction commits, every delivered copy is durable (DESIGN rule 1).
+    """
+    parsed_list = [item.parsed or parse_message(item.raw) for item in items]
+    # Durable before any row names them (DESIGN rule 5), unless the caller takes care of that.
+    written = iter(blobs_write([item.raw for item in items if not item.blob_written_by_caller]))
+    digests = [blob_digest(item.raw) if item.blob_written_by_caller else next(written) for item in items]
+    results = [DeliveryResult(blob=digest) for digest in digests]
+    now = timezone.now()
+    account_ids = sorted({target.account_id for item in items for target in item.targets})
+    names_by_item = [[_stored_name(target.folder) for target in item.targets] for item in items]
+    names = {name for item_names in names_by_item for name in item_names} | {"INBOX"}
+    messages: list[dict[str, object]] = []
+    logs: list[dict[str, object]] = []
+    blob_refs: dict[str, int] = {}
+    blob_items: dict[str, int] = {}
+    with transaction.atomic(savepoint=False):
+        if not account_ids:
+            return results
+        folders, accounts = _lock_folders_and_accounts(account_ids, names)
+        for index, item in enumerate(items):
+            result = results[index]
+            parsed = parsed_list[index]
+            missing = [t.account_id for t in item.targets if t.account_id not in accounts]
+            if missing:
+                result.error = f"no such account id {missing[0]}"
+                continue
+            accepted: list[tuple[DeliveryTarget, str]] = []
+            over: list[tuple[DeliveryTarget, str]] = []
+            pending: dict[int, int] = {}
+            for target, name in zip(item.targets, names_by_item[index], strict=True):
+                quota, used, _ = accounts[target.account_id]
+                used += pending.get(target.account_id, 0)
+                if item.enforce_quota and quota and used + parsed.size > quota:
+                    over.append((target, name))
+                    continue
+                pending[target.account_id] = pending.get(target.account_id, 0) + parsed.size
+                accepted.append((target, name))
+            result.over_quota = [target for target, _ in over]
+            if over and accepted and item.quota_grace:
+                accepted += over
+            placed: list[tuple[DeliveryTarget, _FolderState]] = []
+            for target, name in accepted:
+                folder = _folder_for(folders, target, name)
+                if folder is None:
+                    result.error = f"account id {target.account_id} has no INBOX"
+                    break
+                placed.append((target, folder))
+            if result.error:
+                continue
+            base_row = _message_fields(parsed)
+            digest = digests[index]
+            for target, folder in placed:
+                uid = folder.uid_next
+                messages.append(
+                    dict(
+                        base_row,
+                        folder_id=folder.pk,
+                        uid=uid,
+                        modseq=folder.modseq,
+                        flags=target.flags,
+                        keywords=list(target.keywords),
+                        internal_date=item.internal_date or now,
+                        blob_id=digest,
+                    )
+                )
+                folder.uid_next += 1
+                folder.added += 1
+                folder.bytes += parsed.size
+                folder.unseen += 0 if target.flags & Flag.SEEN else 1
+                accounts[target.account_id][1] += parsed.size
+                accounts[target.account_id][2] += parsed.size
+                blob_refs[digest] = blob_refs.get(digest, 0) + 1
+                blob_items.setdefault(digest, index)
+                result.delivered.append(Delivered(target.account_id, folder.pk, folder.name, uid))
+                if item.log is not None:
+                    logs.append(
+                        {
+                            "event": "delivered",
+                            "message_id": parsed.message_id[:998],
+                            "sender": item.log.sender[:320],
+                            "recipient": item.log.addresses.get(target.account_id, str(target.account_id)),
+                            "folder": folder.name,
+                            "rule": item.log.rules.get(target.account_id, "")[:200],
+                            "client_ip": item.log.client_ip,
+                            "tls": item.log.tls,
+                            "size": parsed.size,
+                        }
+                    )
+        if not messages:
+            return results
+        blob_rows: list[dict[str, object]] = [
+            _blob_row(digest, items[index].raw, parsed_list[index]) for digest, index in blob_items.items()
+        ]
+        changed = [folder for folder in folders.values() if folder.added]
+        with _pipelined():
+            _insert(Blob, blob_rows, ignore_conflicts=True)
+            _insert(Message, messages)
+            _counters_update(changed, accounts, blob_refs)
+            if logs:
+                _insert(DeliveryLog, logs)
+            changes_record([(folder.account_id, folder.pk, "add", folder.modseq) for folder in changed])
+    return results
 
 
 def message_append(

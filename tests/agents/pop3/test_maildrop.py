@@ -298,3 +298,29 @@ def test_old_blob_rows_get_wire_facts_at_first_login(pop3_server, make_account, 
     client.quit()
     blob_ids = Message.objects.filter(folder__account=account).values_list("blob_id", flat=True)
     assert not Blob.objects.filter(pk__in=list(blob_ids), wire_size__isnull=True).exists()
+
+
+def test_stopping_the_server_gives_back_open_sessions_locks(loop_thread, mailbox, transactional_db):
+    """When the agents process stops, its open sessions' maildrops are free at once, not IN-USE
+    until their locks expire (the sessions never reached UPDATE, so nothing was deleted)."""
+    from agents.pop3.server import pop3_servers_start
+    from store.models import MaildropLock
+    from tests.conftest import free_port
+
+    account, uids = mailbox
+    port = free_port()
+    (listener,) = loop_thread.run(pop3_servers_start(host="127.0.0.1", port=port, tls_port=0))
+    client = poplib.POP3("127.0.0.1", port, timeout=10)
+    client.user(ADDRESS)
+    client.pass_("correct horse battery staple")
+    client.dele(1)
+    assert MaildropLock.objects.filter(account_id=account.pk).exists()
+
+    async def stop() -> None:
+        listener.server.close()
+        await listener.server.wait_closed()
+
+    loop_thread.run(stop())
+    assert not MaildropLock.objects.filter(account_id=account.pk).exists()
+    assert inbox_uids(account) == uids
+    client.close()
