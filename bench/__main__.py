@@ -15,7 +15,10 @@ from pathlib import Path
 
 def main(argv: list[str]) -> int:
     here = Path(__file__).parent
-    available = sorted(m.name for m in pkgutil.iter_modules([str(here)]) if m.ispkg)
+    # A benchmark is a package with a __main__; shared helpers (peers, ...) are packages without one.
+    available = sorted(
+        m.name for m in pkgutil.iter_modules([str(here)]) if m.ispkg and (here / m.name / "__main__.py").exists()
+    )
     chosen = argv or available
     unknown = set(chosen) - set(available)
     if unknown:

@@ -8,6 +8,7 @@ wraps both directions once negotiated.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import zlib
 
@@ -32,6 +33,8 @@ class Connection:
         self.inflater: zlib._Decompress | None = None
         self.deflater: zlib._Compress | None = None
         self.tls = writer.get_extra_info("sslcontext") is not None
+        self.socket = writer.get_extra_info("socket")
+        self.quickack = hasattr(socket, "TCP_QUICKACK") and self.socket is not None
 
     @property
     def peer_ip(self) -> str:
@@ -42,9 +45,21 @@ class Connection:
         chunk = await self.reader.read(READ_CHUNK)
         if not chunk:
             raise Closed
+        if self.quickack and not chunk.endswith(b"\n"):
+            self._ack_now()
         if self.inflater is not None:
             chunk = self.inflater.decompress(chunk)
         self.buffer += chunk
+
+    def _ack_now(self) -> None:
+        """Acknowledge a partial line at once. Clients that write a command and its CRLF
+        separately (imapclient does) would otherwise have the CRLF held by Nagle's algorithm
+        until Linux's delayed ACK fires, about 40 ms later; quick-ack mode lapses by itself, so
+        it is asked for after each partial read."""
+        try:
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            self.quickack = False
 
     async def readline(self, limit: int) -> bytes:
         """One line with its LF; raises LineTooLong (after skipping to the LF) beyond limit bytes."""

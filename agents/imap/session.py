@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from django.db import Error as DatabaseError
 from django.db import connection as db_connection
+from django.db import transaction
 
 from agents.imap import limits
 from agents.imap.connection import Closed, Connection, LineTooLong
@@ -62,32 +63,125 @@ def flags_bytes(bits: int, keywords: tuple[str, ...] = ()) -> bytes:
     return cached
 
 
+WRITE_BATCH_MAX = 64  # store writes of different sessions committed together at most
+
+
+class GroupWriter:
+    """One thread runs the server's store writes; the writes that queue while it commits go in
+    the next transaction together, each in its own savepoint, so one commit (one fsync) serves
+    several sessions. A session's reply waits for the commit that holds its change; a write that
+    fails rolls back its savepoint only. Were the batch's commit itself to fail, nothing of it is
+    stored and each write is run again in a transaction of its own.
+
+    Besides the commit cost, this keeps writers from queueing on the database in the read
+    threads: on SQLite, which admits one writer, they would block the reads behind them and
+    sleep in the busy handler's back-off instead of being woken when the lock frees.
+    """
+
+    def __init__(self, batch_max: int = WRITE_BATCH_MAX) -> None:
+        self.batch_max = batch_max
+        self._pending: list[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    async def run(self, job: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with self._condition:
+            if self._stopping:
+                raise RuntimeError("store writer stopped")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="imap-db-writer", daemon=True)
+                self._thread.start()
+            self._pending.append((job, loop, future))
+            self._condition.notify()
+        return await future
+
+    def stop(self) -> None:
+        """Finish the queued writes, then end the thread (and close its connection)."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._condition:
+                    while not self._pending and not self._stopping:
+                        self._condition.wait()
+                    if not self._pending:
+                        return
+                    batch = self._pending[: self.batch_max]
+                    del self._pending[: self.batch_max]
+                outcomes = self._execute([job for job, _, _ in batch])
+                for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
+                    try:
+                        loop.call_soon_threadsafe(_settle, future, outcome)
+                    except RuntimeError:  # the session's loop is closed
+                        pass
+        finally:
+            db_connection.close()
+
+    def _execute(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        if len(jobs) == 1:
+            return [_attempt(jobs[0])]
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with transaction.atomic():
+                for job in jobs:
+                    outcomes.append(_attempt(job, savepoint=True))
+        except Exception:
+            log.warning("batched store writes failed to commit; running them one by one", exc_info=True)
+            db_connection.close_if_unusable_or_obsolete()
+            return [_attempt(job) for job in jobs]
+        return outcomes
+
+
+def _attempt(job: Callable[[], Any], *, savepoint: bool = False) -> tuple[bool, Any]:
+    try:
+        if savepoint:
+            with transaction.atomic():
+                return True, job()
+        return True, job()
+    except Exception as error:
+        if isinstance(error, DatabaseError) and not savepoint:
+            db_connection.close_if_unusable_or_obsolete()
+        return False, error
+
+
+def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.done():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 class DatabasePool:
-    """The threads that run store calls for every session of a server."""
+    """The threads that run store calls for every session of a server: reads on a pool, writes
+    through the group writer."""
 
     def __init__(self, workers: int) -> None:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-db")
         self.workers = workers
-        self.write_lock = threading.Lock()
+        self.writer = GroupWriter()
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, lambda: _call(function, args, kwargs))
 
     async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """A store call that writes. On SQLite the server's writers take turns on a lock first:
-        SQLite admits one writer, and a writer that finds the database locked sleeps in the busy
-        handler's back-off (up to 100 ms a step) instead of being woken when the lock frees."""
-        if db_connection.vendor != "sqlite":
-            return await self.run(function, *args, **kwargs)
-
-        def locked() -> T:
-            with self.write_lock:
-                return function(*args, **kwargs)
-
-        return await self.run(locked)
+        """A store call that writes, committed by the group writer (see GroupWriter)."""
+        return await self.writer.run(lambda: function(*args, **kwargs))
 
     def shutdown(self) -> None:
+        self.writer.stop()
         barrier = threading.Barrier(self.workers, timeout=5)
 
         def close() -> None:

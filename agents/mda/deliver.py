@@ -32,7 +32,7 @@ from store.mime_headers import field_value, header_end, header_fields
 from store.mime_text import decode_rfc2047, guess_text
 from store.parse import ParsedMessage, parse_message
 from store.selectors.smtp import LocalAccount, recipient_resolve, sieve_scripts_for_many
-from store.services.log import log_record
+from store.services.log import log_record, log_records
 from store.services.messages import DeliveryItem, DeliveryLogEntry, DeliveryTarget, messages_deliver_batch
 from store.services.queue import QueueItem, QueueRecipient, queue_enqueue, queue_enqueue_batch
 from store.services.sieve import sieve_script_record_error
@@ -67,6 +67,8 @@ class DeliveryJob:
     submitted_by: str = ""
     client_ip: str | None = None
     tls: bool = False
+    helo: str = ""
+    verdicts: dict[str, str] = field(default_factory=dict)  # spf/dkim/dmarc results on the MX
     # The message file being written and fsynced by another thread; it must be durable before
     # the transaction that names it commits. None: batch_deliver writes it first.
     blob: Future[str] | None = None
@@ -138,6 +140,8 @@ class _Plan:
     redirects: dict[str, None] = field(default_factory=dict)
     vacations: list[tuple[LocalAccount, Any, SieveInput]] = field(default_factory=list)
     discarded: list[str] = field(default_factory=list)
+    addresses: dict[int, str] = field(default_factory=dict)  # account id -> address (delivery log)
+    rules: dict[int, str] = field(default_factory=dict)  # account id -> scripts that filed its copy
 
 
 Scripts = dict[tuple[int, int], list[tuple[int, str, str]]]
@@ -153,6 +157,7 @@ def _plan(job: DeliveryJob, parsed: ParsedMessage, scripts: Scripts) -> _Plan:
             if account.account_id in seen_accounts:
                 continue
             seen_accounts.add(account.account_id)
+            plan.addresses[account.account_id] = account.address
             account_scripts = scripts.get((account.account_id, account.domain_id), [])
             if not account_scripts:
                 plan.targets.append(DeliveryTarget(account.account_id))
@@ -162,6 +167,7 @@ def _plan(job: DeliveryJob, parsed: ParsedMessage, scripts: Scripts) -> _Plan:
             if result is None:
                 plan.targets.append(DeliveryTarget(account.account_id))
                 continue
+            plan.rules[account.account_id] = ", ".join(name for _id, name, _content in account_scripts)
             for target in result.folders:
                 plan.targets.append(
                     DeliveryTarget(account.account_id, folder=target.folder, create_folder=target.create)
@@ -213,12 +219,15 @@ def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
                 # full mailboxes too: deliver to them in quota grace (Dovecot's quota_grace).
                 enforce_quota=not plan.remote,
                 quota_grace=True,
-                log=DeliveryLogEntry(sender=job.sender, client_ip=job.client_ip, tls=job.tls),
+                log=DeliveryLogEntry(
+                    sender=job.sender, client_ip=job.client_ip, tls=job.tls, addresses=plan.addresses, rules=plan.rules
+                ),
             )
         )
     results = messages_deliver_batch(items=items)
     outcomes: list[DeliveryOutcome] = []
     queued: list[QueueItem] = []  # remote recipients of the whole batch: one queue_enqueue_batch
+    received: list[dict[str, Any]] = []
     for job, parsed, plan, item, result in zip(jobs, parsed_list, plans, items, results, strict=True):
         if result.error:
             log.warning("delivery failed: %s", result.error)
@@ -248,9 +257,33 @@ def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
                 event="discarded", message_id=parsed.message_id[:998], sender=job.sender[:320], recipient=address
             )
         _vacations(plan)
+        received.extend(_received_rows(job, parsed))
         outcomes.append(DeliveryOutcome(ok=True, message_id=parsed.message_id))
     queue_enqueue_batch(items=queued)
+    if received:
+        log_records(rows=received)
     return outcomes
+
+
+def _received_rows(job: DeliveryJob, parsed: ParsedMessage) -> list[dict[str, Any]]:
+    """One "received" line per envelope recipient: where the message came from and its verdicts."""
+    detail: dict[str, str] = dict(job.verdicts)
+    if job.submitted_by:
+        detail["authenticated"] = job.submitted_by
+    return [
+        {
+            "event": "received",
+            "message_id": parsed.message_id[:998],
+            "sender": job.sender[:320],
+            "recipient": rcpt.address[:320],
+            "remote_host": job.helo[:255],
+            "client_ip": job.client_ip,
+            "tls": job.tls,
+            "size": parsed.size,
+            "detail": detail,
+        }
+        for rcpt in job.recipients
+    ]
 
 
 def _vacations(plan: _Plan) -> None:

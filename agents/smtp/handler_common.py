@@ -61,7 +61,12 @@ def trace_fields(
 
 
 async def deliver(
-    committer: GroupCommitter, session: YubinSession, envelope: YubinEnvelope, raw: bytes, submitted_by: str = ""
+    committer: GroupCommitter,
+    session: YubinSession,
+    envelope: YubinEnvelope,
+    raw: bytes,
+    submitted_by: str = "",
+    verdicts: dict[str, str] | None = None,
 ) -> str:
     job = DeliveryJob(
         raw=raw,
@@ -74,6 +79,8 @@ async def deliver(
         submitted_by=submitted_by,
         client_ip=session.client_ip,
         tls=session.tls,
+        helo=session.host_name or "",
+        verdicts=verdicts or {},
     )
     outcome = await committer.deliver(job)
     if outcome.ok:

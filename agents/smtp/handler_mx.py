@@ -20,6 +20,7 @@ from agents.smtp.authresults import sender_verify
 from agents.smtp.handler_common import deliver, local_status, plan_of, trace_fields
 from agents.smtp.protocol import Recipient, YubinEnvelope, YubinSession
 from agents.smtp.recipients import RecipientCache
+from agents.smtp.rejections import envelope_sender, rejections
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,12 @@ class MxHandler:
         return codes.OK_SENDER
 
     async def handle_RCPT(self, session: YubinSession, envelope: YubinEnvelope, rcpt: Recipient) -> str:
+        status = await self._rcpt_status(envelope, rcpt)
+        if not status.startswith("250"):
+            rejections.note(session, sender=envelope_sender(envelope), recipient=rcpt.path.address, reply=status)
+        return status
+
+    async def _rcpt_status(self, envelope: YubinEnvelope, rcpt: Recipient) -> str:
         if rcpt.path.is_literal:
             return codes.RELAY_DENIED
         resolution = await self.recipients.resolve(rcpt.path.address)
@@ -51,6 +58,7 @@ class MxHandler:
     async def handle_DATA(self, session: YubinSession, envelope: YubinEnvelope, content: bytes) -> str:
         received, _queue_id = trace_fields(session, envelope, hostname=self.hostname, tls_version=None)
         prefix = received
+        verdicts: dict[str, str] = {}
         if settings.YUBIN_SMTP_VERIFY_SENDER:
             verification = await sync_to_async(sender_verify, thread_sensitive=False)(
                 raw=content,
@@ -60,6 +68,11 @@ class MxHandler:
                 authserv_id=self.hostname,
             )
             if verification.dmarc_reject and settings.YUBIN_SMTP_DMARC_REJECT:
+                for rcpt in envelope.recipients:
+                    rejections.note(
+                        session, sender=envelope_sender(envelope), recipient=rcpt.path.address, reply=codes.DMARC_REJECT
+                    )
                 return codes.DMARC_REJECT
             prefix = verification.header.encode("utf-8") + b"\r\n" + received
-        return await deliver(self.committer, session, envelope, prefix + content)
+            verdicts = {"spf": verification.spf, "dkim": verification.dkim, "dmarc": verification.dmarc}
+        return await deliver(self.committer, session, envelope, prefix + content, verdicts=verdicts)

@@ -7,6 +7,8 @@ in to POP3/IMAP lately; MAIL FROM must be the account's address or an alias lead
 
 from __future__ import annotations
 
+from email.utils import formatdate, make_msgid
+
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
@@ -17,6 +19,7 @@ from agents.smtp.address import Path
 from agents.smtp.handler_common import deliver, local_status, plan_of, trace_fields
 from agents.smtp.protocol import Recipient, YubinEnvelope, YubinSession
 from agents.smtp.recipients import RecipientCache
+from agents.smtp.rejections import rejections
 from store.selectors.directory import account_addresses, account_by_address
 
 
@@ -58,6 +61,7 @@ class SubmissionHandler:
             return codes.NULL_SENDER_SUBMISSION
         owned = await sync_to_async(_sender_addresses, thread_sensitive=False)(identity)
         if path.address.lower() not in owned:
+            rejections.note(session, sender=path.address, recipient="", reply=codes.SENDER_NOT_OWNED)
             return codes.SENDER_NOT_OWNED
         return codes.OK_SENDER
 
@@ -75,4 +79,19 @@ class SubmissionHandler:
 
     async def handle_DATA(self, session: YubinSession, envelope: YubinEnvelope, content: bytes) -> str:
         received, _queue_id = trace_fields(session, envelope, hostname=self.hostname, tls_version=None)
-        return await deliver(self.committer, session, envelope, received + content, submitted_by=session.auth_address)
+        completed = missing_headers_add(content, hostname=self.hostname)
+        return await deliver(self.committer, session, envelope, received + completed, submitted_by=session.auth_address)
+
+
+def missing_headers_add(content: bytes, *, hostname: str) -> bytes:
+    """Add Message-ID and Date when the client left them out (RFC 6409 §8.2, §8.3), as Postfix does
+    for authenticated clients: replies, threading and message tracking all need a Message-ID."""
+    end = content.find(b"\r\n\r\n")
+    header = content[: end + 2] if end >= 0 else content
+    names = {line.split(b":", 1)[0].strip().lower() for line in header.split(b"\r\n") if line[:1] not in (b" ", b"\t")}
+    added = b""
+    if b"message-id" not in names:
+        added += f"Message-ID: {make_msgid(domain=hostname)}\r\n".encode()
+    if b"date" not in names:
+        added += f"Date: {formatdate(localtime=False)}\r\n".encode()
+    return added + content

@@ -27,7 +27,7 @@ import django
 
 django.setup()
 
-from bench.imap.__main__ import free_port, sample_message  # noqa: E402  # the IMAP benchmark's messages
+from bench.imap.__main__ import free_port, yubin_setup  # noqa: E402  # the IMAP benchmark's messages
 
 PASSWORD = "bench password 1"
 REPEAT = int(os.environ.get("BENCH_WEBMAIL_REPEAT", "30"))
@@ -39,16 +39,8 @@ ROUNDCUBE_MS = {  # 1k / 10k / 100k, from the issue's measurements (Roundcube 1.
 
 
 def account_fill(size: int) -> str:
-    from store.models import Account, Domain
-    from store.services import DeliveryTarget, account_create, domain_create, message_deliver
-
-    address = f"bench{size}@example.test"
-    if not Domain.objects.filter(name="example.test").exists():
-        domain_create(name="example.test")
-    account = Account.objects.filter(address=address).first() or account_create(address=address, password=PASSWORD)
-    for number in range(size):
-        message_deliver(raw=sample_message(number), targets=[DeliveryTarget(account_id=account.pk)])
-    return address
+    """The IMAP benchmark's account: 1,000 distinct messages delivered, larger folders repeating them."""
+    return yubin_setup(size)
 
 
 def timed(run, repeat: int = REPEAT) -> tuple[float, float]:

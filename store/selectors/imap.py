@@ -60,17 +60,24 @@ _FOLDER_FIELDS = (
 )
 
 
+def _first(query: Any) -> Any:
+    """The first row of a query on a unique key, or None: without the ORDER BY that first()
+    adds (the models' default ordering), which these per-command lookups do not need."""
+    rows = list(query.order_by()[:1])
+    return rows[0] if rows else None
+
+
 def imap_folders(account_id: int) -> list[FolderRow]:
     return [FolderRow(*row) for row in Folder.objects.filter(account_id=account_id).values_list(*_FOLDER_FIELDS)]
 
 
 def imap_folder(account_id: int, name: str) -> FolderRow | None:
-    row = Folder.objects.filter(account_id=account_id, name=name).values_list(*_FOLDER_FIELDS).first()
+    row = _first(Folder.objects.filter(account_id=account_id, name=name).values_list(*_FOLDER_FIELDS))
     return FolderRow(*row) if row else None
 
 
 def imap_folder_by_id(folder_id: int) -> FolderRow | None:
-    row = Folder.objects.filter(pk=folder_id).values_list(*_FOLDER_FIELDS).first()
+    row = _first(Folder.objects.filter(pk=folder_id).values_list(*_FOLDER_FIELDS))
     return FolderRow(*row) if row else None
 
 
@@ -243,12 +250,12 @@ def imap_thread_rows(folder_id: int) -> list[tuple[int, str, str, list[str], str
 
 def imap_quota(account_id: int) -> tuple[int, int]:
     """(used bytes, quota bytes; 0 = unlimited) for QUOTA (RFC 9208)."""
-    row = Account.objects.filter(pk=account_id).values_list("used_bytes", "quota").first()
+    row = _first(Account.objects.filter(pk=account_id).values_list("used_bytes", "quota"))
     return (row[0], row[1]) if row else (0, 0)
 
 
 def imap_account(account_id: int) -> tuple[int, str] | None:
-    row = Account.objects.filter(pk=account_id, is_active=True).values_list("id", "address").first()
+    row = _first(Account.objects.filter(pk=account_id, is_active=True).values_list("id", "address"))
     return (row[0], row[1]) if row else None
 
 
@@ -301,7 +308,7 @@ def imap_meta_rows(folder_id: int, after_uid: int) -> tuple[int, list[tuple[Any,
             [folder_id, after_uid],
         )
         raw = cursor.fetchall()
-    count = Folder.objects.filter(pk=folder_id).values_list("message_count", flat=True).first() or 0
+    count = _first(Folder.objects.filter(pk=folder_id).values_list("message_count", flat=True)) or 0
     rows = [(row[0], _timestamp(row[1]), _timestamp(row[2]), *row[3:]) for row in raw]
     return count, rows
 

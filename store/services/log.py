@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from store.models import DeliveryLog, LoginEvent
@@ -10,6 +11,11 @@ from store.models import DeliveryLog, LoginEvent
 def log_record(*, event: str, **fields: Any) -> DeliveryLog:
     """Record one step of a message's path: received, delivered, queued, relayed, bounced..."""
     return DeliveryLog.objects.create(event=event, **fields)
+
+
+def log_records(*, rows: Sequence[dict[str, Any]]) -> None:
+    """Record many steps at once (one INSERT): the SMTP server's received and rejected lines."""
+    DeliveryLog.objects.bulk_create([DeliveryLog(**row) for row in rows])
 
 
 def login_record(*, address: str, client_ip: str | None, protocol: str, success: bool) -> None:

@@ -7,7 +7,7 @@ records a change event that is published after commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +17,7 @@ from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from store.blobs import blob_digest, blobs_write
+from store.blobs import blob_digest, blobs_write, wire_facts
 from store.changes import change_record, changes_record
 from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from store.models import Account, Blob, DeliveryLog, Expunged, Flag, Folder, Message
@@ -57,6 +57,8 @@ class DeliveryLogEntry:
     sender: str = ""
     client_ip: str | None = None
     tls: bool = False
+    addresses: Mapping[int, str] = field(default_factory=dict)  # account id -> address, for tracking
+    rules: Mapping[int, str] = field(default_factory=dict)  # account id -> the rule that filed the copy
 
 
 @dataclass(frozen=True)
@@ -133,10 +135,11 @@ def _copy_fields(message: Message) -> dict[str, object]:
 
 
 def _lock_folder(folder_id: int) -> Folder:
-    folder = Folder.objects.select_for_update().filter(pk=folder_id).first()
-    if folder is None:
+    # No ORDER BY (first() would add one, and the model's ordering a join): one row by key.
+    found = list(Folder.objects.select_for_update().filter(pk=folder_id).order_by()[:1])
+    if not found:
         raise NotFound("no such folder")
-    return folder
+    return found[0]
 
 
 def _add_messages(folder: Folder, rows: list[dict[str, object]]) -> list[Message]:
@@ -335,6 +338,19 @@ def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]]
         )
 
 
+def _blob_row(digest: str, raw: bytes, parsed: ParsedMessage) -> dict[str, object]:
+    wire = wire_facts(raw)
+    return {
+        "sha256": digest,
+        "size": len(raw),
+        "envelope": parsed.envelope,
+        "body": parsed.body,
+        "wire_size": wire.size,
+        "wire_crlf": wire.crlf,
+        "wire_dots": wire.dots,
+    }
+
+
 def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryResult]:
     """Deliver many messages in one transaction: the group commit of the MDA.
 
@@ -425,8 +441,9 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
                             "event": "delivered",
                             "message_id": parsed.message_id[:998],
                             "sender": item.log.sender[:320],
-                            "recipient": str(target.account_id),
+                            "recipient": item.log.addresses.get(target.account_id, str(target.account_id)),
                             "folder": folder.name,
+                            "rule": item.log.rules.get(target.account_id, "")[:200],
                             "client_ip": item.log.client_ip,
                             "tls": item.log.tls,
                             "size": parsed.size,
@@ -435,13 +452,7 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
         if not messages:
             return results
         blob_rows: list[dict[str, object]] = [
-            {
-                "sha256": digest,
-                "size": len(items[index].raw),
-                "envelope": parsed_list[index].envelope,
-                "body": parsed_list[index].body,
-            }
-            for digest, index in blob_items.items()
+            _blob_row(digest, items[index].raw, parsed_list[index]) for digest, index in blob_items.items()
         ]
         changed = [folder for folder in folders.values() if folder.added]
         with _pipelined():
@@ -521,7 +532,18 @@ def flags_set(
                 message.flags, message.keywords, message.modseq = new_flags, new_keywords, modseq
                 changed.append(message)
         if changed:
-            Message.objects.bulk_update(changed, ["flags", "keywords", "modseq"], batch_size=2000)
+            # Messages that end with the same flags (the usual case) take one plain UPDATE.
+            groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+            for message in changed:
+                groups.setdefault((message.flags, tuple(message.keywords)), []).append(message.pk)
+            if len(groups) <= 4:
+                for (group_flags, group_keywords), ids in groups.items():
+                    for start in range(0, len(ids), 5000):
+                        Message.objects.filter(pk__in=ids[start : start + 5000]).update(
+                            flags=group_flags, keywords=list(group_keywords), modseq=modseq
+                        )
+            else:
+                Message.objects.bulk_update(changed, ["flags", "keywords", "modseq"], batch_size=2000)
             Folder.objects.filter(pk=folder.pk).update(
                 highest_modseq=modseq, unseen_count=F("unseen_count") + unseen_delta
             )
@@ -593,10 +615,14 @@ def _expunge(folder_id: int, uids: list[int] | None, *, only_deleted: bool) -> l
     query = Message.objects.filter(folder_id=folder_id)
     if only_deleted:
         query = query.filter(flags=F("flags").bitor(Flag.DELETED))
-    candidates = list(query.values_list("id", "uid", "size", "flags", "blob_id"))
-    if uids is not None:
-        wanted = set(uids)
-        candidates = [row for row in candidates if row[1] in wanted]
+    columns = ("id", "uid", "size", "flags", "blob_id")
+    if uids is None or len(uids) > 5000:
+        candidates = list(query.values_list(*columns))
+        if uids is not None:
+            wanted = set(uids)
+            candidates = [row for row in candidates if row[1] in wanted]
+    else:  # a few UIDs (UID EXPUNGE, MOVE): found through the (folder, uid) index, not by a scan
+        candidates = list(query.filter(uid__in=sorted(set(uids))).values_list(*columns))
     if not candidates:
         return []
     modseq = folder.highest_modseq + 1

@@ -98,6 +98,36 @@ def test_flags_unchanged_keep_modseq(make_account):
     assert Message.objects.get(folder=inbox, uid=uid).modseq == modseq
 
 
+def test_flags_add_to_messages_with_different_flags(make_account):
+    """+FLAGS on messages that start from different flags gives each its own result, one new
+    MODSEQ for the changed ones, none for those that already had the flag; counters stay exact."""
+    account = make_account("taro@example.test")
+    uids = deliver(account, times=7)
+    inbox = folder(account)
+    flags_set(folder_id=inbox.pk, uids=uids[:2], mode="add", flags=Flag.FLAGGED)
+    flags_set(folder_id=inbox.pk, uids=[uids[2]], mode="add", flags=Flag.ANSWERED, keywords=["work"])
+    flags_set(folder_id=inbox.pk, uids=[uids[3]], mode="add", flags=Flag.SEEN | Flag.DRAFT)
+    flags_set(folder_id=inbox.pk, uids=[uids[4]], mode="add", flags=Flag.DELETED)
+    flags_set(folder_id=inbox.pk, uids=[uids[5]], mode="add", flags=Flag.ANSWERED | Flag.FLAGGED)
+    before = dict(Message.objects.filter(folder=inbox).values_list("uid", "modseq"))
+    result = flags_set(folder_id=inbox.pk, uids=uids, mode="add", flags=Flag.SEEN)
+    assert sorted(m.uid for m in result.changed) == [uids[0], uids[1], uids[2], uids[4], uids[5], uids[6]]
+    rows = {
+        uid: (flags, keywords, modseq)
+        for uid, flags, keywords, modseq in Message.objects.filter(folder=inbox).values_list(
+            "uid", "flags", "keywords", "modseq"
+        )
+    }
+    assert rows[uids[0]] == (Flag.FLAGGED | Flag.SEEN, [], result.modseq)
+    assert rows[uids[2]] == (Flag.ANSWERED | Flag.SEEN, ["work"], result.modseq)
+    assert rows[uids[3]] == (Flag.SEEN | Flag.DRAFT, [], before[uids[3]])
+    assert rows[uids[4]] == (Flag.DELETED | Flag.SEEN, [], result.modseq)
+    assert rows[uids[5]] == (Flag.ANSWERED | Flag.FLAGGED | Flag.SEEN, [], result.modseq)
+    assert rows[uids[6]] == (Flag.SEEN, [], result.modseq)
+    inbox = folder(account)
+    assert inbox.unseen_count == 0 and inbox.highest_modseq == result.modseq
+
+
 def test_keywords_add_and_remove(make_account):
     account = make_account("taro@example.test")
     (uid,) = deliver(account)

@@ -314,3 +314,59 @@ def test_forward_as_attachment_and_inline(mail_system, client):
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     attached = [part.get_content_type() for part in parsed.iter_attachments()]
     assert attached == ["message/rfc822"]
+
+
+def test_search_results_are_paged(mail_system, client):
+    """A search with more matches than a page shows the newest page first with the total, and
+    the next page holds the older matches; matches in two folders page across both."""
+    from webmail.preferences import preferences_for, preferences_save
+
+    preferences = preferences_for(ADDRESS)
+    preferences.page_size = 20
+    preferences_save(preferences)
+    imap = mail_system.imap()
+    imap.create_folder("Projects")
+    imap.logout()
+    for number in range(25):
+        mail_system.append(messages.plain(subject=f"Paged report {number:02d}"))
+    for number in range(5):
+        mail_system.append(messages.plain(subject=f"Paged report p{number}"), folder="Projects")
+    mail_system.append(messages.plain(subject="Unrelated"))
+
+    first = client.get("/search/", {"subject": "paged report", "scope": "folder", "f": "INBOX"}).content.decode()
+    assert "25 messages found" in first
+    assert "Paged report 24" in first and "Paged report 05" in first
+    assert "Paged report 04" not in first and "Unrelated" not in first
+    assert "Page 1 of 2" in first
+    second = client.get(
+        "/search/", {"subject": "paged report", "scope": "folder", "f": "INBOX", "page": "2"}
+    ).content.decode()
+    assert "Paged report 04" in second and "Paged report 00" in second
+    assert "Paged report 05" not in second
+
+    everywhere = client.get("/search/", {"subject": "paged report", "scope": "all", "page": "2"}).content.decode()
+    assert "30 messages found" in everywhere
+    assert "Paged report 04" in everywhere and "Paged report p4" in everywhere and "Paged report p0" in everywhere
+    assert "Paged report 05" not in everywhere
+
+
+def test_lists_show_current_flags_of_messages_seen_before(mail_system, client):
+    """The message list and search results keep what a message says between requests, but its
+    flags are read each time: a message marked read by another client shows as read."""
+    mail_system.append(messages.plain(subject="Flag freshness"))
+    uid = _uid_of(mail_system, "Flag freshness")
+
+    def row(page: str) -> str:
+        match = re.search(rf'<tr class="([^"]*)"[^>]*data-uid="{uid}"', page)
+        assert match, page
+        return match.group(1)
+
+    assert "unread" in row(client.get("/").content.decode())
+    search = {"subject": "freshness", "scope": "folder", "f": "INBOX"}
+    assert "unread" in row(client.get("/search/", search).content.decode())
+    imap = mail_system.imap()
+    imap.select_folder("INBOX")
+    imap.add_flags([uid], [b"\\Seen"])
+    imap.logout()
+    assert "unread" not in row(client.get("/").content.decode())
+    assert "unread" not in row(client.get("/search/", search).content.decode())

@@ -12,8 +12,9 @@ the response with int()), so every FETCH here names its messages as a list of in
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,7 @@ SORT_KEYS = {
 }
 FILTERS = {"all": ["ALL"], "unread": ["UNSEEN"], "flagged": ["FLAGGED"]}
 UID_CACHE_ENTRIES = 8
+SUMMARY_CACHE_ENTRIES = 5000  # message summaries kept per connection (a few hundred bytes each)
 
 
 @dataclass
@@ -85,7 +87,7 @@ def summary_from_fetch(uid: int, data: dict[bytes, Any]) -> Summary:
     date = envelope.date if envelope is not None and envelope.date else data.get(b"INTERNALDATE")
     return Summary(
         uid=uid,
-        flags=frozenset(_text(flag) for flag in data.get(b"FLAGS", ())),
+        flags=_flags(data),
         subject=header_text(envelope.subject) if envelope is not None else "",
         sender=envelope_mailboxes(envelope.from_) if envelope is not None else [],
         to=envelope_mailboxes(envelope.to) if envelope is not None else [],
@@ -102,28 +104,79 @@ def fetch_uids(connection: Connection, uids: Sequence[int], items: Iterable[byte
     return connection.imap.fetch(list(uids), list(items))
 
 
+def _summary_cache(connection: Connection) -> OrderedDict[tuple[str, int, int], Summary]:
+    cache: OrderedDict[tuple[str, int, int], Summary] = connection.cache.setdefault("summaries", OrderedDict())
+    return cache
+
+
+def _flags(data: dict[bytes, Any]) -> frozenset[str]:
+    return frozenset(_text(flag) for flag in data.get(b"FLAGS", ()))
+
+
+def _summaries(connection: Connection, cached: dict[int, Summary], full: dict[int, dict[bytes, Any]]) -> None:
+    """Keep the new summaries (what a UID's message says never changes within its UIDVALIDITY)."""
+    cache = _summary_cache(connection)
+    folder = connection.selected or ""
+    validity = int(connection.selected_info.get(b"UIDVALIDITY", 0) or 0)
+    for uid, data in full.items():
+        summary = summary_from_fetch(uid, data)
+        cached[uid] = replace(summary)  # callers may annotate theirs (thread_size)
+        if folder and validity:
+            cache[(folder, validity, uid)] = summary
+    while len(cache) > SUMMARY_CACHE_ENTRIES:
+        cache.popitem(last=False)
+
+
+def _cached_summaries(connection: Connection, uids: Iterable[int]) -> dict[int, Summary]:
+    cache = _summary_cache(connection)
+    folder = connection.selected or ""
+    validity = int(connection.selected_info.get(b"UIDVALIDITY", 0) or 0)
+    found = {}
+    if folder and validity:
+        for uid in uids:
+            summary = cache.get((folder, validity, uid))
+            if summary is not None:
+                cache.move_to_end((folder, validity, uid))
+                found[uid] = summary
+    return found
+
+
 def summaries_by_uid(connection: Connection, uids: Sequence[int]) -> list[Summary]:
-    fetched = fetch_uids(connection, uids, LIST_ITEMS)
-    return [summary_from_fetch(uid, fetched[uid]) for uid in uids if uid in fetched]
+    """Summaries of the selected folder's `uids`, in that order (expunged ones left out).
+
+    Envelopes and structures already seen on this connection are not fetched again: only their
+    FLAGS are, which is a fraction of the bytes and of imapclient's parsing.
+    """
+    cached = _cached_summaries(connection, uids)
+    flags = fetch_uids(connection, [uid for uid in uids if uid in cached], [b"FLAGS"])
+    current = {uid: replace(cached[uid], flags=_flags(data)) for uid, data in flags.items() if uid in cached}
+    missing = [uid for uid in uids if uid not in cached]
+    _summaries(connection, current, fetch_uids(connection, missing, LIST_ITEMS))
+    return [current[uid] for uid in uids if uid in current]
 
 
 def _summaries_by_sequence(connection: Connection, first: int, last: int) -> list[Summary]:
     client = connection.imap
     client.use_uid = False
     try:
-        fetched = client.fetch(list(range(first, last + 1)), LIST_ITEMS)
+        flags = client.fetch(list(range(first, last + 1)), [b"UID", b"FLAGS"])
     finally:
         client.use_uid = True
-    summaries = [summary_from_fetch(int(data[b"UID"]), data) for _seq, data in fetched.items() if b"UID" in data]
-    summaries.sort(key=lambda summary: summary.uid, reverse=True)
-    return summaries
+    uids = sorted((int(data[b"UID"]) for data in flags.values() if b"UID" in data), reverse=True)
+    by_uid = {int(data[b"UID"]): data for data in flags.values() if b"UID" in data}
+    cached = _cached_summaries(connection, uids)
+    current = {uid: replace(cached[uid], flags=_flags(by_uid[uid])) for uid in uids if uid in cached}
+    missing = [uid for uid in uids if uid not in cached]
+    if missing:
+        _summaries(connection, current, fetch_uids(connection, missing, LIST_ITEMS))
+    return [current[uid] for uid in uids if uid in current]
 
 
-def _state_key(info: dict[bytes, Any]) -> tuple:
+def state_key(info: dict[bytes, Any]) -> tuple:
     return (info.get(b"UIDVALIDITY"), info.get(b"UIDNEXT"), info.get(b"EXISTS"), info.get(b"HIGHESTMODSEQ"))
 
 
-def _cached_uids(connection: Connection, key: tuple, compute: Any) -> Any:
+def cached_uids(connection: Connection, key: tuple, compute: Any) -> Any:
     uid_cache: dict = connection.cache.setdefault("uids", {})
     if key in uid_cache:
         return uid_cache[key]
@@ -172,11 +225,11 @@ def messages_page(
         first = max(1, last - per_page + 1)
         result.messages = _summaries_by_sequence(connection, first, last)
         return result
-    key = (folder, *_state_key(info), sort, filter_name)
+    key = (folder, *state_key(info), sort, filter_name)
     if connection.has("SORT"):
-        uids = _cached_uids(connection, key, lambda: connection.imap.sort(SORT_KEYS[sort], FILTERS[filter_name]))
+        uids = cached_uids(connection, key, lambda: connection.imap.sort(SORT_KEYS[sort], FILTERS[filter_name]))
     else:
-        uids = _cached_uids(connection, key, lambda: sorted(connection.imap.search(FILTERS[filter_name]), reverse=True))
+        uids = cached_uids(connection, key, lambda: sorted(connection.imap.search(FILTERS[filter_name]), reverse=True))
     result.total = len(uids)
     result.page, result.page_count = _page_bounds(len(uids), page, per_page)
     start = (result.page - 1) * per_page
@@ -195,7 +248,7 @@ def _flatten(thread: Any) -> list[int]:
 
 
 def _threads_page(connection: Connection, result: Page, info: dict, page: int, per_page: int, filter_name: str) -> Page:
-    key = (result.folder, *_state_key(info), "threads", filter_name)
+    key = (result.folder, *state_key(info), "threads", filter_name)
 
     def compute() -> list[list[int]]:
         threads = [_flatten(thread) for thread in connection.imap.thread("REFERENCES", FILTERS[filter_name])]
@@ -203,7 +256,7 @@ def _threads_page(connection: Connection, result: Page, info: dict, page: int, p
         threads.sort(key=max, reverse=True)
         return threads
 
-    threads = _cached_uids(connection, key, compute)
+    threads = cached_uids(connection, key, compute)
     result.total = len(threads)
     result.page, result.page_count = _page_bounds(len(threads), page, per_page)
     start = (result.page - 1) * per_page

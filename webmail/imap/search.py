@@ -7,16 +7,16 @@ syntax. Line breaks and NUL are refused before anything is sent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from imapclient.exceptions import IMAPClientError
 
 from webmail.imap.folders import folders_list
-from webmail.imap.messages import Summary, summaries_by_uid
+from webmail.imap.messages import Summary, cached_uids, state_key, summaries_by_uid
 from webmail.imap.pool import Connection
 
-MAX_RESULTS = 100  # newest matches shown; the count says how many there are
+PAGE_SIZE = 50  # matches shown per page when the caller does not say
 MAX_QUERY_LENGTH = 500
 
 
@@ -73,25 +73,60 @@ class FolderHits:
     folder: str
     count: int
     messages: list[Summary]
+    rows: list[tuple[Summary, str]] = field(default_factory=list)  # with each message's link
 
 
-def search(connection: Connection, query: Query, folders: list[str] | None) -> list[FolderHits]:
-    """Search `folders` (None: every selectable folder); newest matches first, MAX_RESULTS in all."""
+@dataclass
+class Results:
+    hits: list[FolderHits]  # the folders with matches on this page, in search order
+    total: int  # matches in every searched folder
+    page: int = 1
+    page_count: int = 1
+
+
+def _newest_first(connection: Connection, criteria: list, charset: str | None) -> list[int]:
+    return sorted(connection.imap.search(criteria, charset=charset), reverse=True)
+
+
+def search(
+    connection: Connection,
+    query: Query,
+    folders: list[str] | None,
+    *,
+    page: int = 1,
+    per_page: int = PAGE_SIZE,
+) -> Results:
+    """Search `folders` (None: every selectable folder), newest matches first, one page of them.
+
+    Each folder costs a SELECT and one SEARCH (its UID list is kept per folder state, so turning
+    pages repeats neither); only the messages on the page are fetched.
+    """
     if folders is None:
         folders = [folder.name for folder in folders_list(connection, counts=False) if folder.selectable]
     criteria = query.criteria()
     charset = query.charset()
-    hits: list[FolderHits] = []
-    remaining = MAX_RESULTS
+    found: list[tuple[str, list[int]]] = []
     for folder in folders:
         try:
-            connection.select(folder)
-            uids = connection.imap.search(criteria, charset=charset)
+            info = connection.select(folder)
+            key = (folder, *state_key(info), "search", charset, repr(criteria))
+            uids = cached_uids(connection, key, lambda: _newest_first(connection, criteria, charset))
         except IMAPClientError:
             continue
-        if not uids:
+        if uids:
+            found.append((folder, uids))
+    total = sum(len(uids) for _folder, uids in found)
+    page_count = max(1, -(-total // per_page))
+    page = min(max(page, 1), page_count)
+    start, end = (page - 1) * per_page, page * per_page
+    hits: list[FolderHits] = []
+    offset = 0
+    for folder, uids in found:
+        visible = uids[max(start - offset, 0) : max(end - offset, 0)]
+        offset += len(uids)
+        if not visible:
             continue
-        newest = sorted(uids, reverse=True)[: max(remaining, 0)]
-        remaining -= len(newest)
-        hits.append(FolderHits(folder=folder, count=len(uids), messages=summaries_by_uid(connection, newest)))
-    return hits
+        if connection.selected != folder:
+            connection.select(folder)
+        hits.append(FolderHits(folder=folder, count=len(uids), messages=summaries_by_uid(connection, visible)))
+    return Results(hits=hits, total=total, page=page, page_count=page_count)

@@ -14,13 +14,13 @@ RULE = 'require ["fileinto"];\r\nif header :contains "Subject" "[yubin-list]" {\
 def deliver(raw: bytes) -> None:
     from django.db import transaction
 
-    from agents.mda.deliver import DeliveryJob, RecipientPlan, job_deliver
+    from agents.mda.deliver import DeliveryJob, RecipientPlan, jobs_deliver
     from store.selectors.smtp import recipient_resolve
 
     resolution = recipient_resolve(ADDRESS)
     plan = RecipientPlan(address=ADDRESS, accounts=resolution.accounts)
     with transaction.atomic():
-        job_deliver(DeliveryJob(raw=raw, sender="list@example.org", recipients=[plan]))
+        jobs_deliver([DeliveryJob(raw=raw, sender="list@example.org", recipients=[plan])])
 
 
 def folder_of(account, subject: str) -> str:

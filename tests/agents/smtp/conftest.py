@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tests.agents.smtp.dns_server import dns_start
 from tests.conftest import PASSWORD, LoopThread, free_port
 
 
@@ -58,6 +62,35 @@ def accounts(make_account: Any) -> dict[str, Any]:
         "hanako": make_account("hanako@example.test"),
         "jiro": make_account("jiro@example.org"),
     }
+
+
+def _dkim_keys() -> tuple[bytes, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
+
+
+@pytest.fixture
+def dns_zone(settings: Any) -> Any:
+    private, record = _dkim_keys()
+    port = free_port()
+    server = dns_start(
+        port,
+        txt={
+            "remote.example": ["v=spf1 ip4:127.0.0.1 -all"],
+            "sel._domainkey.remote.example": [record],
+            "_dmarc.remote.example": ["v=DMARC1; p=none"],
+            "strict.example": ["v=spf1 ip4:192.0.2.1 -all"],
+            "_dmarc.strict.example": ["v=DMARC1; p=reject"],
+        },
+    )
+    settings.YUBIN_DNS_RESOLVERS = f"127.0.0.1:{port}"
+    settings.YUBIN_SMTP_VERIFY_SENDER = True
+    yield private
+    server.stop()
 
 
 __all__ = ["PASSWORD", "SmtpPorts", "client_tls"]

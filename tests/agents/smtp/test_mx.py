@@ -8,16 +8,12 @@ from typing import Any
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from agents.smtp import codes
 from store.blobs import blob_read
 from store.models import Alias, Domain, Message, OutboundRecipient
 from store.services import alias_create
 from tests.agents.smtp.conftest import SmtpPorts
-from tests.agents.smtp.dns_server import dns_start
-from tests.conftest import free_port
 
 BODY = b"From: Sender <sender@remote.example>\r\nTo: staff@example.test\r\nSubject: hi\r\n\r\nhello\r\n"
 
@@ -84,37 +80,6 @@ def test_quota_at_data_time(smtp_server: SmtpPorts, accounts: Any) -> None:
     assert f"{code} {text.decode()}" == codes.QUOTA_TEMPORARY
     client.quit()
     assert Message.objects.count() == 0
-
-
-def _dkim_keys() -> tuple[bytes, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    import base64
-
-    return private, "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode()
-
-
-@pytest.fixture
-def dns_zone(settings: Any) -> Any:
-    private, record = _dkim_keys()
-    port = free_port()
-    server = dns_start(
-        port,
-        txt={
-            "remote.example": ["v=spf1 ip4:127.0.0.1 -all"],
-            "sel._domainkey.remote.example": [record],
-            "_dmarc.remote.example": ["v=DMARC1; p=none"],
-            "strict.example": ["v=spf1 ip4:192.0.2.1 -all"],
-            "_dmarc.strict.example": ["v=DMARC1; p=reject"],
-        },
-    )
-    settings.YUBIN_DNS_RESOLVERS = f"127.0.0.1:{port}"
-    settings.YUBIN_SMTP_VERIFY_SENDER = True
-    yield private
-    server.stop()
 
 
 def test_authentication_results_pass(smtp_server: SmtpPorts, accounts: Any, dns_zone: bytes) -> None:

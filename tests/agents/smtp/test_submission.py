@@ -94,3 +94,25 @@ def test_implicit_tls_and_remote_recipient_queued(smtp_server: SmtpPorts, accoun
     row = OutboundRecipient.objects.get()
     assert row.address == "someone@remote.example"
     assert row.message.sender == "taro@example.test"
+
+
+def test_submission_adds_missing_message_id_and_date(smtp_server, accounts):
+    """A client that leaves out Message-ID and Date gets them added (RFC 6409 §8); present ones stay."""
+    from store.blobs import blob_read
+    from store.models import Message
+
+    client = smtplib.SMTP(smtp_server.host, smtp_server.submission, timeout=10)
+    client.starttls(context=client_tls())
+    client.login("taro@example.test", PASSWORD)
+    client.sendmail("taro@example.test", ["hanako@example.test"], b"Subject: bare\r\n\r\nno ids\r\n")
+    client.sendmail(
+        "taro@example.test",
+        ["hanako@example.test"],
+        b"Message-ID: <mine@client>\r\nDate: Sat, 28 Nov 2026 10:00:00 +0900\r\nSubject: full\r\n\r\nx\r\n",
+    )
+    client.quit()
+    bare, full = (
+        blob_read(m.blob_id) for m in Message.objects.filter(folder__account=accounts["hanako"]).order_by("uid")
+    )
+    assert b"\r\nMessage-ID: <" in bare and b"@mail.test>\r\n" in bare and b"\r\nDate: " in bare
+    assert full.count(b"Message-ID:") == 1 and b"Message-ID: <mine@client>" in full and full.count(b"\r\nDate:") == 1
