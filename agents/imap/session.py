@@ -18,6 +18,7 @@ from django.db import Error as DatabaseError
 from django.db import connection as db_connection
 from django.db import transaction
 
+from agents.batchthread import BatchThread
 from agents.imap import limits
 from agents.imap.connection import Closed, Connection, LineTooLong
 from agents.imap.errors import Bad, Bye, ImapError, No
@@ -66,7 +67,7 @@ def flags_bytes(bits: int, keywords: tuple[str, ...] = ()) -> bytes:
 WRITE_BATCH_MAX = 64  # store writes of different sessions committed together at most
 
 
-class GroupWriter:
+class GroupWriter(BatchThread[Callable[[], Any], tuple[bool, Any]]):
     """One thread runs the server's store writes; the writes that queue while it commits go in
     the next transaction together, each in its own savepoint, so one commit (one fsync) serves
     several sessions. A session's reply waits for the commit that holds its change; a write that
@@ -79,52 +80,16 @@ class GroupWriter:
     """
 
     def __init__(self, batch_max: int = WRITE_BATCH_MAX) -> None:
-        self.batch_max = batch_max
-        self._pending: list[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]]] = []
-        self._condition = threading.Condition()
-        self._stopping = False
-        self._thread: threading.Thread | None = None
+        super().__init__(name="imap-db-writer", batch_max=batch_max)
 
     async def run(self, job: Callable[[], T]) -> T:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        with self._condition:
-            if self._stopping:
-                raise RuntimeError("store writer stopped")
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="imap-db-writer", daemon=True)
-                self._thread.start()
-            self._pending.append((job, loop, future))
-            self._condition.notify()
-        return await future
+        ok, value = await self.submit(job)
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]  # the job's own result
 
-    def stop(self) -> None:
-        """Finish the queued writes, then end the thread (and close its connection)."""
-        with self._condition:
-            self._stopping = True
-            self._condition.notify()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=30)
-
-    def _run(self) -> None:
-        try:
-            while True:
-                with self._condition:
-                    while not self._pending and not self._stopping:
-                        self._condition.wait()
-                    if not self._pending:
-                        return
-                    batch = self._pending[: self.batch_max]
-                    del self._pending[: self.batch_max]
-                outcomes = self._execute([job for job, _, _ in batch])
-                for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
-                    try:
-                        loop.call_soon_threadsafe(_settle, future, outcome)
-                    except RuntimeError:  # the session's loop is closed
-                        pass
-        finally:
-            db_connection.close()
+    def run_batch(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+        return self._execute(jobs)
 
     def _execute(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         if len(jobs) == 1:
@@ -151,16 +116,6 @@ def _attempt(job: Callable[[], Any], *, savepoint: bool = False) -> tuple[bool, 
         if isinstance(error, DatabaseError) and not savepoint:
             db_connection.close_if_unusable_or_obsolete()
         return False, error
-
-
-def _settle(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
-    if future.done():
-        return
-    ok, value = outcome
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
 
 
 class DatabasePool:

@@ -11,7 +11,6 @@ commit): one COMMIT (one WAL fsync) for the batch, and only then are the session
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import threading
@@ -23,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
+from agents.batchthread import BatchThread
 from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, sieve_parse, sieve_run
 from agents.mda.vacation import vacation_applies, vacation_handle, vacation_reply_build
 from agents.smtp.faults import fault_point
@@ -347,35 +347,24 @@ def _blobs_wait(jobs: list[DeliveryJob]) -> None:
             job.blob.result()  # raises when the file could not be written
 
 
-class GroupCommitter:
-    """One delivery thread; sessions hand it jobs and await the committed outcome.
-
-    While one batch commits, the next one collects: the batch size follows the load with no
-    added latency when idle.
-    """
+class GroupCommitter(BatchThread[DeliveryJob, DeliveryOutcome]):
+    """The delivery thread of the SMTP listeners; sessions hand it jobs and await the committed
+    outcome (see agents.batchthread). Shared by the listeners of one process: the thread stops
+    when the last of them closes, after the pending jobs."""
 
     def __init__(self, *, batch_max: int | None = None) -> None:
-        self.batch_max = batch_max or settings.YUBIN_SMTP_GROUP_COMMIT_MAX
-        self._pending: list[tuple[DeliveryJob, asyncio.AbstractEventLoop, asyncio.Future[DeliveryOutcome]]] = []
-        self._condition = threading.Condition()
-        self._stopping = False
+        super().__init__(name="smtp-group-commit", batch_max=batch_max or settings.YUBIN_SMTP_GROUP_COMMIT_MAX)
         self._users = 0
         self._blob_pool = ThreadPoolExecutor(max_workers=BLOB_WRITERS, thread_name_prefix="smtp-blob")
-        self._thread = threading.Thread(target=self._run, name="smtp-group-commit", daemon=True)
-        self._thread.start()
+        self.start()
 
     async def deliver(self, job: DeliveryJob) -> DeliveryOutcome:
-        loop = asyncio.get_running_loop()
         # Message files are written and fsynced on a pool, in parallel with each other (the file
         # system merges concurrent fsyncs into one journal commit) and with the delivery thread's
         # inserts; the thread waits for them only before COMMIT.
         job.parsed = Future()
         job.blob = self._blob_pool.submit(_prepare, job.raw, job.parsed)
-        future: asyncio.Future[DeliveryOutcome] = loop.create_future()
-        with self._condition:
-            self._pending.append((job, loop, future))
-            self._condition.notify()
-        return await future
+        return await self.submit(job)
 
     def acquire(self) -> None:
         self._users += 1
@@ -384,38 +373,17 @@ class GroupCommitter:
         """Stop the thread when the last listener using it closes (pending jobs finish first)."""
         self._users -= 1
         if self._users <= 0:
-            with self._condition:
-                self._stopping = True
-                self._condition.notify()
+            self.stop(wait=False)
 
-    def _run(self) -> None:
+    def run_batch(self, jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
         try:
-            self._loop()
-        finally:
+            return batch_deliver(jobs)
+        except Exception:
+            log.exception("delivery batch failed; every message in it gets 451")
+            # The connection may be broken: the next batch opens a new one. (The thread keeps
+            # its connection otherwise: reconnecting per batch costs more than the batch.)
             connection.close()
-            self._blob_pool.shutdown(wait=False)
+            return [DeliveryOutcome(ok=False) for _ in jobs]
 
-    def _loop(self) -> None:
-        while True:
-            with self._condition:
-                while not self._pending and not self._stopping:
-                    self._condition.wait()
-                if not self._pending:
-                    return
-                batch = self._pending[: self.batch_max]
-                del self._pending[: self.batch_max]
-            try:
-                outcomes = batch_deliver([job for job, _, _ in batch])
-            except Exception:
-                log.exception("delivery batch failed; every message in it gets 451")
-                # The connection may be broken: the next batch opens a new one. (The thread keeps
-                # its connection otherwise: reconnecting per batch costs more than the batch.)
-                connection.close()
-                outcomes = [DeliveryOutcome(ok=False) for _ in batch]
-            for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
-                loop.call_soon_threadsafe(_resolve, future, outcome)
-
-
-def _resolve(future: asyncio.Future[DeliveryOutcome], outcome: DeliveryOutcome) -> None:
-    if not future.done():
-        future.set_result(outcome)
+    def finished(self) -> None:
+        self._blob_pool.shutdown(wait=False)
