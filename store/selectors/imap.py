@@ -13,8 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 
 from store.models import Account, Expunged, Folder, Message
 
@@ -147,26 +146,6 @@ def imap_expunged_since(folder_id: int, since: int) -> list[int]:
     return sorted(set(Expunged.objects.filter(folder_id=folder_id, modseq__gt=since).values_list("uid", flat=True)))
 
 
-FETCH_COLUMNS = {
-    "internal_date": "internal_date",
-    "size": "size",
-    "blob": "blob_id",
-    "envelope": "blob__envelope",
-    "body": "blob__body",
-}
-
-
-def imap_fetch_rows(folder_id: int, uids: list[int], columns: list[str]) -> dict[int, tuple[Any, ...]]:
-    """uid -> requested columns for the given uids (ascending), read by uid range in one query."""
-    if not uids:
-        return {}
-    names = [FETCH_COLUMNS[column] for column in columns]
-    query = Message.objects.filter(folder_id=folder_id, uid__gte=uids[0], uid__lte=uids[-1])
-    if len(uids) < (uids[-1] - uids[0] + 1) // 4:
-        query = query.filter(uid__in=uids)
-    return {row[0]: row[1:] for row in query.values_list("uid", *names)}
-
-
 def imap_column_search(folder_id: int, condition: Q) -> set[int]:
     """UIDs of the folder matching a condition on stored columns (dates, size, message-id)."""
     return set(Message.objects.filter(Q(folder_id=folder_id) & condition).values_list("uid", flat=True))
@@ -212,33 +191,6 @@ def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> s
     return found
 
 
-SORT_KEYS = {
-    "ARRIVAL": "internal_date",
-    "CC": "cc_sort",
-    "DATE": "sort_date",
-    "FROM": "from_sort",
-    "SIZE": "size",
-    "SUBJECT": "subject_base",
-    "TO": "to_sort",
-    "DISPLAYFROM": "display_from",
-    "DISPLAYTO": "to_display",
-}
-
-
-def imap_sort(folder_id: int, keys: list[tuple[str, bool]]) -> list[int]:
-    """UIDs in RFC 5256 order: keys are (SORT key, reverse); ties end in ascending UID order."""
-    query = Message.objects.filter(folder_id=folder_id)
-    order: list[Any] = []
-    for key, reverse in keys:
-        column = SORT_KEYS[key]
-        if column == "sort_date":  # RFC 5256 §2.2: a missing Date sorts by internal date
-            query = query.annotate(sort_date=Coalesce("date_sent", "internal_date"))
-        expression = F(column)
-        order.append(expression.desc() if reverse else expression.asc())
-    order.append(F("uid").asc())
-    return list(query.order_by(*order).values_list("uid", flat=True))
-
-
 def imap_thread_rows(folder_id: int) -> list[tuple[int, str, str, list[str], str, datetime | None, datetime]]:
     """(uid, message_id, in_reply_to, references, subject_base, date_sent, internal_date) per message."""
     return list(
@@ -252,11 +204,6 @@ def imap_quota(account_id: int) -> tuple[int, int]:
     """(used bytes, quota bytes; 0 = unlimited) for QUOTA (RFC 9208)."""
     row = _first(Account.objects.filter(pk=account_id).values_list("used_bytes", "quota"))
     return (row[0], row[1]) if row else (0, 0)
-
-
-def imap_account(account_id: int) -> tuple[int, str] | None:
-    row = _first(Account.objects.filter(pk=account_id, is_active=True).values_list("id", "address"))
-    return (row[0], row[1]) if row else None
 
 
 # Per-message columns that never change after delivery (only flags do): the IMAP server keeps them
