@@ -159,9 +159,10 @@ first_valid_uid = {uid}
 pop3_uidl_format = %08Xu%08Xv
 default_internal_user = {internal_user}
 default_login_user = {login_user}
+auth_cache_size = 10M
 passdb {{
-  driver = static
-  args = password={password}
+  driver = passwd-file
+  args = {root}/passwd
 }}
 userdb {{
   driver = static
@@ -201,6 +202,11 @@ def dovecot_start(root: Path, messages: list[bytes], port: int) -> subprocess.Po
     for index, raw in enumerate(messages):
         (maildir / "cur" / f"{1_700_000_000 + index}.M{index}P1.bench:2,").write_bytes(raw)
     (root / "home").mkdir()
+    # The same footing as Yubin: an Argon2id hash and a verified-credential cache (auth_cache).
+    hashed = subprocess.run(
+        ["doveadm", "pw", "-s", "ARGON2ID", "-p", PASSWORD], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    (root / "passwd").write_text(f"bench:{hashed}\n")
     config = root / "dovecot.conf"
     config.write_text(
         DOVECOT_CONFIG.format(
@@ -208,7 +214,6 @@ def dovecot_start(root: Path, messages: list[bytes], port: int) -> subprocess.Po
             uid=uid,
             gid=gid,
             port=port,
-            password=PASSWORD,
             internal_user=internal_user,
             login_user=login_user,
         )
