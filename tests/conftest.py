@@ -209,3 +209,20 @@ def screenshot_on_failure(page: Any, request: Any) -> None:
             page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
         except Exception:  # the page may already be gone
             pass
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_server_threads_connections(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Before the test database is dropped, end the PostgreSQL sessions that server threads of
+    the tests still hold (listener and pool threads are daemons and never close their own)."""
+    yield
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
