@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import imaplib
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import PASSWORD, LoopThread, free_port
+from tests.wire import LineSocket
 
 ADDRESS = "taro@example.test"
 OTHER = "hanako@example.test"
@@ -49,25 +49,12 @@ class ImapHarness:
         return message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk, folder=folder, **options)])
 
 
-class RawClient:
+class RawClient(LineSocket):
     """A socket client for exact-byte transcripts."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port), timeout=10)
-        self.buffer = b""
+        super().__init__(host, port)
         self.greeting = self.line()
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line + b"\r\n"
 
     def until_tagged(self, tag: bytes) -> list[bytes]:
         lines = []
@@ -80,9 +67,6 @@ class RawClient:
     def command(self, tag: bytes, text: bytes) -> list[bytes]:
         self.send(tag + b" " + text + b"\r\n")
         return self.until_tagged(tag)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def message(

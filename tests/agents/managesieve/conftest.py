@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
 from tests.conftest import PASSWORD, LoopThread, free_port
+from tests.wire import LineSocket
 
 ADDRESS = "sieve@example.test"
 
@@ -32,26 +32,16 @@ class SieveServer:
         return Wire(self.host, self.port)
 
 
-class Wire:
+class Wire(LineSocket):
     """A socket client for exact-byte exchanges; reads up to the OK/NO/BYE that ends a response."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port), timeout=10)
-        self.buffer = b""
+        super().__init__(host, port)
         self.greeting = self.response()
 
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def line(self) -> bytes:
-        while b"\r\n" not in self.buffer:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                line, self.buffer = self.buffer, b""
-                return line
-            self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line + b"\r\n"
+    def line(self, *, closed_ok: bool = True) -> bytes:
+        """A closed connection reads as b"" (the tests check the server hung up)."""
+        return super().line(closed_ok=closed_ok)
 
     def response(self) -> list[bytes]:
         lines = []
@@ -64,9 +54,6 @@ class Wire:
     def command(self, data: bytes) -> list[bytes]:
         self.send(data)
         return self.response()
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
