@@ -85,17 +85,7 @@ def select_positions(uids: Sequence[int] | array, ranges: list[tuple[int, int]])
 
 def seqset_format(numbers: Iterable[int]) -> str:
     """Compact set text of ascending or unordered numbers: [1,2,3,7] -> "1:3,7"."""
-    ordered = sorted(set(numbers))
-    pieces: list[str] = []
-    index = 0
-    while index < len(ordered):
-        start = ordered[index]
-        while index + 1 < len(ordered) and ordered[index + 1] == ordered[index] + 1:
-            index += 1
-        end = ordered[index]
-        pieces.append(str(start) if start == end else f"{start}:{end}")
-        index += 1
-    return ",".join(pieces)
+    return seqset_format_pairs(sorted(set(numbers)))
 
 
 def seqset_format_pairs(numbers: list[int]) -> str:
