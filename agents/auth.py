@@ -84,6 +84,12 @@ def credentials_check(*, address: str, password: str, protocol: str, client_ip: 
     return account
 
 
+def session_backend(account: Account) -> str:
+    """The backend a web login records in the session: the one that verified the password, or the
+    database backend (which also loads LDAP accounts by id) when the credential cache answered."""
+    return str(getattr(account, "backend", "store.auth.AccountBackend"))
+
+
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -7,7 +7,7 @@ password guessed at the panel is throttled together with IMAP, SMTP and POP3 gue
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -21,8 +21,7 @@ from django.views.decorators.http import require_POST
 from admin_panel.access import is_admin
 from admin_panel.audit import audit_record, client_ip_of
 from admin_panel.views.base import render_page
-from agents.throttle import throttle_blocked, throttle_failure, throttle_success
-from store.models import Account
+from agents.auth import Throttled, credentials_check, session_backend
 from store.services.log import login_record
 
 LOGIN_PROTOCOL = "web"
@@ -46,21 +45,21 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         address = form.cleaned_data["address"].strip()
         client_ip = client_ip_of(request)
-        if throttle_blocked(address=address, client_ip=client_ip):
+        try:
+            user = credentials_check(
+                address=address, password=form.cleaned_data["password"], protocol=LOGIN_PROTOCOL, client_ip=client_ip
+            )
+        except Throttled:
             error = _("Too many failed attempts. Try again in a few minutes.")
         else:
-            user = authenticate(request, username=address, password=form.cleaned_data["password"])
-            if not isinstance(user, Account):
-                throttle_failure(address=address, client_ip=client_ip)
-                login_record(address=address, client_ip=client_ip, protocol=LOGIN_PROTOCOL, success=False)
+            if user is None:  # the failure is counted and logged by credentials_check
                 error = _("Wrong address or password.")
             elif not is_admin(user):
                 login_record(address=user.address, client_ip=client_ip, protocol=LOGIN_PROTOCOL, success=True)
                 error = _("This account has no administration rights.")
             else:
-                throttle_success(address=user.address, client_ip=client_ip)
                 login_record(address=user.address, client_ip=client_ip, protocol=LOGIN_PROTOCOL, success=True)
-                login(request, user)
+                login(request, user, backend=session_backend(user))
                 audit_record(request, action="login", target=user.address)
                 return HttpResponseRedirect(next_url or reverse("admin_panel:dashboard"))
     return render_page(request, "login.html", {"form": form, "error": error, "next": next_url})

@@ -1,6 +1,6 @@
 """Login and logout.
 
-Login checks the password with django.contrib.auth's authenticate() (database or LDAP) under
+Login checks the password through agents.auth.credentials_check (authenticate(): database or LDAP) under
 the shared failure throttle, then issues a short-lived token for IMAP/submission/ManageSieve;
 the session holds only that token, never the password. Logout closes the IMAP connections and
 revokes the token.
@@ -8,7 +8,7 @@ revokes the token.
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from agents.throttle import throttle_blocked, throttle_failure, throttle_success
+from agents.auth import Throttled, credentials_check, session_backend
 from store.services.tokens import token_issue, token_revoke
 from webmail.forms import LoginForm
 from webmail.imap.pool import POOL, ImapUnavailable
@@ -38,15 +38,16 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         address = form.cleaned_data["address"].strip().lower()
         client_ip = _client_ip(request)
-        if throttle_blocked(address=address, client_ip=client_ip):
+        try:
+            account = credentials_check(
+                address=address, password=form.cleaned_data["password"], protocol="web", client_ip=client_ip
+            )
+        except Throttled:
             error = _("Too many failed attempts. Please wait a few minutes and try again.")
         else:
-            account = authenticate(request, username=address, password=form.cleaned_data["password"])
             if account is None:
-                throttle_failure(address=address, client_ip=client_ip)
                 error = _("The address or password is not correct.")
             else:
-                throttle_success(address=account.address, client_ip=client_ip)
                 return _logged_in(request, account)
     response = render(request, "webmail/login.html", {"form": form, "error": error}, status=401 if error else 200)
     return security_headers(response)
@@ -54,7 +55,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 
 def _logged_in(request: HttpRequest, account) -> HttpResponse:  # type: ignore[no-untyped-def]
     token = token_issue(account=account, purpose="webmail")
-    login(request, account)  # a new session key: no fixation
+    login(request, account, backend=session_backend(account))  # a new session key: no fixation
     request.session[SESSION_TOKEN] = token
     request.session[SESSION_ADDRESS] = account.address
     try:  # open the IMAP connection now so the first page is fast
