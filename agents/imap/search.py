@@ -36,7 +36,6 @@ FLAG_KEYS = {
     "UNDRAFT": (Flag.DRAFT, False),
     "UNFLAGGED": (Flag.FLAGGED, False),
     "UNSEEN": (Flag.SEEN, False),
-    "OLD": (0, False),
 }
 TEXT_KEYS = {
     "BCC": ("bcc_display",),
@@ -103,8 +102,10 @@ def _key(args: Args, depth: int, state: dict[str, bool]) -> Node:
         return Node("all")
     if name in FLAG_KEYS:
         return Node("flag", FLAG_KEYS[name])
-    if name in ("NEW", "RECENT"):
-        return Node("none")  # \Recent is not kept (RFC 9051 removed it)
+    if name in ("RECENT", "OLD"):
+        return Node("recent", name == "RECENT")  # \Recent is the session's (RFC 3501 §2.3.2)
+    if name == "NEW":
+        return Node("and", children=(Node("recent", True), Node("flag", (Flag.SEEN, False))))
     if name in ("KEYWORD", "UNKEYWORD"):
         return Node("keyword", (args.atom(), name == "KEYWORD"))
     if name == "NOT":
@@ -149,7 +150,9 @@ def _date_condition(column: str, comparison: str, day: datetime) -> Q:
 class Evaluator:
     """Evaluates a tree to a set of view positions. Runs in a DB thread."""
 
-    def __init__(self, folder_id: int, uids, flags, modseqs, keywords, saved: list[int], meta=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(  # type: ignore[no-untyped-def]
+        self, folder_id: int, uids, flags, modseqs, keywords, saved: list[int], meta=None, recent=frozenset()
+    ) -> None:
         self.folder_id = folder_id
         self.meta: FolderMeta | None = meta  # covers every uid of the view when given
         self.uids = uids
@@ -157,6 +160,7 @@ class Evaluator:
         self.modseqs = modseqs
         self.keywords = keywords
         self.saved = saved
+        self.recent: set[int] | frozenset[int] = recent  # view positions
         self.count = len(uids)
         self.index_of: dict[int, int] | None = None
 
@@ -202,6 +206,9 @@ class Evaluator:
                 return set(range(self.count))
             flags = self.flags
             return {i for i in range(self.count) if bool(flags[i] & bit) == wanted}
+        if kind == "recent":
+            having = set(self.recent)
+            return having if node.value else set(range(self.count)) - having
         if kind == "keyword":
             word, wanted = node.value
             having = self.positions_of_uids({uid for uid, words in self.keywords.items() if word in words})
@@ -233,7 +240,9 @@ class Evaluator:
         raise Bad("Unknown search node")
 
 
-MEMORY_KINDS = frozenset({"all", "none", "and", "or", "not", "flag", "keyword", "seq", "uid", "modseq", "saved"})
+MEMORY_KINDS = frozenset(
+    {"all", "none", "and", "or", "not", "flag", "keyword", "seq", "uid", "modseq", "saved", "recent"}
+)
 
 
 def uses_meta(node: Node) -> bool:
@@ -241,6 +250,10 @@ def uses_meta(node: Node) -> bool:
     if node.kind == "text":
         return len(node.value[0]) == 1 and node.value[0][0] in META_TEXT_COLUMNS
     return any(uses_meta(child) for child in node.children)
+
+
+def uses_recent(node: Node) -> bool:
+    return node.kind == "recent" or any(uses_recent(child) for child in node.children)
 
 
 def in_memory(node: Node) -> bool:

@@ -40,6 +40,7 @@ from agents.imap.view import FolderView, Update, columns_remove
 from store.changes import Change, subscribe_async
 from store.errors import AlreadyExists, InvalidName, LimitReached, NotFound, QuotaExceeded, StoreError
 from store.models import Flag
+from store.services import folder_recent_claim
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,16 @@ NO_EXPUNGE_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "SORT", "TH
 # Commands after which the store is asked for changes even without a change event.
 POLL_COMMANDS = frozenset({"NOOP", "CHECK", "IDLE"})
 
+RECENT_BIT = 1 << 30  # only in flags_bytes' cache key; the store's flags never carry it
 _FLAG_CACHE: dict[tuple[int, tuple[str, ...]], bytes] = {}
 
 
-def flags_bytes(bits: int, keywords: tuple[str, ...] = ()) -> bytes:
-    key = (bits, keywords)
+def flags_bytes(bits: int, keywords: tuple[str, ...] = (), recent: bool = False) -> bytes:
+    """A FLAGS list; \\Recent is session state (the view's), never stored with the message."""
+    key = (bits | RECENT_BIT, keywords) if recent else (bits, keywords)
     cached = _FLAG_CACHE.get(key)
     if cached is None:
-        names = Flag.to_names(bits) + list(keywords)
+        names = Flag.to_names(bits) + (["\\Recent"] if recent else []) + list(keywords)
         cached = ("(" + " ".join(names) + ")").encode("utf-8", "surrogateescape")
         if len(_FLAG_CACHE) < 10000:
             _FLAG_CACHE[key] = cached
@@ -401,13 +404,35 @@ class Session:
         if view is None:
             return
         if self.changes_pending() or force:
-            update = await self.db.run(view.refresh)
+            update = await self.view_refresh(view)
             if update is None:
                 self.deselect()
                 raise Bye("Selected mailbox was deleted or renamed")
         else:
             update = Update()
         self.send_updates(view, update, allow_expunge=allow_expunge)
+
+    async def view_refresh(self, view: FolderView) -> Update | None:
+        """Bring the view up to date; new mail is claimed as \\Recent (RFC 3501 §2.3.2)."""
+        update = await self.db.run(view.refresh)
+        if update is not None and update.added:
+            await self.recent_claim(view)
+        return update
+
+    async def recent_claim(self, view: FolderView) -> None:
+        """Mark the view's unclaimed messages \\Recent in this session; a read-write session
+        takes them, so no later session sees them \\Recent, while a read-only one only looks."""
+        high = view.recent_unclaimed()
+        if high is None:
+            return
+        if view.read_only:
+            view.recent.add(view.recent_uid, high)
+            return
+        folder_id = view.folder_id
+        claimed = await self.db.write(lambda: folder_recent_claim(folder_id=folder_id, upto_uid=high))
+        if claimed is not None:
+            view.recent.add(*claimed)
+            view.recent_uid = max(view.recent_uid, high + 1)
 
     def send_updates(self, view: FolderView, update: Update, *, allow_expunge: bool) -> None:
         if allow_expunge and view.pending_expunge:
@@ -425,7 +450,7 @@ class Session:
                 line = b"* %d FETCH (UID %d FLAGS %s" % (
                     index + 1,
                     uid,
-                    flags_bytes(columns.flags[index], columns.keywords.get(uid, ())),
+                    flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent),
                 )
                 if condstore:
                     line += b" MODSEQ (%d)" % columns.modseqs[index]

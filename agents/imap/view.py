@@ -155,6 +155,29 @@ class SnapshotCache:
 SNAPSHOTS = SnapshotCache()
 
 
+class RecentUids:
+    """The UID ranges a session claimed as \\Recent: one range per claim, so the first SELECT of a
+    100k folder keeps two integers, not a set of 100k."""
+
+    __slots__ = ("ranges",)
+
+    def __init__(self) -> None:
+        self.ranges: list[tuple[int, int]] = []
+
+    def add(self, low: int, high: int) -> None:
+        last = self.ranges[-1] if self.ranges else None
+        if last is not None and last[0] <= low <= last[1] + 1:
+            self.ranges[-1] = (last[0], max(high, last[1]))
+        else:
+            self.ranges.append((low, high))
+
+    def __contains__(self, uid: int) -> bool:
+        return any(low <= uid <= high for low, high in self.ranges)
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges)
+
+
 class FolderView:
     """The selected folder of one session."""
 
@@ -166,6 +189,20 @@ class FolderView:
         self.read_only = read_only
         self.columns = columns
         self.pending_expunge: set[int] = set()  # gone from the store, not yet announced
+        self.recent_uid = folder.recent_uid  # the store's first unclaimed UID, as last read
+        self.recent = RecentUids()  # UIDs that are \Recent in this session (RFC 3501 §2.3.2)
+
+    def recent_unclaimed(self) -> int | None:
+        """The highest UID in the view not yet claimed by any read-write session, or None."""
+        uids = self.columns.uids
+        if uids and uids[-1] >= self.recent_uid:
+            return uids[-1]
+        return None
+
+    def recent_positions(self) -> list[range]:
+        """0-based view positions of the session's \\Recent messages, as ranges."""
+        uids = self.columns.uids
+        return [range(bisect_left(uids, low), bisect_left(uids, high + 1)) for low, high in self.recent.ranges]
 
     @property
     def exists(self) -> int:
@@ -186,6 +223,7 @@ class FolderView:
         if changes is None or changes.folder.uid_validity != self.uid_validity:
             return None
         self.uid_next = changes.folder.uid_next
+        self.recent_uid = changes.folder.recent_uid
         update = columns_apply(self.columns, changes)
         self.pending_expunge.update(update.expunged)
         return update

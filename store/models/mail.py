@@ -47,6 +47,10 @@ class Folder(models.Model):
     message_count = models.IntegerField(default=0)
     unseen_count = models.IntegerField(default=0)
     total_bytes = models.BigIntegerField(default=0)
+    # IMAP \Recent (RFC 3501 §2.3.2): the first UID no read-write session has been told about yet.
+    # A session that SELECTs the folder, or sees new mail while it is selected, claims the UIDs
+    # below uid_next by moving this on; only that session shows them as \Recent.
+    recent_uid = models.BigIntegerField(default=1)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -43,6 +43,7 @@ class FolderRow:
     message_count: int
     unseen_count: int
     total_bytes: int
+    recent_uid: int  # UIDs from here on are \Recent and not yet claimed by a session
 
 
 _FOLDER_FIELDS = (
@@ -56,6 +57,7 @@ _FOLDER_FIELDS = (
     "message_count",
     "unseen_count",
     "total_bytes",
+    "recent_uid",
 )
 
 
@@ -270,3 +272,8 @@ def imap_blob_parse(digests: list[str]) -> dict[str, tuple[Any, Any]]:
         for digest, envelope, body in Blob.objects.filter(sha256__in=chunk).values_list("sha256", "envelope", "body"):
             found[digest] = (envelope, body)
     return found
+
+
+def imap_recent_count(folder_id: int, recent_uid: int) -> int:
+    """STATUS RECENT: messages no read-write session has claimed yet."""
+    return Message.objects.filter(folder_id=folder_id, uid__gte=recent_uid).count()

@@ -17,6 +17,7 @@ from store.services.folders import (
     DEFAULT_FOLDERS,
     folder_create,
     folder_delete,
+    folder_recent_claim,
     folder_rename,
     folder_subscribe,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "flags_set",
     "folder_create",
     "folder_delete",
+    "folder_recent_claim",
     "folder_rename",
     "folder_subscribe",
     "message_append",

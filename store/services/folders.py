@@ -139,3 +139,18 @@ def folder_subscribe(*, account: Account, name: str, subscribed: bool) -> None:
     updated = Folder.objects.filter(account=account, name=stored).update(subscribed=subscribed)
     if not updated and subscribed:
         raise NotFound(f"no such folder: {stored}")
+
+
+def folder_recent_claim(*, folder_id: int, upto_uid: int) -> tuple[int, int] | None:
+    """Claim the \\Recent messages of a folder up to upto_uid for one read-write session.
+
+    RFC 3501 §2.3.2: a message is \\Recent in the first session told about it. Returns the UID
+    range (low, high) now this session's, or None when another session claimed them first. No
+    MODSEQ moves: \\Recent is session state, not a change to the messages.
+    """
+    while True:
+        row = Folder.objects.filter(pk=folder_id).values_list("recent_uid", flat=True).first()
+        if row is None or row > upto_uid:
+            return None
+        if Folder.objects.filter(pk=folder_id, recent_uid=row).update(recent_uid=upto_uid + 1):
+            return row, upto_uid

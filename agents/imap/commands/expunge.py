@@ -22,7 +22,7 @@ async def expunge(session: Session, request: Request) -> str | None:
     if uids is not None and not uids:
         return None
     removed = await session.db.write(lambda: messages_expunge(folder_id=view.folder_id, uids=uids))
-    update = await session.db.run(view.refresh)
+    update = await session.view_refresh(view)
     view.pending_expunge.update(removed)
     if update is not None:
         session.send_updates(view, update, allow_expunge=True)

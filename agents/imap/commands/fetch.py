@@ -16,7 +16,7 @@ from agents.imap.parser_helpers import datetime_format
 from agents.imap.protocol.response import literal
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
-from agents.imap.session import Session, flags_bytes
+from agents.imap.session import RECENT_BIT, Session, flags_bytes
 from store.models import Flag
 from store.selectors.imap import imap_expunged_since
 from store.services import flags_set
@@ -117,30 +117,34 @@ async def _render(session: Session, items: FetchRequest, positions: list[int]) -
 
 
 def _cached_item(session: Session, name: str, index: int) -> bytes:
-    columns = session.require_view().columns
+    view = session.require_view()
+    columns = view.columns
     uid = columns.uids[index]
     if name == "UID":
         return b"UID %d" % uid
     if name == "FLAGS":
-        return b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()))
+        return b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent)
     return b"MODSEQ (%d)" % columns.modseqs[index]
 
 
 async def _render_cached(session: Session, simple: list[str], positions: list[int]) -> None:
-    columns = session.require_view().columns
+    view = session.require_view()
+    columns = view.columns
     uids, flags, modseqs, keywords = columns.uids, columns.flags, columns.modseqs, columns.keywords
     if simple == ["UID", "FLAGS"]:  # the hot path of every client's resync
+        spans = view.recent_positions()  # \Recent as position ranges: one test per message
         by_bits: dict[int, bytes] = {}
         for start in range(0, len(positions), 5000):
             lines = []
             for index in positions[start : start + 5000]:
                 uid = uids[index]
                 words = keywords.get(uid) if keywords else None
+                recent = bool(spans) and any(index in span for span in spans)
                 if words:
-                    shown = flags_bytes(flags[index], words)
+                    shown = flags_bytes(flags[index], words, recent)
                 else:
-                    bits = flags[index]
-                    shown = by_bits.get(bits) or by_bits.setdefault(bits, flags_bytes(bits))
+                    bits = flags[index] | RECENT_BIT if recent else flags[index]
+                    shown = by_bits.get(bits) or by_bits.setdefault(bits, flags_bytes(flags[index], (), recent))
                 lines.append(b"* %d FETCH (UID %d FLAGS %s)\r\n" % (index + 1, uid, shown))
             session.send(b"".join(lines))
             await session.conn.flush_if_large()

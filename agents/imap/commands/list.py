@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from agents.imap.commands.status import deleted_count, status_items, status_line
+from agents.imap.commands.status import COUNTED_ITEMS, status_counts, status_items, status_line
 from agents.imap.errors import Bad
 from agents.imap.parser_helpers import string_token
 from agents.imap.registry import AUTH, Request, command
@@ -126,6 +126,7 @@ async def list_(session: Session, request: Request) -> str | None:
             line += b' ("CHILDINFO" ("SUBSCRIBED"))'
         session.send(line + b"\r\n")
         if status_request is not None and folder is not None:
-            deleted = await session.db.run(deleted_count, folder.id) if "DELETED" in status_request else None
-            session.untagged(status_line(session, folder, status_request, deleted))
+            counted = COUNTED_ITEMS.intersection(status_request)
+            counts = await session.db.run(status_counts, folder, status_request) if counted else {}
+            session.untagged(status_line(session, folder, status_request, counts))
     return None

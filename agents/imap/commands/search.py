@@ -6,7 +6,7 @@ from agents.imap.errors import Bad
 from agents.imap.protocol.parser import Args, Atom
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
-from agents.imap.search import Evaluator, Node, charset_check, in_memory, search_parse, uses_meta
+from agents.imap.search import Evaluator, Node, charset_check, in_memory, search_parse, uses_meta, uses_recent
 from agents.imap.session import Session
 
 RETURN_OPTIONS = {"MIN", "MAX", "ALL", "COUNT", "SAVE"}
@@ -35,6 +35,7 @@ async def evaluate(session: Session, node: Node) -> list[int]:
         columns.keywords,
         getattr(session, "search_result", []),
         await session.folder_meta() if uses_meta(node) else None,
+        {i for positions in view.recent_positions() for i in positions} if uses_recent(node) else frozenset(),
     )
     if in_memory(node):
         return sorted(evaluator.run(node))

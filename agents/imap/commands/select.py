@@ -70,7 +70,8 @@ async def select(session: Session, request: Request) -> str | None:
     permanent = "" if read_only else f"{flag_list} \\*"
     session.untagged(f"OK [PERMANENTFLAGS ({permanent})] Flags permitted")
     session.untagged(f"{view.exists} EXISTS")
-    session.untagged("0 RECENT")
+    await session.recent_claim(view)
+    session.untagged(f"{sum(len(r) for r in view.recent_positions())} RECENT")
     first_unseen = view.first_unseen()
     if first_unseen:
         session.untagged(f"OK [UNSEEN {first_unseen}] First unseen")
@@ -105,7 +106,7 @@ async def _qresync(session: Session, view: FolderView, since: int, known: str | 
                 % (
                     index + 1,
                     uid,
-                    flags_bytes(columns.flags[index], columns.keywords.get(uid, ())),
+                    flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent),
                     columns.modseqs[index],
                 )
             )

@@ -8,7 +8,7 @@ from agents.imap.protocol.parser import Token
 from agents.imap.registry import AUTH, Request, command
 from agents.imap.session import Session
 from store.models import Flag, Message
-from store.selectors.imap import FolderRow, imap_folder
+from store.selectors.imap import FolderRow, imap_folder, imap_recent_count
 
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "HIGHESTMODSEQ", "SIZE", "DELETED")
 
@@ -24,26 +24,40 @@ def deleted_count(folder_id: int) -> int:
     return Message.objects.filter(folder_id=folder_id).extra(where=["flags & %s != 0"], params=[Flag.DELETED]).count()
 
 
-def status_line(session: Session, folder: FolderRow, items: list[str], deleted: int | None) -> str:
+COUNTED_ITEMS = frozenset({"DELETED", "RECENT"})  # answered by a query, not from the folder row
+
+
+def status_counts(folder: FolderRow, items: list[str]) -> dict[str, int]:
+    """DELETED and RECENT when asked for (call in a DB thread)."""
+    counts = {}
+    if "DELETED" in items:
+        counts["DELETED"] = deleted_count(folder.id)
+    if "RECENT" in items:
+        unclaimed = folder.recent_uid < folder.uid_next
+        counts["RECENT"] = imap_recent_count(folder.id, folder.recent_uid) if unclaimed else 0
+    return counts
+
+
+def status_line(session: Session, folder: FolderRow, items: list[str], counts: dict[str, int]) -> str:
     values = {
         "MESSAGES": folder.message_count,
-        "RECENT": 0,
+        "RECENT": counts.get("RECENT", 0),
         "UIDNEXT": folder.uid_next,
         "UIDVALIDITY": folder.uid_validity,
         "UNSEEN": folder.unseen_count,
         "HIGHESTMODSEQ": folder.highest_modseq,
         "SIZE": folder.total_bytes,
-        "DELETED": deleted or 0,
+        "DELETED": counts.get("DELETED", 0),
     }
     pairs = " ".join(f"{item} {values[item]}" for item in items)
     return "STATUS " + session.mailbox_out(folder.name).decode("utf-8", "surrogateescape") + f" ({pairs})"
 
 
-def _status(account_id: int, name: str, want_deleted: bool) -> tuple[FolderRow, int | None] | None:
+def _status(account_id: int, name: str, items: list[str]) -> tuple[FolderRow, dict[str, int]] | None:
     folder = imap_folder(account_id, name)
     if folder is None:
         return None
-    return folder, deleted_count(folder.id) if want_deleted else None
+    return folder, status_counts(folder, items)
 
 
 @command("STATUS", states=AUTH)
@@ -52,7 +66,7 @@ async def status(session: Session, request: Request) -> str | None:
     items = status_items(request.args.list())
     request.args.end()
     assert session.account_id is not None
-    found = await session.db.run(_status, session.account_id, name, "DELETED" in items)
+    found = await session.db.run(_status, session.account_id, name, items)
     if found is None:
         raise No(response.NO_SUCH_MAILBOX, "NONEXISTENT")
     session.untagged(status_line(session, found[0], items, found[1]))

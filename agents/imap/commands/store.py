@@ -71,7 +71,7 @@ async def store(session: Session, request: Request) -> str | None:
         line = b"* %d FETCH (" % (index + 1)
         if request.uid:
             line += b"UID %d " % uid
-        line += b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()))
+        line += b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent)
         if condstore:
             line += b" MODSEQ (%d)" % columns.modseqs[index]
         session.send(line + b")\r\n")

@@ -48,7 +48,7 @@ def test_first_sync_sequence(imap):
     typ, data = inbox.select('"INBOX"')
     assert data == [b"65"]
     typ, data = inbox.uid("FETCH", "1:*", "(FLAGS)")
-    assert len(data) == 65 and data[0] == b"1 (UID 1 FLAGS ())"
+    assert len(data) == 65 and data[0] == b"1 (UID 1 FLAGS (\\Recent))"
     typ, data = inbox.uid("FETCH", "1:65", f"(UID RFC822.SIZE FLAGS {HEADER_FIELDS})")
     assert typ == "OK" and len([item for item in data if isinstance(item, tuple)]) == 65
     first = data[0]

@@ -38,9 +38,9 @@ def test_sections_partial_binary_and_seen(imap):
     assert items[2][1] == b"From"
     assert items[3][1] == b"\x00\x01\x02"
     assert b"BINARY.SIZE[2] 3" in data[-1]
-    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS ())"]
+    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Recent))"]
     _typ, data = client.fetch("1", "(BODY[TEXT])")
-    assert b"FLAGS (\\Seen)" in data[0][0] + data[-1]
+    assert b"FLAGS (\\Seen \\Recent)" in data[0][0] + data[-1]
 
 
 def test_fetch_read_only_does_not_set_seen(imap):
@@ -49,7 +49,7 @@ def test_fetch_read_only_does_not_set_seen(imap):
     client = imap.client()
     client.select("INBOX", readonly=True)
     client.fetch("1", "(BODY[])")
-    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS ())"]
+    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Recent))"]
 
 
 def test_fetch_bad_items(imap):

@@ -8,10 +8,11 @@ def test_store_modes_and_silent(imap):
     imap.deliver(message("a"))
     client = imap.client()
     client.select("INBOX")
-    assert client.store("1", "+FLAGS", "(\\Flagged $Label1)")[1] == [b"1 (FLAGS (\\Flagged $Label1))"]
-    assert client.store("1", "-FLAGS", "(\\Flagged)")[1] == [b"1 (FLAGS ($Label1))"]
+    # The first session to see the message also sees \Recent (RFC 3501 §2.3.2).
+    assert client.store("1", "+FLAGS", "(\\Flagged $Label1)")[1] == [b"1 (FLAGS (\\Flagged \\Recent $Label1))"]
+    assert client.store("1", "-FLAGS", "(\\Flagged)")[1] == [b"1 (FLAGS (\\Recent $Label1))"]
     assert client.store("1", "FLAGS.SILENT", "(\\Seen)")[1] == [None]
-    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Seen))"]
+    assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Seen \\Recent))"]
 
 
 def test_store_unchangedsince(imap):
@@ -21,7 +22,7 @@ def test_store_unchangedsince(imap):
     raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
     raw.command(b"b", b"SELECT INBOX (CONDSTORE)")
     lines = raw.command(b"c", b"STORE 1 +FLAGS (\\Seen)")
-    assert lines[0].startswith(b"* 1 FETCH (FLAGS (\\Seen) MODSEQ (")
+    assert lines[0].startswith(b"* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (")
     lines = raw.command(b"d", b"STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)")
     assert lines[-1].startswith(b"d OK [MODIFIED 1]")
 

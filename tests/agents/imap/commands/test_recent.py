@@ -1,0 +1,91 @@
+"""\\Recent (RFC 3501 §2.3.2): the first session told about a message sees it \\Recent, no other.
+
+SELECT's RECENT count, FETCH FLAGS, SEARCH RECENT / NEW / OLD, STATUS RECENT and new mail arriving
+while a folder is selected; EXAMINE looks without taking the messages from the next session.
+"""
+
+import imaplib
+import re
+
+import pytest
+
+from tests.agents.imap.conftest import message
+
+
+def _recent_count(client) -> int:
+    return int(client.untagged_responses["RECENT"][-1])
+
+
+def _flags(client, uid_set: str = "1:*") -> dict[int, bytes]:
+    _typ, data = client.uid("FETCH", uid_set, "(FLAGS)")
+    found = {}
+    for line in data:
+        match = re.search(rb"UID (\d+) FLAGS \(([^)]*)\)", line)
+        if match:
+            found[int(match.group(1))] = match.group(2)
+    return found
+
+
+def test_first_select_takes_recent_and_the_next_does_not_see_it(imap):
+    imap.deliver(message("one"))
+    imap.deliver(message("two"))
+    assert imap.client().status("INBOX", "(RECENT MESSAGES)")[1] == [b'"INBOX" (RECENT 2 MESSAGES 2)']
+
+    first = imap.client()
+    first.select("INBOX")
+    assert _recent_count(first) == 2
+    assert _flags(first) == {1: b"\\Recent", 2: b"\\Recent"}
+    assert first.uid("SEARCH", "RECENT")[1] == [b"1 2"]
+    assert first.uid("SEARCH", "NEW")[1] == [b"1 2"]
+    assert first.uid("SEARCH", "OLD")[1] == [b""]
+
+    second = imap.client()
+    second.select("INBOX")
+    assert _recent_count(second) == 0
+    assert _flags(second) == {1: b"", 2: b""}
+    assert second.uid("SEARCH", "RECENT")[1] == [b""]
+    assert second.uid("SEARCH", "OLD")[1] == [b"1 2"]
+    assert second.status("INBOX", "(RECENT)")[1] == [b'"INBOX" (RECENT 0)']
+
+
+def test_examine_sees_recent_without_taking_it(imap):
+    imap.deliver(message("one"))
+    looker = imap.client()
+    looker.select("INBOX", readonly=True)
+    assert _recent_count(looker) == 1
+    assert _flags(looker) == {1: b"\\Recent"}
+
+    owner = imap.client()
+    owner.select("INBOX")
+    assert _recent_count(owner) == 1
+
+
+def test_new_mail_while_selected_is_recent_in_one_session(imap):
+    first = imap.client()
+    first.select("INBOX")
+    second = imap.client()
+    second.select("INBOX")
+    imap.deliver(message("arrived"))
+    first.noop()
+    assert first.untagged_responses["EXISTS"][-1] == b"1"
+    assert first.uid("SEARCH", "RECENT")[1] == [b"1"]
+    second.noop()
+    assert second.uid("SEARCH", "RECENT")[1] == [b""]
+    # NEW is RECENT and UNSEEN: reading the message keeps \Recent but ends NEW.
+    first.uid("STORE", "1", "+FLAGS", "(\\Seen)")
+    assert _flags(first) == {1: b"\\Seen \\Recent"}
+    assert first.uid("SEARCH", "NEW")[1] == [b""]
+    assert first.uid("SEARCH", "RECENT")[1] == [b"1"]
+
+
+def test_recent_cannot_be_stored_and_ends_with_the_session(imap):
+    imap.deliver(message("one"))
+    client = imap.client()
+    client.select("INBOX")
+    with pytest.raises(imaplib.IMAP4.error, match="Recent cannot be set"):
+        client.uid("STORE", "1", "+FLAGS", "(\\Recent)")
+    client.logout()
+    again = imap.client()
+    again.select("INBOX")
+    assert _recent_count(again) == 0
+    assert _flags(again) == {1: b""}
