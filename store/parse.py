@@ -142,12 +142,30 @@ def _header_text(value: bytes | None) -> str:
 
 def subject_base(subject: str) -> str:
     """RFC 5256 §2.1 base subject of a decoded subject, casefolded for SORT/THREAD comparison."""
+    return _subject_extract(subject)[0]
+
+
+def subject_is_reply(subject: str) -> bool:
+    """RFC 5256 §2.1: a reply or forward is a message whose base subject extraction removed a
+    "Re:"/"Fw:"/"Fwd:" leader, a "(fwd)" trailer or a "[fwd: ...]" wrapper (THREAD step 5)."""
+    return _subject_extract(subject)[1]
+
+
+def _subject_extract(subject: str) -> tuple[str, bool]:
     text = _WHITESPACE.sub(" ", subject[:MAX_SORT_SUBJECT]).strip()
+    reply = False
     while True:
         before = text
-        text = _TRAILER.sub("", text)  # step 2
+        trailer = _TRAILER.search(text)  # step 2
+        if trailer:
+            reply = reply or "(" in trailer.group()
+            text = text[: trailer.start()]
         while True:
-            stripped = _LEADER.sub("", text, count=1) if _LEADER.match(text) else text  # step 3
+            leader = _LEADER.match(text)  # step 3
+            stripped = text
+            if leader:
+                reply = reply or ":" in leader.group()
+                stripped = text[leader.end() :]
             blob = _LEADING_BLOB.match(stripped)
             if blob and stripped[blob.end() :]:  # step 4: a blob goes only if text remains
                 stripped = stripped[blob.end() :]
@@ -156,8 +174,9 @@ def subject_base(subject: str) -> str:
             text = stripped
         if text[:5].lower() == "[fwd:" and text.endswith("]"):  # step 5
             text = text[5:-1].strip()
+            reply = True
         if text == before:
-            return text.casefold()
+            return text.casefold(), reply
 
 
 def _date(value: bytes | None) -> datetime | None:

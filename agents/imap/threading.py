@@ -1,8 +1,6 @@
 """THREAD algorithms of RFC 5256 §3: ORDEREDSUBJECT and REFERENCES (after Jamie Zawinski's).
 
 Input rows come from store.selectors.imap.imap_thread_rows; output is the THREAD response text.
-Known gap: REFERENCES step 5 (subject gathering) merges roots by base subject with the simple
-rule "a reply goes under the first non-reply, otherwise under a shared dummy".
 """
 
 from __future__ import annotations
@@ -144,30 +142,46 @@ def _prune(node: _Container, *, top: bool) -> list[_Container]:
     return [node]
 
 
+def _thread_subject(node: _Container) -> str:
+    """Step 5.B.i: the base subject of the message, or of its first child for a dummy."""
+    return node.subject if node.number is not None else _first_subject(node)
+
+
 def _gather_subjects(roots: list[_Container]) -> list[_Container]:
-    by_subject: dict[str, _Container] = {}
+    """RFC 5256 §3 step 5: merge the threads under the root that share a base subject."""
+    ordered = sorted(roots, key=lambda c: c.sort_key())
+    table: dict[str, _Container] = {}
+    for root in ordered:  # (B) one message per subject, preferring a dummy, then a non-reply
+        subject = _thread_subject(root)
+        if not subject:
+            continue
+        current = table.get(subject)
+        if current is None or (
+            current.number is not None and (root.number is None or (current.is_reply and not root.is_reply))
+        ):
+            table[subject] = root
     result: list[_Container] = []
-    for root in sorted(roots, key=lambda c: c.sort_key()):
-        subject = root.subject if root.number is not None else _first_subject(root)
+    for root in ordered:  # (C) merge every other thread of that subject into the table's
+        subject = _thread_subject(root)
         if not subject:
             result.append(root)
             continue
-        owner = by_subject.get(subject)
-        if owner is None:
-            by_subject[subject] = root
-            result.append(root)
+        owner = table[subject]
+        if owner is root:
             continue
-        if owner.number is None:
-            owner.children.append(root)
-            root.parent = owner
-        elif root.is_reply and not owner.is_reply:
+        if owner.number is None and root.number is None:
+            for child in root.children:
+                child.parent = owner
+            owner.children.extend(root.children)
+        elif owner.number is None or (root.is_reply and not owner.is_reply):
             owner.children.append(root)
             root.parent = owner
         else:
             dummy = _Container(message_id="", children=[owner, root])
             owner.parent = root.parent = dummy
-            result[result.index(owner)] = dummy
-            by_subject[subject] = dummy
+            table[subject] = dummy
+    distinct = {id(owner): owner for owner in table.values()}  # containers compare by identity
+    result.extend(distinct.values())
     return result
 
 

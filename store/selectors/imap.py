@@ -193,12 +193,14 @@ def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> s
     return found
 
 
-def imap_thread_rows(folder_id: int) -> list[tuple[int, str, str, list[str], str, datetime | None, datetime]]:
-    """(uid, message_id, in_reply_to, references, subject_base, date_sent, internal_date) per message."""
+def imap_thread_rows(folder_id: int) -> list[tuple[int, str, str, list[str], str, datetime | None, datetime, str]]:
+    """(uid, message_id, in_reply_to, references, subject_base, date_sent, internal_date, subject)."""
     return list(
         Message.objects.filter(folder_id=folder_id)
         .order_by("uid")
-        .values_list("uid", "message_id", "in_reply_to", "references", "subject_base", "date_sent", "internal_date")
+        .values_list(
+            "uid", "message_id", "in_reply_to", "references", "subject_base", "date_sent", "internal_date", "subject"
+        )
     )
 
 

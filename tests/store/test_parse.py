@@ -23,6 +23,7 @@ from store.parse import (
     header_fields,
     parse_message,
     subject_base,
+    subject_is_reply,
 )
 
 JA = "日本語の件名"
@@ -424,6 +425,26 @@ def test_header_fields_keep_raw_bytes() -> None:
 def test_subject_base(subject: str, base: str) -> None:
     """RFC 5256 §2.1 base subject, casefolded."""
     assert subject_base(subject) == base
+
+
+@pytest.mark.parametrize(
+    ("subject", "reply"),
+    [
+        ("Re: hello", True),
+        ("Re[2]: x", True),
+        ("Fwd: report", True),
+        ("hello (fwd)", True),
+        ("[Fwd: topic]", True),
+        ("[list] Re: news", True),
+        ("[PATCH] fix", False),
+        ("Reply", False),
+        ("Regards: none", False),
+        ("", False),
+    ],
+)
+def test_subject_is_reply(subject: str, reply: bool) -> None:
+    """RFC 5256 §2.1: a reply or forward is one whose base subject extraction removed re/fwd."""
+    assert subject_is_reply(subject) is reply
 
 
 def test_references_fall_back_to_in_reply_to() -> None:

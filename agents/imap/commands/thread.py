@@ -7,9 +7,8 @@ from agents.imap.registry import SEL, Request, command
 from agents.imap.search import CHARSETS, search_parse
 from agents.imap.session import Session
 from agents.imap.threading import thread_orderedsubject, thread_references
+from store.parse import subject_is_reply
 from store.selectors.imap import imap_thread_rows
-
-_REPLY_PREFIXES = ("re:", "re[", "fw:", "fwd:")
 
 
 @command("THREAD", "UID THREAD", states=SEL)
@@ -28,18 +27,19 @@ async def thread(session: Session, request: Request) -> str | None:
     wanted = None if node.kind == "all" else {columns.uids[i] for i in await evaluate(session, node)}
     rows = await session.db.run(imap_thread_rows, view.folder_id)
     members = []
-    for uid, message_id, in_reply_to, references, subject, date_sent, internal_date in rows:
+    for uid, message_id, in_reply_to, references, base, date_sent, internal_date, subject in rows:
         index = columns.position(uid)
         if index < 0 or (wanted is not None and uid not in wanted):
             continue
         number = uid if request.uid else index + 1
-        members.append((number, message_id, in_reply_to, references or [], subject, date_sent or internal_date))
+        date = date_sent or internal_date
+        members.append((number, message_id, in_reply_to, references or [], base, date, subject_is_reply(subject)))
     if algorithm == "ORDEREDSUBJECT":
         text = thread_orderedsubject([(m[0], m[4], m[5]) for m in members])
     else:
-        text = thread_references([(*m, False) for m in members])
+        text = thread_references(members)
     session.untagged("THREAD " + text if text else "THREAD")
     return None
 
 
-__all__ = ["_REPLY_PREFIXES", "thread"]
+__all__ = ["thread"]

@@ -59,3 +59,30 @@ def test_thread_orderedsubject(imap):
     imap.deliver(message("Re: Topic", Date="Mon, 01 Jan 2024 12:00:00 +0000"))
     client = _client(imap)
     assert client.thread("ORDEREDSUBJECT") == ((1, 3), (2,))
+
+
+def test_thread_references_gathers_by_subject(imap):
+    """RFC 5256 step 5: a reply without references goes under the original of its subject, even
+    when it arrived first; two originals of one subject share a dummy parent."""
+    imap.deliver(message("Re: Plans", Message_ID="<r@x>", Date="Mon, 01 Jan 2024 09:00:00 +0000"))
+    imap.deliver(message("Plans", Message_ID="<p@x>", Date="Mon, 01 Jan 2024 10:00:00 +0000"))
+    imap.deliver(message("Lunch", Message_ID="<l1@x>", Date="Mon, 01 Jan 2024 11:00:00 +0000"))
+    imap.deliver(message("Lunch", Message_ID="<l2@x>", Date="Mon, 01 Jan 2024 12:00:00 +0000"))
+    client = _client(imap)
+    assert client.thread("REFERENCES") == ((2, 1), ((3,), (4,)))
+
+
+def test_thread_references_merges_dummies_of_one_subject(imap):
+    """Two threads hanging off different missing parents, with one subject, become siblings."""
+    for number, parent in ((1, "<gone-a@x>"), (2, "<gone-a@x>"), (3, "<gone-b@x>"), (4, "<gone-b@x>")):
+        imap.deliver(
+            message(
+                "Re: Hello",
+                Message_ID=f"<h{number}@x>",
+                In_Reply_To=parent,
+                References=parent,
+                Date=f"Mon, 01 Jan 2024 1{number}:00:00 +0000",
+            )
+        )
+    client = _client(imap)
+    assert client.thread("REFERENCES") == (((1,), (2,), (3,), (4,)),)
