@@ -36,7 +36,7 @@ from agents.imap.registry import (
     SELECTED,
     Request,
 )
-from agents.imap.view import FolderView, Update, columns_remove
+from agents.imap.view import RECENT_CLAIMED, FolderView, Update, columns_remove
 from store.changes import Change, subscribe_async
 from store.errors import AlreadyExists, InvalidName, LimitReached, NotFound, QuotaExceeded, StoreError
 from store.models import Flag
@@ -430,6 +430,7 @@ class Session:
             return
         folder_id = view.folder_id
         claimed = await self.db.write(lambda: folder_recent_claim(folder_id=folder_id, upto_uid=high))
+        RECENT_CLAIMED[folder_id] = max(RECENT_CLAIMED.get(folder_id, 0), high + 1)  # by us or by another
         if claimed is not None:
             view.recent.add(*claimed)
             view.recent_uid = max(view.recent_uid, high + 1)

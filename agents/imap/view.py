@@ -155,6 +155,11 @@ class SnapshotCache:
 SNAPSHOTS = SnapshotCache()
 
 
+# folder id -> the first UID this process knows to be claimed \Recent already: a folder row read
+# before a claim (a cached snapshot) must not send every later SELECT to the writer for nothing.
+RECENT_CLAIMED: dict[int, int] = {}
+
+
 class RecentUids:
     """The UID ranges a session claimed as \\Recent: one range per claim, so the first SELECT of a
     100k folder keeps two integers, not a set of 100k."""
@@ -195,7 +200,7 @@ class FolderView:
     def recent_unclaimed(self) -> int | None:
         """The highest UID in the view not yet claimed by any read-write session, or None."""
         uids = self.columns.uids
-        if uids and uids[-1] >= self.recent_uid:
+        if uids and uids[-1] >= max(self.recent_uid, RECENT_CLAIMED.get(self.folder_id, 0)):
             return uids[-1]
         return None
 
