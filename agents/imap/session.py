@@ -49,6 +49,8 @@ T = TypeVar("T")
 NO_EXPUNGE_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "SORT", "THREAD"})
 # Commands after which the store is asked for changes even without a change event.
 POLL_COMMANDS = frozenset({"NOOP", "CHECK", "IDLE"})
+# Change kinds whose MODSEQ says everything about them (others, like a folder rename, are read).
+DATA_CHANGES = frozenset({"add", "flags", "expunge"})
 
 _FLAG_CACHE: dict[tuple[int, tuple[str, ...]], bytes] = {}
 
@@ -384,29 +386,45 @@ class Session:
         if self.state == SELECTED:
             self.state = AUTHENTICATED
 
-    def changes_pending(self) -> bool:
-        """Drain the change queue; True when one concerns the selected folder."""
+    def changes_pending(self) -> tuple[int, bool]:
+        """Drain the change queue: (the highest MODSEQ announced for the selected folder, True when
+        an event needs the store read, e.g. the folder was renamed or deleted)."""
         if self.changes is None or self.view is None:
-            return False
-        hit = False
+            return 0, False
+        need, read = 0, False
+        folder_id = self.view.folder_id
         while not self.changes.empty():
             change = self.changes.get_nowait()
-            if change.folder_id == self.view.folder_id:
-                hit = True
-        return hit
+            if change.folder_id == folder_id:
+                need = max(need, change.modseq)
+                read = read or change.kind not in DATA_CHANGES or not change.modseq
+        return need, read
+
+    async def view_update(self, *, force: bool = False) -> Update:
+        """Bring the selected folder's view up to date: with force, with everything committed
+        before now (NOOP, CHECK, IDLE); otherwise with the changes announced by events. An event
+        means the change is committed, so when another session of this process has read it
+        already, it is applied in memory without a trip to a DB thread."""
+        view = self.require_view()
+        need, read = self.changes_pending()
+        update: Update | None = Update()
+        if force or read:
+            update = await self.db.run(view.refresh)
+        elif need > view.columns.modseq:
+            update = view.catch_up(need)
+            if update is None:
+                update = await self.db.run(view.refresh, need)
+        if update is None:
+            self.deselect()
+            raise Bye("Selected mailbox was deleted or renamed")
+        return update
 
     async def announce(self, *, allow_expunge: bool, force: bool = False) -> None:
         """Tell the client what changed in the selected folder (RFC 3501 §7.3.1, §7.4.1)."""
         view = self.view
         if view is None:
             return
-        if self.changes_pending() or force:
-            update = await self.db.run(view.refresh)
-            if update is None:
-                self.deselect()
-                raise Bye("Selected mailbox was deleted or renamed")
-        else:
-            update = Update()
+        update = await self.view_update(force=force)
         self.send_updates(view, update, allow_expunge=allow_expunge)
 
     def send_updates(self, view: FolderView, update: Update, *, allow_expunge: bool) -> None:

@@ -76,8 +76,22 @@ def imap_folder(account_id: int, name: str) -> FolderRow | None:
 
 
 def imap_folder_by_id(folder_id: int) -> FolderRow | None:
-    row = _first(Folder.objects.filter(pk=folder_id).values_list(*_FOLDER_FIELDS))
+    # Read on every view refresh: a plain statement, not an ORM query built each time.
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLDER_BY_ID, [folder_id])
+        row = cursor.fetchone()
     return FolderRow(*row) if row else None
+
+
+_FOLDER_BY_ID = f"SELECT {', '.join(_FOLDER_FIELDS)} FROM {Folder._meta.db_table} WHERE id = %s"  # noqa: S608
+
+
+def keywords_tuple(value: Any) -> tuple[str, ...]:
+    """A keywords column read through a raw cursor (JSON text, or a list) as a tuple."""
+    if not value or value == "[]":
+        return ()
+    words = json.loads(value) if isinstance(value, str) else value
+    return tuple(words) if isinstance(words, list) else ()
 
 
 @dataclass
@@ -121,24 +135,34 @@ def imap_snapshot(folder_id: int) -> Snapshot | None:
 @dataclass
 class Changes:
     folder: FolderRow
-    rows: list[tuple[int, int, int, list[str]]]  # (uid, flags, modseq, keywords) ascending uid
+    rows: list[tuple[int, int, int, tuple[str, ...]]]  # (uid, flags, modseq, keywords) ascending uid
     expunged: list[int]
 
 
 def imap_changes(folder_id: int, since: int) -> Changes | None:
-    """What changed in a folder after MODSEQ `since`: changed or new messages, expunged UIDs."""
+    """What changed in a folder after MODSEQ `since`: changed or new messages, expunged UIDs.
+
+    The folder row is read first: a change committed after it has a greater MODSEQ, so the next
+    call (since = this folder's highest_modseq) finds it; rows newer than that may show twice.
+    """
     folder = imap_folder_by_id(folder_id)
     if folder is None:
         return None
     if folder.highest_modseq <= since:
         return Changes(folder=folder, rows=[], expunged=[])
-    rows = list(
-        Message.objects.filter(folder_id=folder_id, modseq__gt=since)
-        .order_by("uid")
-        .values_list("uid", "flags", "modseq", "keywords")
-    )
-    expunged = list(Expunged.objects.filter(folder_id=folder_id, modseq__gt=since).values_list("uid", flat=True))
-    return Changes(folder=folder, rows=rows, expunged=sorted(set(expunged)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT uid, flags, modseq, keywords FROM {Message._meta.db_table} "  # noqa: S608
+            "WHERE folder_id = %s AND modseq > %s ORDER BY uid",
+            [folder_id, since],
+        )
+        rows = [(uid, flags, modseq, keywords_tuple(words)) for uid, flags, modseq, words in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT uid FROM {Expunged._meta.db_table} WHERE folder_id = %s AND modseq > %s",  # noqa: S608
+            [folder_id, since],
+        )
+        expunged = sorted({row[0] for row in cursor.fetchall()})
+    return Changes(folder=folder, rows=rows, expunged=expunged)
 
 
 def imap_expunged_since(folder_id: int, since: int) -> list[int]:

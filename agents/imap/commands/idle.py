@@ -43,7 +43,9 @@ async def idle(session: Session, request: Request) -> str | None:
             assert waiter is not None
             change = waiter.result()
             if session.view is not None and change.folder_id == session.view.folder_id:
-                await session.announce(allow_expunge=True, force=True)
+                assert session.changes is not None  # the waiter came from it
+                session.changes.put_nowait(change)  # announce reads it with any that followed
+                await session.announce(allow_expunge=True)
                 await session.conn.flush()
     finally:
         if not reader.done():

@@ -8,7 +8,7 @@ from agents.imap.protocol.parser import Atom
 from agents.imap.protocol.seqset import SeqSet, select_positions, seqset_format
 from agents.imap.registry import AUTH, SELECTED, Request, command
 from agents.imap.session import Session, flags_bytes
-from agents.imap.view import SNAPSHOTS, FolderView
+from agents.imap.view import FEEDS, FolderView
 from store.models import Flag
 from store.selectors.imap import imap_expunged_since, imap_folder
 
@@ -19,11 +19,10 @@ def _open(account_id: int, name: str, read_only: bool) -> FolderView | None:
     folder = imap_folder(account_id, name)
     if folder is None:
         return None
-    loaded = SNAPSHOTS.load(folder.id, folder)
-    if loaded is None:
+    feed = FEEDS.load(folder.id, folder)
+    if feed is None:
         return None
-    row, columns = loaded
-    return FolderView(row, columns, read_only=read_only)
+    return FolderView(feed, folder.name, read_only=read_only)
 
 
 def _qresync_params(options: list) -> tuple[int, int, str | None] | None:
