@@ -67,23 +67,30 @@ def _first(query: Any) -> Any:
 
 
 def imap_folders(account_id: int) -> list[FolderRow]:
-    return [FolderRow(*row) for row in Folder.objects.filter(account_id=account_id).values_list(*_FOLDER_FIELDS)]
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLDERS_OF_ACCOUNT, [account_id])
+        return [FolderRow(*row) for row in cursor.fetchall()]
 
 
 def imap_folder(account_id: int, name: str) -> FolderRow | None:
-    row = _first(Folder.objects.filter(account_id=account_id, name=name).values_list(*_FOLDER_FIELDS))
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLDER_BY_NAME, [account_id, name])
+        row = cursor.fetchone()
     return FolderRow(*row) if row else None
 
 
 def imap_folder_by_id(folder_id: int) -> FolderRow | None:
-    # Read on every view refresh: a plain statement, not an ORM query built each time.
     with connection.cursor() as cursor:
         cursor.execute(_FOLDER_BY_ID, [folder_id])
         row = cursor.fetchone()
     return FolderRow(*row) if row else None
 
 
-_FOLDER_BY_ID = f"SELECT {', '.join(_FOLDER_FIELDS)} FROM {Folder._meta.db_table} WHERE id = %s"  # noqa: S608
+# Read for every SELECT, APPEND, LIST and view refresh: plain statements, not ORM queries built each time.
+_FOLDER_SELECT = f"SELECT {', '.join(_FOLDER_FIELDS)} FROM {Folder._meta.db_table}"  # noqa: S608
+_FOLDER_BY_ID = f"{_FOLDER_SELECT} WHERE id = %s"
+_FOLDER_BY_NAME = f"{_FOLDER_SELECT} WHERE account_id = %s AND name = %s"
+_FOLDERS_OF_ACCOUNT = f"{_FOLDER_SELECT} WHERE account_id = %s ORDER BY name"
 
 
 def keywords_tuple(value: Any) -> tuple[str, ...]:
