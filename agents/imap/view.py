@@ -16,7 +16,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from store.models import Flag
-from store.selectors.imap import Changes, FolderRow, Snapshot, imap_changes, imap_snapshot
+from store.selectors.imap import Changes, FolderRow, Snapshot, imap_changes, imap_data_version, imap_snapshot
 
 SNAPSHOT_CACHE_FOLDERS = 256  # folders whose columns stay cached per process (LRU)
 SNAPSHOT_CACHE_MESSAGES = 2_000_000  # and at most this many messages in all
@@ -117,6 +117,7 @@ def _delta(changes: Changes, since: int) -> Delta:
     )
 
 
+NAME_CACHE_ENTRIES = 10_000  # (account, folder name) -> folder id, for SELECT without a DB thread
 FEED_DELTAS = 64  # recent reads of a folder kept for the sessions that have not caught up yet
 
 
@@ -128,35 +129,44 @@ class FolderFeed:
     the event loop. Deltas are immutable; the columns change only under the lock.
     """
 
-    def __init__(self, folder: FolderRow, columns: Columns) -> None:
+    def __init__(self, folder: FolderRow, columns: Columns, version: int | None = None) -> None:
         self.lock = threading.Lock()
         self.folder_id = folder.id
         self.uid_validity = folder.uid_validity
-        self.uid_next = folder.uid_next
-        self.columns = columns
+        # (columns, uid_next) replaced as one reference, never changed in place: a reader on the
+        # event loop takes it without the lock.
+        self.state = (columns, folder.uid_next)
         self.deltas: deque[Delta] = deque(maxlen=FEED_DELTAS)
         self.read_started = 0.0  # monotonic time at which the last read of the store began
+        # The store's data version (imap_data_version) taken before a read found the feed current.
+        self.version = version
+
+    @property
+    def columns(self) -> Columns:
+        return self.state[0]
 
     @property
     def modseq(self) -> int:
-        return self.columns.modseq
+        return self.state[0].modseq
 
     def read(self) -> bool:
         """Bring the feed up to date from the store (call in a DB thread, holding `lock`); False
         when the folder is gone or is another folder now (UIDVALIDITY changed)."""
         started = time.monotonic()
-        changes = imap_changes(self.folder_id, self.columns.modseq)
+        version = imap_data_version()
+        current = self.columns
+        changes = imap_changes(self.folder_id, current.modseq)
         if changes is None or changes.folder.uid_validity != self.uid_validity:
             return False
         self.read_started = started
-        if changes.folder.highest_modseq > self.columns.modseq or changes.rows or changes.expunged:
-            delta = _delta(changes, self.columns.modseq)
-            columns = self.columns.copy()  # readers on the event loop may hold the old one
+        if changes.folder.highest_modseq > current.modseq or changes.rows or changes.expunged:
+            delta = _delta(changes, current.modseq)
+            columns = current.copy()
             update = columns_apply(columns, delta)
             columns_remove(columns, set(update.expunged))
             self.deltas.append(delta)
-            self.uid_next = delta.uid_next
-            self.columns = columns
+            self.state = (columns, delta.uid_next)
+        self.version = version
         return True
 
     def since(self, modseq: int) -> list[Delta] | None:
@@ -174,28 +184,55 @@ class FeedCache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: OrderedDict[int, FolderFeed] = OrderedDict()
+        self._names: dict[tuple[int, str], tuple[int, str, int]] = {}
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._names.clear()
 
     def get(self, folder_id: int) -> FolderFeed | None:
         return self._entries.get(folder_id)
 
-    def load(self, folder_id: int, folder: FolderRow | None = None) -> FolderFeed | None:
-        """The folder's feed, up to date with `folder` (its row just read) or, without it, with
-        the store now; None when the folder is gone. Call in a DB thread."""
+    def name_remember(self, account_id: int, name: str, folder: FolderRow, version: int | None) -> None:
+        """The folder a name resolved to, read after the store's data version `version`."""
+        if version is None:
+            return
+        if len(self._names) >= NAME_CACHE_ENTRIES:
+            self._names.clear()
+        self._names[(account_id, name)] = (folder.id, folder.name, version)
+
+    def current(self, account_id: int, name: str) -> tuple[FolderFeed, str] | None:
+        """(feed, stored name) of a folder name when nothing was committed to the store since
+        both were read, so they are exact now; None when that is not known (then read)."""
+        entry = self._names.get((account_id, name))
+        if entry is None:
+            return None
+        folder_id, stored_name, version = entry
+        feed = self._entries.get(folder_id)
+        if feed is None or feed.version != version or imap_data_version() != version:
+            return None
+        return feed, stored_name
+
+    def load(self, folder_id: int, folder: FolderRow | None = None, version: int | None = None) -> FolderFeed | None:
+        """The folder's feed, up to date with `folder` (its row just read after the store's data
+        version `version`) or, without it, with the store now; None when the folder is gone.
+        Call in a DB thread."""
         feed = self.get(folder_id)
         if feed is not None and folder is not None and folder.uid_validity != feed.uid_validity:
             feed = None
         if feed is None:
+            if folder is None:
+                version = imap_data_version()
             snapshot = imap_snapshot(folder_id)
             if snapshot is None:
                 return None
-            feed = FolderFeed(snapshot.folder, columns_from_snapshot(snapshot))
+            feed = FolderFeed(snapshot.folder, columns_from_snapshot(snapshot), version)
             self._store(feed)
             return feed
         if folder is not None and folder.highest_modseq <= feed.modseq:
+            # Every change bumps the folder's MODSEQ: the feed is the store's state at that read.
+            feed.version = version
             return feed
         return feed if self.advance(feed) else None
 
@@ -248,9 +285,8 @@ class FolderView:
         self.folder_id = feed.folder_id
         self.name = name
         self.uid_validity = feed.uid_validity
-        with feed.lock:
-            self.uid_next = feed.uid_next
-            self.columns = feed.columns.copy()
+        columns, self.uid_next = feed.state
+        self.columns = columns.copy()
         self.read_only = read_only
         self.pending_expunge: set[int] = set()  # gone from the store, not yet announced
 

@@ -8,6 +8,9 @@ migration 0002_imap_search_index (SQLite FTS5 trigram table, PostgreSQL pg_trgm 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +67,42 @@ def _first(query: Any) -> Any:
     adds (the models' default ordering), which these per-command lookups do not need."""
     rows = list(query.order_by()[:1])
     return rows[0] if rows else None
+
+
+class _DataVersion:
+    """SQLite's PRAGMA data_version on a connection of its own, which never writes: the number
+    changes whenever any other connection, of this process or another, commits to the database
+    (https://sqlite.org/pragma.html#pragma_data_version). Reading it costs microseconds (the
+    WAL index in shared memory), so "nothing was committed since" can be known without a query
+    on a DB thread. None on other databases."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._path = ""
+        self._inode = 0
+        self._connection: sqlite3.Connection | None = None
+
+    def __call__(self) -> int | None:
+        settings = connection.settings_dict
+        if connection.vendor != "sqlite":
+            return None
+        path = str(settings["NAME"])
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        try:
+            inode = os.stat(path).st_ino
+        except OSError:
+            return None
+        with self._lock:
+            if self._connection is None or path != self._path or inode != self._inode:
+                if self._connection is not None:
+                    self._connection.close()
+                self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                self._path, self._inode = path, inode
+            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+
+
+imap_data_version = _DataVersion()
 
 
 def imap_folders(account_id: int) -> list[FolderRow]:
