@@ -48,7 +48,7 @@ T = TypeVar("T")
 # RFC 3501 §7.4.1: no EXPUNGE while answering these (sequence numbers would shift under the client).
 NO_EXPUNGE_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "SORT", "THREAD"})
 # Commands after which the store is asked for changes even without a change event.
-POLL_COMMANDS = frozenset({"NOOP", "CHECK", "IDLE"})
+POLL_COMMANDS = frozenset({"NOOP", "CHECK"})
 # Change kinds whose MODSEQ says everything about them (others, like a folder rename, are read).
 DATA_CHANGES = frozenset({"add", "flags", "expunge"})
 
@@ -402,7 +402,7 @@ class Session:
 
     async def view_update(self, *, force: bool = False) -> Update:
         """Bring the selected folder's view up to date: with force, with everything committed
-        before now (NOOP, CHECK, IDLE); otherwise with the changes announced by events. An event
+        before now (NOOP, CHECK); otherwise with the changes announced by events. An event
         means the change is committed, so when another session of this process has read it
         already, it is applied in memory without a trip to a DB thread."""
         view = self.require_view()

@@ -21,7 +21,10 @@ from agents.imap.session import Session
 async def idle(session: Session, request: Request) -> str | None:
     request.args.end()
     if session.state == SELECTED:
-        await session.announce(allow_expunge=True, force=True)
+        # The changes already announced by events; one committed elsewhere and not yet announced
+        # arrives as an event while idling (within the change listener's interval), so the
+        # store need not be read here.
+        await session.announce(allow_expunge=True)
     session.send(f"+ {response.IDLE_WAIT}\r\n".encode())
     await session.conn.flush()
     reader = asyncio.ensure_future(session.conn.readline(limits.MAX_LINE_LENGTH))
