@@ -377,7 +377,7 @@ class Session:
         uids = view.columns.uids
         need = uids[-1] if uids else 0
         meta = META.get(view.folder_id, view.uid_validity)
-        if meta is None or meta.last_uid < need:
+        if meta is None or meta.checked_uid < need:
             meta = await self.db.run(META.load, view.folder_id, view.uid_validity, need)
         return meta
 

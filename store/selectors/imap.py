@@ -313,21 +313,26 @@ def _timestamp(value: Any) -> float:
     return float(value.timestamp())
 
 
-def imap_meta_rows(folder_id: int, after_uid: int) -> tuple[int, list[tuple[Any, ...]]]:
-    """(message count, rows of META_COLUMNS with uid > after_uid, ascending uid); dates as timestamps.
-
-    The date_sent timestamp is NaN when the message has no usable Date header.
+def imap_meta_rows(folder_id: int, after_uid: int) -> tuple[int, int, list[tuple[Any, ...]]]:
+    """(message count, UIDNEXT, rows of META_COLUMNS with uid > after_uid, ascending uid); dates
+    as timestamps. The folder row is read first: a UID below that UIDNEXT missing from the rows
+    is gone from the store. The date_sent timestamp is NaN when the message has no usable Date.
     """
-    table = Message._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(META_COLUMNS)} FROM {table} WHERE folder_id = %s AND uid > %s ORDER BY uid",  # noqa: S608
+            f"SELECT message_count, uid_next FROM {Folder._meta.db_table} WHERE id = %s",  # noqa: S608
+            [folder_id],
+        )
+        folder = cursor.fetchone()
+        cursor.execute(
+            f"SELECT {', '.join(META_COLUMNS)} FROM {Message._meta.db_table} "  # noqa: S608
+            "WHERE folder_id = %s AND uid > %s ORDER BY uid",
             [folder_id, after_uid],
         )
         raw = cursor.fetchall()
-    count = _first(Folder.objects.filter(pk=folder_id).values_list("message_count", flat=True)) or 0
+    count, uid_next = folder if folder is not None else (0, 1)
     rows = [(row[0], _timestamp(row[1]), _timestamp(row[2]), *row[3:]) for row in raw]
-    return count, rows
+    return count, uid_next, rows
 
 
 def imap_blob_parse(digests: list[str]) -> dict[str, tuple[Any, Any]]:
