@@ -185,6 +185,7 @@ class FeedCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[int, FolderFeed] = OrderedDict()
         self._names: dict[tuple[int, str], tuple[int, str, int]] = {}
+        self._load_locks: dict[int, threading.Lock] = {}
 
     def clear(self) -> None:
         with self._lock:
@@ -193,6 +194,12 @@ class FeedCache:
 
     def get(self, folder_id: int) -> FolderFeed | None:
         return self._entries.get(folder_id)
+
+    def _loading(self, folder_id: int) -> threading.Lock:
+        with self._lock:
+            if len(self._load_locks) > SNAPSHOT_CACHE_FOLDERS * 4:
+                self._load_locks.clear()
+            return self._load_locks.setdefault(folder_id, threading.Lock())
 
     def name_remember(self, account_id: int, name: str, folder: FolderRow, version: int | None) -> None:
         """The folder a name resolved to, read after the store's data version `version`."""
@@ -222,14 +229,17 @@ class FeedCache:
         if feed is not None and folder is not None and folder.uid_validity != feed.uid_validity:
             feed = None
         if feed is None:
-            if folder is None:
-                version = imap_data_version()
-            snapshot = imap_snapshot(folder_id)
-            if snapshot is None:
-                return None
-            feed = FolderFeed(snapshot.folder, columns_from_snapshot(snapshot), version)
-            self._store(feed)
-            return feed
+            with self._loading(folder_id):  # sessions selecting a cold folder together read it once
+                feed = self.get(folder_id)
+                if feed is None or (folder is not None and folder.uid_validity != feed.uid_validity):
+                    if folder is None:
+                        version = imap_data_version()
+                    snapshot = imap_snapshot(folder_id)
+                    if snapshot is None:
+                        return None
+                    feed = FolderFeed(snapshot.folder, columns_from_snapshot(snapshot), version)
+                    self._store(feed)
+                    return feed
         if folder is not None and folder.highest_modseq <= feed.modseq:
             # Every change bumps the folder's MODSEQ: the feed is the store's state at that read.
             feed.version = version
