@@ -143,3 +143,27 @@ def test_warm_select_of_a_folder_renamed_by_another_process(imap, subprocess_env
     with pytest.raises(imapclient.exceptions.IMAPClientError):
         client.select_folder("Work")
     assert client.select_folder("Done")[b"EXISTS"] == 1
+
+
+def test_session_far_behind_the_kept_changes_reads_its_own(imap):
+    """A session that missed more changes than the process keeps (FEED_DELTAS) still gets every
+    one right at its next NOOP: the flags, the new message and the expunge."""
+    from agents.imap.view import FEED_DELTAS
+
+    for name in ("one", "two", "three"):
+        imap.deliver(message(name))
+    behind = _client(imap)
+    busy = _client(imap)
+    for round_number in range(FEED_DELTAS + 7):
+        if round_number % 2:
+            busy.remove_flags([1], [imapclient.FLAGGED])
+        else:
+            busy.add_flags([1], [imapclient.FLAGGED])
+        busy.noop()
+    busy.add_flags([2], [imapclient.DELETED])
+    busy.expunge()
+    imap.deliver(message("four"))
+    busy.noop()
+    behind.noop()
+    assert behind.search(["ALL"]) == [1, 3, 4]
+    assert behind.get_flags([1, 3, 4]) == {1: (imapclient.FLAGGED,), 3: (), 4: ()}
