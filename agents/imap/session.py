@@ -404,11 +404,16 @@ class Session:
         """Bring the selected folder's view up to date: with force, with everything committed
         before now (NOOP, CHECK); otherwise with the changes announced by events. An event
         means the change is committed, so when another session of this process has read it
-        already, it is applied in memory without a trip to a DB thread."""
+        already, it is applied in memory without a trip to a DB thread; and a NOOP when nothing
+        was committed since the folder was read needs no trip either."""
         view = self.require_view()
         need, read = self.changes_pending()
         update: Update | None = Update()
-        if force or read:
+        if force and not read:
+            update = view.catch_up_all()
+            if update is None:
+                update = await self.db.run(view.refresh)
+        elif force or read:
             update = await self.db.run(view.refresh)
         elif need > view.columns.modseq:
             update = view.catch_up(need)

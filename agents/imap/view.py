@@ -321,6 +321,17 @@ class FolderView:
             return None
         return self._apply(feed)
 
+    def catch_up_all(self) -> Update | None:
+        """Everything committed before now, applied in memory, when nothing was committed to the
+        store since the feed was last read (its data version is still the store's); None when
+        that is not known (then call refresh)."""
+        feed = FEEDS.get(self.folder_id)
+        if feed is None or feed.uid_validity != self.uid_validity or feed.version is None:
+            return None
+        if imap_data_version() != feed.version:
+            return None
+        return self._apply(feed)
+
     def _apply(self, feed: FolderFeed) -> Update | None:
         chain = feed.since(self.columns.modseq)
         if chain is None:

@@ -106,12 +106,14 @@ def _in_another_process(env: dict[str, str], code: str) -> None:
 
 
 def test_warm_select_shows_what_another_process_just_committed(imap, subprocess_env):
-    """SELECT answered from this process's memory still shows, at once, a delivery and a flag
-    change committed by another process a moment before (no change event has reached us yet)."""
+    """SELECT and NOOP answered from this process's memory still show, at once, a delivery and a
+    flag change committed by another process a moment before (no change event has reached us yet)."""
     imap.deliver(message("one"))
     client = _client(imap)
+    watcher = _client(imap)
     assert client.select_folder("INBOX")[b"EXISTS"] == 1
     assert client.select_folder("INBOX")[b"EXISTS"] == 1  # warm: from memory
+    watcher.noop()  # nothing committed since: from memory
     _in_another_process(
         subprocess_env,
         "from store.models import Account, Flag, Folder\n"
@@ -121,6 +123,9 @@ def test_warm_select_shows_what_another_process_just_committed(imap, subprocess_
         "flags_set(folder_id=inbox.pk, uids=[1], mode='add', flags=Flag.FLAGGED)\n"
         f"message_deliver(raw={message('two')!r}, targets=[DeliveryTarget(account_id=account.pk)])\n",
     )
+    _, untagged = watcher.noop()  # must read the store: the change came from elsewhere
+    assert (2, b"EXISTS") in untagged
+    assert any(isinstance(item, tuple) and item[1] == b"FETCH" for item in untagged)
     selected = client.select_folder("INBOX")
     assert selected[b"EXISTS"] == 2
     assert selected[b"UIDNEXT"] == 3
