@@ -87,6 +87,9 @@ class FolderMeta:
         self.texts = texts  # column -> (joined casefolded values, start offset of each)
         self._orders: dict[tuple[tuple[str, bool], ...], array] = {}
         self._dates: array | None = None
+        # Every UID up to this one was looked for in the store; those not in the columns are
+        # gone (an APPEND expunged before anyone read it), so they are not read for again.
+        self.checked_uid = self.last_uid
 
     def __len__(self) -> int:
         return len(self.uids)
@@ -231,7 +234,7 @@ class MetaCache:
         with self._lock:
             current = self._entries.get(meta.folder_id)
             if current is not None and current.uid_validity == meta.uid_validity and len(current) > len(meta):
-                if current.last_uid >= meta.last_uid:
+                if current.last_uid >= meta.last_uid and current.checked_uid >= meta.checked_uid:
                     return  # another session already stored a newer one
             self._entries[meta.folder_id] = meta
             self._entries.move_to_end(meta.folder_id)
@@ -243,13 +246,14 @@ class MetaCache:
     def load(self, folder_id: int, uid_validity: int, need_uid: int) -> FolderMeta:
         """Metadata covering every UID up to need_uid (call in a DB thread)."""
         base = self.get(folder_id, uid_validity)
-        if base is not None and base.last_uid >= need_uid:
+        if base is not None and base.checked_uid >= need_uid:
             return base
-        count, rows = imap_meta_rows(folder_id, base.last_uid if base is not None else 0)
+        count, uid_next, rows = imap_meta_rows(folder_id, base.last_uid if base is not None else 0)
         meta = meta_build(folder_id, uid_validity, rows, base)
         if base is not None and len(meta) > count + max(1000, count // 4):  # many expunged: reload
-            count, rows = imap_meta_rows(folder_id, 0)
+            count, uid_next, rows = imap_meta_rows(folder_id, 0)
             meta = meta_build(folder_id, uid_validity, rows, None)
+        meta.checked_uid = max(meta.last_uid, uid_next - 1)
         self.put(meta)
         return meta
 

@@ -49,7 +49,9 @@ T = TypeVar("T")
 # RFC 3501 §7.4.1: no EXPUNGE while answering these (sequence numbers would shift under the client).
 NO_EXPUNGE_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH", "COPY", "SORT", "THREAD"})
 # Commands after which the store is asked for changes even without a change event.
-POLL_COMMANDS = frozenset({"NOOP", "CHECK", "IDLE"})
+POLL_COMMANDS = frozenset({"NOOP", "CHECK"})
+# Change kinds whose MODSEQ says everything about them (others, like a folder rename, are read).
+DATA_CHANGES = frozenset({"add", "flags", "expunge"})
 
 RECENT_BIT = 1 << 30  # only in flags_bytes' cache key; the store's flags never carry it
 _FLAG_CACHE: dict[tuple[int, tuple[str, ...]], bytes] = {}
@@ -378,7 +380,7 @@ class Session:
         uids = view.columns.uids
         need = uids[-1] if uids else 0
         meta = META.get(view.folder_id, view.uid_validity)
-        if meta is None or meta.last_uid < need:
+        if meta is None or meta.checked_uid < need:
             meta = await self.db.run(META.load, view.folder_id, view.uid_validity, need)
         return meta
 
@@ -387,53 +389,69 @@ class Session:
         if self.state == SELECTED:
             self.state = AUTHENTICATED
 
-    def changes_pending(self) -> bool:
-        """Drain the change queue; True when one concerns the selected folder."""
+    def changes_pending(self) -> tuple[int, bool]:
+        """Drain the change queue: (the highest MODSEQ announced for the selected folder, True when
+        an event needs the store read, e.g. the folder was renamed or deleted)."""
         if self.changes is None or self.view is None:
-            return False
-        hit = False
+            return 0, False
+        need, read = 0, False
+        folder_id = self.view.folder_id
         while not self.changes.empty():
             change = self.changes.get_nowait()
-            if change.folder_id == self.view.folder_id:
-                hit = True
-        return hit
+            if change.folder_id == folder_id:
+                need = max(need, change.modseq)
+                read = read or change.kind not in DATA_CHANGES or not change.modseq
+        return need, read
 
-    async def announce(self, *, allow_expunge: bool, force: bool = False) -> None:
-        """Tell the client what changed in the selected folder (RFC 3501 §7.3.1, §7.4.1)."""
-        view = self.view
-        if view is None:
-            return
-        if self.changes_pending() or force:
-            update = await self.view_refresh(view)
+    async def view_update(self, *, force: bool = False) -> Update:
+        """Bring the selected folder's view up to date: with force, with everything committed
+        before now (NOOP, CHECK); otherwise with the changes announced by events. An event
+        means the change is committed, so when another session of this process has read it
+        already, it is applied in memory without a trip to a DB thread; and a NOOP when nothing
+        was committed since the folder was read needs no trip either."""
+        view = self.require_view()
+        need, read = self.changes_pending()
+        update: Update | None = Update()
+        if force and not read:
+            update = view.catch_up_all()
             if update is None:
-                self.deselect()
-                raise Bye("Selected mailbox was deleted or renamed")
-        else:
-            update = Update()
-        self.send_updates(view, update, allow_expunge=allow_expunge)
-
-    async def view_refresh(self, view: FolderView) -> Update | None:
-        """Bring the view up to date; new mail is claimed as \\Recent (RFC 3501 §2.3.2)."""
-        update = await self.db.run(view.refresh)
-        if update is not None and update.added:
+                update = await self.db.run(view.refresh)
+        elif force or read:
+            update = await self.db.run(view.refresh)
+        elif need > view.columns.modseq:
+            update = view.catch_up(need)
+            if update is None:
+                update = await self.db.run(view.refresh, need)
+        if update is None:
+            self.deselect()
+            raise Bye("Selected mailbox was deleted or renamed")
+        if update.added:
             await self.recent_claim(view)
         return update
 
     async def recent_claim(self, view: FolderView) -> None:
-        """Mark the view's unclaimed messages \\Recent in this session; a read-write session
-        takes them, so no later session sees them \\Recent, while a read-only one only looks."""
+        """Mark the view's unclaimed messages \\Recent in this session (RFC 3501 §2.3.2): a
+        read-write session takes them, so no later session sees them \\Recent; a read-only one
+        only looks."""
         high = view.recent_unclaimed()
         if high is None:
             return
         if view.read_only:
-            view.recent.add(view.recent_uid, high)
+            view.recent.add(view.recent_from(), high)
             return
         folder_id = view.folder_id
         claimed = await self.db.write(lambda: folder_recent_claim(folder_id=folder_id, upto_uid=high))
         RECENT_CLAIMED[folder_id] = max(RECENT_CLAIMED.get(folder_id, 0), high + 1)  # by us or by another
         if claimed is not None:
             view.recent.add(*claimed)
-            view.recent_uid = max(view.recent_uid, high + 1)
+
+    async def announce(self, *, allow_expunge: bool, force: bool = False) -> None:
+        """Tell the client what changed in the selected folder (RFC 3501 §7.3.1, §7.4.1)."""
+        view = self.view
+        if view is None:
+            return
+        update = await self.view_update(force=force)
+        self.send_updates(view, update, allow_expunge=allow_expunge)
 
     def send_updates(self, view: FolderView, update: Update, *, allow_expunge: bool) -> None:
         if allow_expunge and view.pending_expunge:

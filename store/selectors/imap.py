@@ -8,6 +8,9 @@ migration 0002_imap_search_index (SQLite FTS5 trigram table, PostgreSQL pg_trgm 
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -68,18 +71,75 @@ def _first(query: Any) -> Any:
     return rows[0] if rows else None
 
 
+class _DataVersion:
+    """SQLite's PRAGMA data_version on a connection of its own, which never writes: the number
+    changes whenever any other connection, of this process or another, commits to the database
+    (https://sqlite.org/pragma.html#pragma_data_version). Reading it costs microseconds (the
+    WAL index in shared memory), so "nothing was committed since" can be known without a query
+    on a DB thread. None on other databases."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._path = ""
+        self._inode = 0
+        self._connection: sqlite3.Connection | None = None
+
+    def __call__(self) -> int | None:
+        settings = connection.settings_dict
+        if connection.vendor != "sqlite":
+            return None
+        path = str(settings["NAME"])
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return None
+        try:
+            inode = os.stat(path).st_ino
+        except OSError:
+            return None
+        with self._lock:
+            if self._connection is None or path != self._path or inode != self._inode:
+                if self._connection is not None:
+                    self._connection.close()
+                self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                self._path, self._inode = path, inode
+            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+
+
+imap_data_version = _DataVersion()
+
+
 def imap_folders(account_id: int) -> list[FolderRow]:
-    return [FolderRow(*row) for row in Folder.objects.filter(account_id=account_id).values_list(*_FOLDER_FIELDS)]
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLDERS_OF_ACCOUNT, [account_id])
+        return [FolderRow(*row) for row in cursor.fetchall()]
 
 
 def imap_folder(account_id: int, name: str) -> FolderRow | None:
-    row = _first(Folder.objects.filter(account_id=account_id, name=name).values_list(*_FOLDER_FIELDS))
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLDER_BY_NAME, [account_id, name])
+        row = cursor.fetchone()
     return FolderRow(*row) if row else None
 
 
 def imap_folder_by_id(folder_id: int) -> FolderRow | None:
-    row = _first(Folder.objects.filter(pk=folder_id).values_list(*_FOLDER_FIELDS))
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLDER_BY_ID, [folder_id])
+        row = cursor.fetchone()
     return FolderRow(*row) if row else None
+
+
+# Read for every SELECT, APPEND, LIST and view refresh: plain statements, not ORM queries built each time.
+_FOLDER_SELECT = f"SELECT {', '.join(_FOLDER_FIELDS)} FROM {Folder._meta.db_table}"  # noqa: S608
+_FOLDER_BY_ID = f"{_FOLDER_SELECT} WHERE id = %s"
+_FOLDER_BY_NAME = f"{_FOLDER_SELECT} WHERE account_id = %s AND name = %s"
+_FOLDERS_OF_ACCOUNT = f"{_FOLDER_SELECT} WHERE account_id = %s ORDER BY name"
+
+
+def keywords_tuple(value: Any) -> tuple[str, ...]:
+    """A keywords column read through a raw cursor (JSON text, or a list) as a tuple."""
+    if not value or value == "[]":
+        return ()
+    words = json.loads(value) if isinstance(value, str) else value
+    return tuple(words) if isinstance(words, list) else ()
 
 
 @dataclass
@@ -123,24 +183,34 @@ def imap_snapshot(folder_id: int) -> Snapshot | None:
 @dataclass
 class Changes:
     folder: FolderRow
-    rows: list[tuple[int, int, int, list[str]]]  # (uid, flags, modseq, keywords) ascending uid
+    rows: list[tuple[int, int, int, tuple[str, ...]]]  # (uid, flags, modseq, keywords) ascending uid
     expunged: list[int]
 
 
 def imap_changes(folder_id: int, since: int) -> Changes | None:
-    """What changed in a folder after MODSEQ `since`: changed or new messages, expunged UIDs."""
+    """What changed in a folder after MODSEQ `since`: changed or new messages, expunged UIDs.
+
+    The folder row is read first: a change committed after it has a greater MODSEQ, so the next
+    call (since = this folder's highest_modseq) finds it; rows newer than that may show twice.
+    """
     folder = imap_folder_by_id(folder_id)
     if folder is None:
         return None
     if folder.highest_modseq <= since:
         return Changes(folder=folder, rows=[], expunged=[])
-    rows = list(
-        Message.objects.filter(folder_id=folder_id, modseq__gt=since)
-        .order_by("uid")
-        .values_list("uid", "flags", "modseq", "keywords")
-    )
-    expunged = list(Expunged.objects.filter(folder_id=folder_id, modseq__gt=since).values_list("uid", flat=True))
-    return Changes(folder=folder, rows=rows, expunged=sorted(set(expunged)))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT uid, flags, modseq, keywords FROM {Message._meta.db_table} "  # noqa: S608
+            "WHERE folder_id = %s AND modseq > %s ORDER BY uid",
+            [folder_id, since],
+        )
+        rows = [(uid, flags, modseq, keywords_tuple(words)) for uid, flags, modseq, words in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT uid FROM {Expunged._meta.db_table} WHERE folder_id = %s AND modseq > %s",  # noqa: S608
+            [folder_id, since],
+        )
+        expunged = sorted({row[0] for row in cursor.fetchall()})
+    return Changes(folder=folder, rows=rows, expunged=expunged)
 
 
 def imap_expunged_since(folder_id: int, since: int) -> list[int]:
@@ -247,21 +317,26 @@ def _timestamp(value: Any) -> float:
     return float(value.timestamp())
 
 
-def imap_meta_rows(folder_id: int, after_uid: int) -> tuple[int, list[tuple[Any, ...]]]:
-    """(message count, rows of META_COLUMNS with uid > after_uid, ascending uid); dates as timestamps.
-
-    The date_sent timestamp is NaN when the message has no usable Date header.
+def imap_meta_rows(folder_id: int, after_uid: int) -> tuple[int, int, list[tuple[Any, ...]]]:
+    """(message count, UIDNEXT, rows of META_COLUMNS with uid > after_uid, ascending uid); dates
+    as timestamps. The folder row is read first: a UID below that UIDNEXT missing from the rows
+    is gone from the store. The date_sent timestamp is NaN when the message has no usable Date.
     """
-    table = Message._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {', '.join(META_COLUMNS)} FROM {table} WHERE folder_id = %s AND uid > %s ORDER BY uid",  # noqa: S608
+            f"SELECT message_count, uid_next FROM {Folder._meta.db_table} WHERE id = %s",  # noqa: S608
+            [folder_id],
+        )
+        folder = cursor.fetchone()
+        cursor.execute(
+            f"SELECT {', '.join(META_COLUMNS)} FROM {Message._meta.db_table} "  # noqa: S608
+            "WHERE folder_id = %s AND uid > %s ORDER BY uid",
             [folder_id, after_uid],
         )
         raw = cursor.fetchall()
-    count = _first(Folder.objects.filter(pk=folder_id).values_list("message_count", flat=True)) or 0
+    count, uid_next = folder if folder is not None else (0, 1)
     rows = [(row[0], _timestamp(row[1]), _timestamp(row[2]), *row[3:]) for row in raw]
-    return count, rows
+    return count, uid_next, rows
 
 
 def imap_blob_parse(digests: list[str]) -> dict[str, tuple[Any, Any]]:

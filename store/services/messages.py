@@ -7,6 +7,7 @@ records a change event that is published after commit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,12 +18,11 @@ from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from store.blobs import blob_digest, blobs_write, wire_facts
+from store.blobs import blob_digest, blob_write, blobs_write, wire_facts
 from store.changes import change_record, changes_record
 from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from store.models import Account, Blob, DeliveryLog, Expunged, Flag, Folder, Message
 from store.parse import ParsedMessage, parse_message
-from store.services.blobs import blob_store
 
 
 @dataclass(frozen=True)
@@ -94,10 +94,20 @@ class CopyResult:
     uid_map: list[tuple[int, int]]  # (source uid, destination uid), ascending by source uid
 
 
+@dataclass(frozen=True)
+class FlagChange:
+    """A message whose flags changed: its new flags, keywords and MODSEQ."""
+
+    uid: int
+    flags: int
+    keywords: list[str]
+    modseq: int
+
+
 @dataclass
 class FlagsResult:
     modseq: int
-    changed: list[Message]  # messages whose flags changed, with the new modseq
+    changed: list[FlagChange]  # messages whose flags changed, with the new modseq
     failed_uids: list[int]  # UNCHANGEDSINCE failures (RFC 7162 §3.1.3 MODIFIED)
 
 
@@ -465,6 +475,25 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
     return results
 
 
+def _folder_lock(folder_id: int) -> tuple[int, int]:
+    """Lock a folder's row (FOR UPDATE where the database has it; SQLite's write transaction
+    is the lock) and return (account id, highest MODSEQ)."""
+    sql = f"SELECT account_id, highest_modseq FROM {Folder._meta.db_table} WHERE id = %s"  # noqa: S608
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [folder_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("no such folder")
+    return int(row[0]), int(row[1])
+
+
+def _chunks(values: list[Any], size: int = 5000) -> Iterator[list[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def message_append(
     *,
     folder_id: int,
@@ -472,24 +501,59 @@ def message_append(
     flags: int = 0,
     keywords: Iterable[str] = (),
     internal_date: datetime | None = None,
+    parsed: ParsedMessage | None = None,
+    blob_written_by_caller: bool = False,
 ) -> AppendResult:
-    """APPEND (RFC 3501 §6.3.11) with the APPENDUID result of UIDPLUS (RFC 4315)."""
-    parsed = parse_message(raw)
-    with transaction.atomic():
-        folder = _lock_folder(folder_id)
-        account = Account.objects.select_for_update().get(pk=folder.account_id)
-        if account.quota and account.used_bytes + parsed.size > account.quota:
+    """APPEND (RFC 3501 §6.3.11) with the APPENDUID result of UIDPLUS (RFC 4315).
+
+    The parse and the blob file may be done by the caller beforehand (parsed, and
+    blob_written_by_caller when store.blobs.blob_write has made the file durable), so a writer
+    that commits for many sessions only runs the statements: one locking read of the folder and
+    its account, the Blob row (if new), the Message row, the counters and the change event.
+    """
+    parsed = parsed or parse_message(raw)
+    # Durable before any row names it (DESIGN rule 5); outside the transaction, so no lock is
+    # held during the fsyncs. An APPEND refused for quota leaves a file the GC sweep removes.
+    digest = blob_digest(raw) if blob_written_by_caller else blob_write(raw)
+    row = dict(
+        _message_fields(parsed),
+        flags=flags,
+        keywords=sorted(set(keywords)),
+        internal_date=internal_date or timezone.now(),
+        blob_id=digest,
+    )
+    folder, account = Folder._meta.db_table, Account._meta.db_table
+    sql = (
+        f"SELECT f.account_id, f.uid_validity, f.uid_next, f.highest_modseq, a.quota, a.used_bytes "  # noqa: S608
+        f"FROM {folder} f JOIN {account} a ON a.id = f.account_id WHERE f.id = %s"
+    )
+    if connection.features.has_select_for_update:
+        sql += " FOR UPDATE"
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [folder_id])
+            found = cursor.fetchone()
+        if found is None:
+            raise NotFound("no such folder")
+        account_id, uid_validity, uid_next, highest_modseq, quota, used_bytes = found
+        if quota and used_bytes + parsed.size > quota:
             raise QuotaExceeded("quota exceeded")
-        digest = blob_store(raw=raw, parsed=parsed)
-        row = dict(
-            _message_fields(parsed),
-            flags=flags,
-            keywords=sorted(set(keywords)),
-            internal_date=internal_date or timezone.now(),
-            blob_id=digest,
-        )
-        (message,) = _add_messages(folder, [row])
-    return AppendResult(uid_validity=folder.uid_validity, uid=message.uid)
+        state = _FolderState(folder_id, account_id, "", uid_next + 1, highest_modseq + 1, added=1, bytes=parsed.size)
+        state.unseen = 0 if flags & Flag.SEEN else 1
+        with _pipelined():
+            _insert(Blob, [_blob_row(digest, raw, parsed)], ignore_conflicts=True)
+            _insert(Message, [dict(row, folder_id=folder_id, uid=uid_next, modseq=state.modseq)])
+            _counters_update([state], {account_id: [quota, used_bytes, parsed.size]}, {digest: 1})
+            changes_record([(account_id, folder_id, "add", state.modseq)])
+    return AppendResult(uid_validity=uid_validity, uid=uid_next)
+
+
+def _keywords_read(value: object) -> list[str]:
+    """A keywords column read through a raw cursor: JSON text (SQLite, psycopg's text loader) or a list."""
+    if not value:
+        return []
+    words = json.loads(value) if isinstance(value, str) else value
+    return list(words) if isinstance(words, list) else []
 
 
 def flags_set(
@@ -504,53 +568,68 @@ def flags_set(
     """STORE (RFC 3501 §6.4.6): mode is 'set', 'add' or 'remove'.
 
     With unchanged_since (CONDSTORE, RFC 7162 §3.1.3), messages whose MODSEQ is greater are left
-    alone and returned in failed_uids. Messages whose flags do not change keep their MODSEQ.
+    alone and returned in failed_uids. Messages whose flags do not change keep their MODSEQ, and
+    when none changes the folder's MODSEQ stays too. Plain statements through the cursor: one
+    locking read of the folder, one read of the messages, one UPDATE per resulting flag set (or
+    one executemany), the folder's counters and the change event.
     """
     if mode not in ("set", "add", "remove"):
         raise ValueError(f"unknown flags mode {mode!r}")
     keyword_set = set(keywords)
     uid_list = sorted(set(uids))
-    with transaction.atomic():
-        folder = _lock_folder(folder_id)
-        modseq = folder.highest_modseq + 1
-        changed: list[Message] = []
+    message = Message._meta.db_table
+    keywords_field = Message._meta.get_field("keywords")
+    with transaction.atomic(savepoint=False):
+        account_id, highest_modseq = _folder_lock(folder_id)
+        modseq = highest_modseq + 1
+        changed: list[tuple[int, FlagChange]] = []  # (row id, change)
         failed: list[int] = []
         unseen_delta = 0
-        for chunk_start in range(0, len(uid_list), 5000):
-            chunk = uid_list[chunk_start : chunk_start + 5000]
-            for message in Message.objects.filter(folder_id=folder.pk, uid__in=chunk).only(
-                "id", "uid", "flags", "keywords", "modseq"
-            ):
-                if unchanged_since is not None and message.modseq > unchanged_since:
-                    failed.append(message.uid)
-                    continue
-                new_flags, new_keywords = _apply_flags(message.flags, message.keywords, mode, flags, keyword_set)
-                if new_flags == message.flags and new_keywords == sorted(message.keywords):
-                    continue
-                if (message.flags & Flag.SEEN) != (new_flags & Flag.SEEN):
-                    unseen_delta += -1 if new_flags & Flag.SEEN else 1
-                message.flags, message.keywords, message.modseq = new_flags, new_keywords, modseq
-                changed.append(message)
-        if changed:
+        with connection.cursor() as cursor:
+            for chunk in _chunks(uid_list):
+                cursor.execute(
+                    f"SELECT id, uid, flags, keywords, modseq FROM {message} "  # noqa: S608
+                    f"WHERE folder_id = %s AND uid IN ({_in(chunk)})",
+                    [folder_id, *chunk],
+                )
+                for pk, uid, current, current_keywords, current_modseq in cursor.fetchall():
+                    if unchanged_since is not None and current_modseq > unchanged_since:
+                        failed.append(uid)
+                        continue
+                    old_keywords = _keywords_read(current_keywords)
+                    new_flags, new_keywords = _apply_flags(current, old_keywords, mode, flags, keyword_set)
+                    if new_flags == current and new_keywords == sorted(old_keywords):
+                        continue
+                    if (current & Flag.SEEN) != (new_flags & Flag.SEEN):
+                        unseen_delta += -1 if new_flags & Flag.SEEN else 1
+                    changed.append((pk, FlagChange(uid, new_flags, new_keywords, modseq)))
+            if not changed:
+                return FlagsResult(modseq=highest_modseq, changed=[], failed_uids=sorted(failed))
             # Messages that end with the same flags (the usual case) take one plain UPDATE.
             groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-            for message in changed:
-                groups.setdefault((message.flags, tuple(message.keywords)), []).append(message.pk)
+            for pk, change in changed:
+                groups.setdefault((change.flags, tuple(change.keywords)), []).append(pk)
+            update = f"UPDATE {message} SET flags = %s, keywords = %s, modseq = %s WHERE id"  # noqa: S608
             if len(groups) <= 4:
                 for (group_flags, group_keywords), ids in groups.items():
-                    for start in range(0, len(ids), 5000):
-                        Message.objects.filter(pk__in=ids[start : start + 5000]).update(
-                            flags=group_flags, keywords=list(group_keywords), modseq=modseq
-                        )
+                    stored = keywords_field.get_db_prep_save(list(group_keywords), connection)
+                    for chunk in _chunks(ids):
+                        cursor.execute(f"{update} IN ({_in(chunk)})", [group_flags, stored, modseq, *chunk])
             else:
-                Message.objects.bulk_update(changed, ["flags", "keywords", "modseq"], batch_size=2000)
-            Folder.objects.filter(pk=folder.pk).update(
-                highest_modseq=modseq, unseen_count=F("unseen_count") + unseen_delta
+                cursor.executemany(
+                    f"{update} = %s",
+                    [
+                        (change.flags, keywords_field.get_db_prep_save(change.keywords, connection), modseq, pk)
+                        for pk, change in changed
+                    ],
+                )
+            cursor.execute(
+                f"UPDATE {Folder._meta.db_table} SET highest_modseq = %s, "  # noqa: S608
+                "unseen_count = unseen_count + %s WHERE id = %s",
+                [modseq, unseen_delta, folder_id],
             )
-            change_record(account_id=folder.account_id, folder_id=folder.pk, kind="flags", modseq=modseq)
-        else:
-            modseq = folder.highest_modseq
-    return FlagsResult(modseq=modseq, changed=changed, failed_uids=sorted(failed))
+        changes_record([(account_id, folder_id, "flags", modseq)])
+    return FlagsResult(modseq=modseq, changed=[change for _, change in changed], failed_uids=sorted(failed))
 
 
 def _apply_flags(
@@ -606,45 +685,58 @@ def messages_expunge(*, folder_id: int, uids: Iterable[int] | None = None) -> li
 
     Returns the expunged UIDs in ascending order.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         return _expunge(folder_id, None if uids is None else list(uids), only_deleted=True)
 
 
 def _expunge(folder_id: int, uids: list[int] | None, *, only_deleted: bool) -> list[int]:
-    folder = _lock_folder(folder_id)
-    query = Message.objects.filter(folder_id=folder_id)
+    """Remove messages (only the \\Deleted ones when asked) with one new MODSEQ, keeping the
+    folder's counters, the account's quota usage and the blobs' reference counts exact; every
+    removed UID is kept with that MODSEQ for QRESYNC VANISHED (RFC 7162 §3.2.10)."""
+    account_id, highest_modseq = _folder_lock(folder_id)
+    message = Message._meta.db_table
+    select = f"SELECT id, uid, size, flags, blob_id FROM {message} WHERE folder_id = %s"  # noqa: S608
     if only_deleted:
-        query = query.filter(flags=F("flags").bitor(Flag.DELETED))
-    columns = ("id", "uid", "size", "flags", "blob_id")
-    if uids is None or len(uids) > 5000:
-        candidates = list(query.values_list(*columns))
-        if uids is not None:
-            wanted = set(uids)
-            candidates = [row for row in candidates if row[1] in wanted]
-    else:  # a few UIDs (UID EXPUNGE, MOVE): found through the (folder, uid) index, not by a scan
-        candidates = list(query.filter(uid__in=sorted(set(uids))).values_list(*columns))
-    if not candidates:
-        return []
-    modseq = folder.highest_modseq + 1
-    ids = [row[0] for row in candidates]
-    for start in range(0, len(ids), 5000):
-        Message.objects.filter(id__in=ids[start : start + 5000]).delete()
-    Expunged.objects.bulk_create(Expunged(folder_id=folder_id, uid=row[1], modseq=modseq) for row in candidates)
-    removed_bytes = sum(row[2] for row in candidates)
-    unseen = sum(1 for row in candidates if not row[3] & Flag.SEEN)
-    Folder.objects.filter(pk=folder_id).update(
-        highest_modseq=modseq,
-        message_count=F("message_count") - len(candidates),
-        unseen_count=F("unseen_count") - unseen,
-        total_bytes=F("total_bytes") - removed_bytes,
-    )
-    Account.objects.filter(pk=folder.account_id).update(used_bytes=F("used_bytes") - removed_bytes)
-    blob_counts: dict[str, int] = {}
-    for row in candidates:
-        blob_counts[row[4]] = blob_counts.get(row[4], 0) + 1
-    for digest, count in blob_counts.items():
-        Blob.objects.filter(pk=digest).update(refcount=F("refcount") - count)
-    change_record(account_id=folder.account_id, folder_id=folder_id, kind="expunge", modseq=modseq)
+        select += f" AND (flags & {Flag.DELETED}) <> 0"
+    with connection.cursor() as cursor:
+        if uids is None or len(uids) > 5000:
+            cursor.execute(select, [folder_id])
+            candidates = cursor.fetchall()
+            if uids is not None:
+                wanted = set(uids)
+                candidates = [row for row in candidates if row[1] in wanted]
+        else:  # a few UIDs (UID EXPUNGE, MOVE): found through the (folder, uid) index, not by a scan
+            wanted_list = sorted(set(uids))
+            cursor.execute(f"{select} AND uid IN ({_in(wanted_list)})", [folder_id, *wanted_list])
+            candidates = cursor.fetchall()
+        if not candidates:
+            return []
+        modseq = highest_modseq + 1
+        for chunk in _chunks([row[0] for row in candidates]):
+            cursor.execute(f"DELETE FROM {message} WHERE id IN ({_in(chunk)})", chunk)  # noqa: S608
+        cursor.executemany(
+            f"INSERT INTO {Expunged._meta.db_table} (folder_id, uid, modseq) VALUES (%s, %s, %s)",  # noqa: S608
+            [(folder_id, row[1], modseq) for row in candidates],
+        )
+        removed_bytes = sum(row[2] for row in candidates)
+        unseen = sum(1 for row in candidates if not row[3] & Flag.SEEN)
+        cursor.execute(
+            f"UPDATE {Folder._meta.db_table} SET highest_modseq = %s, message_count = message_count - %s, "  # noqa: S608
+            "unseen_count = unseen_count - %s, total_bytes = total_bytes - %s WHERE id = %s",
+            [modseq, len(candidates), unseen, removed_bytes, folder_id],
+        )
+        cursor.execute(
+            f"UPDATE {Account._meta.db_table} SET used_bytes = used_bytes - %s WHERE id = %s",  # noqa: S608
+            [removed_bytes, account_id],
+        )
+        blob_counts: dict[str, int] = {}
+        for row in candidates:
+            blob_counts[row[4]] = blob_counts.get(row[4], 0) + 1
+        cursor.executemany(
+            f"UPDATE {Blob._meta.db_table} SET refcount = refcount - %s WHERE sha256 = %s",  # noqa: S608
+            [(count, digest) for digest, count in blob_counts.items()],
+        )
+    changes_record([(account_id, folder_id, "expunge", modseq)])
     return sorted(row[1] for row in candidates)
 
 

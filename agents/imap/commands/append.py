@@ -10,6 +10,7 @@ from agents.imap.protocol.parser import Atom, String
 from agents.imap.registry import AUTH, Request, command
 from agents.imap.session import Session
 from store.blobs import blob_write
+from store.parse import ParsedMessage, parse_message
 from store.selectors.imap import imap_folder
 from store.services import message_append
 
@@ -43,15 +44,26 @@ async def append(session: Session, request: Request) -> str | None:
     folder = await session.db.run(imap_folder, session.account_id, name)
     if folder is None:
         raise No(response.NO_SUCH_MAILBOX, "TRYCREATE")
-    # The blob's file (and its fsyncs) is written on a read thread first, so the store writer,
-    # which commits for every session, only finds it there (store.blobs.blob_write is idempotent).
-    await session.db.run(blob_write, message)
+    # The parse and the blob's file (and its fsyncs) are done on a read thread first, so the
+    # store writer, which commits for every session, only runs the statements.
+    parsed = await session.db.run(_prepare, message)
     result = await session.db.write(
         lambda: message_append(
-            folder_id=folder.id, raw=message, flags=bits, keywords=keywords, internal_date=internal_date
+            folder_id=folder.id,
+            raw=message,
+            flags=bits,
+            keywords=keywords,
+            internal_date=internal_date,
+            parsed=parsed,
+            blob_written_by_caller=True,
         )
     )
     return f"[APPENDUID {result.uid_validity} {result.uid}] APPEND completed"
+
+
+def _prepare(message: bytes) -> ParsedMessage:
+    blob_write(message)
+    return parse_message(message)
 
 
 def _is_message(args: object) -> bool:

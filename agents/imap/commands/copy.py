@@ -38,9 +38,7 @@ async def copy(session: Session, request: Request) -> str | None:
         # RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs.
         if code:
             session.untagged(f"OK [{code}] Moved")
-        update = await session.view_refresh(view)
         view.pending_expunge.update(src for src, _ in result.uid_map)
-        if update is not None:
-            session.send_updates(view, update, allow_expunge=True)
+        session.send_updates(view, await session.view_update(), allow_expunge=True)
         return None
     return f"[{code}] COPY completed" if code else None

@@ -22,8 +22,8 @@ async def expunge(session: Session, request: Request) -> str | None:
     if uids is not None and not uids:
         return None
     removed = await session.db.write(lambda: messages_expunge(folder_id=view.folder_id, uids=uids))
-    update = await session.view_refresh(view)
     view.pending_expunge.update(removed)
-    if update is not None:
-        session.send_updates(view, update, allow_expunge=True)
+    # The commit's change event is queued before the write's result arrives: the refresh needs
+    # no forced read of the store.
+    session.send_updates(view, await session.view_update(), allow_expunge=True)
     return f"[HIGHESTMODSEQ {view.highest_modseq()}] Expunge completed" if session.condstore else None

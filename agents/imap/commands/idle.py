@@ -21,7 +21,10 @@ from agents.imap.session import Session
 async def idle(session: Session, request: Request) -> str | None:
     request.args.end()
     if session.state == SELECTED:
-        await session.announce(allow_expunge=True, force=True)
+        # The changes already announced by events; one committed elsewhere and not yet announced
+        # arrives as an event while idling (within the change listener's interval), so the
+        # store need not be read here.
+        await session.announce(allow_expunge=True)
     session.send(f"+ {response.IDLE_WAIT}\r\n".encode())
     await session.conn.flush()
     reader = asyncio.ensure_future(session.conn.readline(limits.MAX_LINE_LENGTH))
@@ -43,7 +46,9 @@ async def idle(session: Session, request: Request) -> str | None:
             assert waiter is not None
             change = waiter.result()
             if session.view is not None and change.folder_id == session.view.folder_id:
-                await session.announce(allow_expunge=True, force=True)
+                assert session.changes is not None  # the waiter came from it
+                session.changes.put_nowait(change)  # announce reads it with any that followed
+                await session.announce(allow_expunge=True)
                 await session.conn.flush()
     finally:
         if not reader.done():

@@ -8,22 +8,23 @@ from agents.imap.protocol.parser import Atom
 from agents.imap.protocol.seqset import SeqSet, select_positions, seqset_format
 from agents.imap.registry import AUTH, SELECTED, Request, command
 from agents.imap.session import Session, flags_bytes
-from agents.imap.view import SNAPSHOTS, FolderView
+from agents.imap.view import FEEDS, FolderView
 from store.models import Flag
-from store.selectors.imap import imap_expunged_since, imap_folder
+from store.selectors.imap import imap_data_version, imap_expunged_since, imap_folder
 
 SYSTEM_FLAGS = " ".join(Flag.ORDER[i] for i in (1, 2, 3, 0, 4))  # Dovecot's order
 
 
 def _open(account_id: int, name: str, read_only: bool) -> FolderView | None:
+    version = imap_data_version()  # before the reads: they are exact at least as of it
     folder = imap_folder(account_id, name)
     if folder is None:
         return None
-    loaded = SNAPSHOTS.load(folder.id, folder)
-    if loaded is None:
+    feed = FEEDS.load(folder.id, folder, version)
+    if feed is None:
         return None
-    row, columns = loaded
-    return FolderView(row, columns, read_only=read_only)
+    FEEDS.name_remember(account_id, name, folder, version)
+    return FolderView(feed, folder.name, read_only=read_only)
 
 
 def _qresync_params(options: list) -> tuple[int, int, str | None] | None:
@@ -60,7 +61,12 @@ async def select(session: Session, request: Request) -> str | None:
         session.untagged("OK [CLOSED] Previous mailbox closed")
     assert session.account_id is not None
     read_only = request.name == "EXAMINE"
-    view = await session.db.run(_open, session.account_id, name, read_only)
+    # Nothing committed to the store since the folder was last read: its view from memory.
+    current = FEEDS.current(session.account_id, name)
+    if current is not None:
+        view: FolderView | None = FolderView(current[0], current[1], read_only=read_only)
+    else:
+        view = await session.db.run(_open, session.account_id, name, read_only)
     if view is None:
         raise No(response.NO_SUCH_MAILBOX, "NONEXISTENT")
     columns = view.columns

@@ -82,9 +82,9 @@ def message(
 def imap(make_account: Callable[..., Any], loop_thread: LoopThread) -> Iterator[ImapHarness]:
     from agents.imap.folder_cache import caches_clear
     from agents.imap.server import ImapServer
-    from agents.imap.view import SNAPSHOTS
+    from agents.imap.view import FEEDS
 
-    SNAPSHOTS.clear()
+    FEEDS.clear()
     caches_clear()
     account = make_account(ADDRESS)
     make_account(OTHER)

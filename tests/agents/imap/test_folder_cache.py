@@ -1,10 +1,14 @@
-"""The per-folder metadata cache (agents.imap.folder_cache) never answers from stale data.
+"""The per-folder caches (agents.imap.folder_cache, agents.imap.view) never answer from stale data.
 
 SORT, header SEARCH and FETCH ENVELOPE/BODYSTRUCTURE/INTERNALDATE/RFC822.SIZE are served from
 memory once a folder is loaded; new deliveries, expunges and other sessions must show through.
 """
 
+import subprocess
+import sys
+
 import imapclient
+import pytest
 
 from tests.agents.imap.conftest import ADDRESS, message
 from tests.conftest import PASSWORD
@@ -93,3 +97,79 @@ def test_sort_ties_stay_in_uid_order_when_reversed(imap):
     client = _client(imap)
     assert client.sort(["REVERSE", "DATE"]) == [4, 1, 2, 3]
     assert client.sort(["REVERSE", "SUBJECT", "DATE"]) == [1, 2, 3, 4]
+
+
+def _in_another_process(env: dict[str, str], code: str) -> None:
+    script = "import django; django.setup()\n" + code
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_warm_select_shows_what_another_process_just_committed(imap, subprocess_env):
+    """SELECT and NOOP answered from this process's memory still show, at once, a delivery and a
+    flag change committed by another process a moment before (no change event has reached us yet)."""
+    imap.deliver(message("one"))
+    client = _client(imap)
+    watcher = _client(imap)
+    assert client.select_folder("INBOX")[b"EXISTS"] == 1
+    assert client.select_folder("INBOX")[b"EXISTS"] == 1  # warm: from memory
+    watcher.noop()  # nothing committed since: from memory
+    _in_another_process(
+        subprocess_env,
+        "from store.models import Account, Flag, Folder\n"
+        "from store.services import DeliveryTarget, flags_set, message_deliver\n"
+        f"account = Account.objects.get(address={ADDRESS!r})\n"
+        "inbox = Folder.objects.get(account=account, name='INBOX')\n"
+        "flags_set(folder_id=inbox.pk, uids=[1], mode='add', flags=Flag.FLAGGED)\n"
+        f"message_deliver(raw={message('two')!r}, targets=[DeliveryTarget(account_id=account.pk)])\n",
+    )
+    _, untagged = watcher.noop()  # must read the store: the change came from elsewhere
+    assert (2, b"EXISTS") in untagged
+    assert any(isinstance(item, tuple) and item[1] == b"FETCH" for item in untagged)
+    selected = client.select_folder("INBOX")
+    assert selected[b"EXISTS"] == 2
+    assert selected[b"UIDNEXT"] == 3
+    assert client.get_flags([1])[1] == (imapclient.FLAGGED,)
+
+
+def test_warm_select_of_a_folder_renamed_by_another_process(imap, subprocess_env):
+    """After another process renames the folder, SELECT of the old name fails at once."""
+    imap.deliver(message("kept"), folder="Work", create_folder=True)
+    client = _client(imap)
+    client.select_folder("Work")
+    client.select_folder("Work")
+    _in_another_process(
+        subprocess_env,
+        "from store.models import Account\n"
+        "from store.services import folder_rename\n"
+        f"account = Account.objects.get(address={ADDRESS!r})\n"
+        "folder_rename(account=account, old_name='Work', new_name='Done')\n",
+    )
+    with pytest.raises(imapclient.exceptions.IMAPClientError):
+        client.select_folder("Work")
+    assert client.select_folder("Done")[b"EXISTS"] == 1
+
+
+def test_session_far_behind_the_kept_changes_reads_its_own(imap):
+    """A session that missed more changes than the process keeps (FEED_DELTAS) still gets every
+    one right at its next NOOP: the flags, the new message and the expunge."""
+    from agents.imap.view import FEED_DELTAS
+
+    for name in ("one", "two", "three"):
+        imap.deliver(message(name))
+    behind = _client(imap)
+    busy = _client(imap)
+    for round_number in range(FEED_DELTAS + 7):
+        if round_number % 2:
+            busy.remove_flags([1], [imapclient.FLAGGED])
+        else:
+            busy.add_flags([1], [imapclient.FLAGGED])
+        busy.noop()
+    busy.add_flags([2], [imapclient.DELETED])
+    busy.expunge()
+    imap.deliver(message("four"))
+    busy.noop()
+    behind.noop()
+    assert behind.search(["ALL"]) == [1, 3, 4]
+    # behind selected first, so 1-3 are \Recent in it; busy heard of 4 first and took it.
+    assert behind.get_flags([1, 3, 4]) == {1: (imapclient.FLAGGED, imapclient.RECENT), 3: (imapclient.RECENT,), 4: ()}
