@@ -231,7 +231,10 @@ class YubinSMTP(SMTP):
     def eof_received(self) -> bool | None:
         if self._handler_coroutine is None:
             return False
-        return super().eof_received()
+        super().eof_received()  # cancels the session's coroutine
+        # Close rather than keep the half-open transport: nothing else would close it, and its
+        # connection_lost is what gives the client's address its connection slot back.
+        return False
 
     async def push(self, status: str | bytes) -> None:
         response = status.encode("utf-8") if isinstance(status, str) else status
