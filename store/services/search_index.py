@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
+from store.writelock import database_write_lock
+
 FTS_TABLE = "store_message_fts"
 FTS_STATE_TABLE = "store_message_fts_state"
 # Messages per indexing transaction: the write lock is held meanwhile (deliveries wait), so a
@@ -38,7 +40,7 @@ def search_index_batch(*, batch_max: int = SEARCH_INDEX_BATCH) -> int:
     """Index the next messages above the mark in one transaction; how many were indexed."""
     if connection.vendor != "sqlite":
         return 0
-    with transaction.atomic(), connection.cursor() as cursor:
+    with database_write_lock(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SELECT indexed_upto FROM {FTS_STATE_TABLE} WHERE id = 1")  # noqa: S608
         mark = cursor.fetchone()[0]
         cursor.execute(
