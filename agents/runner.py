@@ -39,6 +39,7 @@ from agents.addresscounts import AddressCounts
 from agents.searchindexer import SearchIndexer
 from agents.tls import certificate_ensure
 from store.changes import change_listener_start
+from store.services.search_index import search_index_deferred
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ async def agents_main(*, index: int = 0, children: list[int] | None = None) -> i
     if index == 0:
         certificate_ensure()
     change_listener_start()
-    indexer = SearchIndexer() if index == 0 else None
+    indexer = SearchIndexer() if index == 0 and search_index_deferred() else None
     if indexer is not None:
         indexer.start()
     listeners = await listeners_start_all(host=settings.YUBIN_BIND)

@@ -26,9 +26,14 @@ SEARCH_COLUMNS = ("subject", "from_display", "to_display", "cc_display", "bcc_di
 _COLUMNS = ", ".join(SEARCH_COLUMNS)
 
 
+def search_index_deferred() -> bool:
+    """Whether this database's search index is filled after commit (SQLite) rather than in it."""
+    return connection.vendor == "sqlite"
+
+
 def search_index_pending() -> bool:
     """Whether committed messages wait for the index (a read, no write lock)."""
-    if connection.vendor != "sqlite":
+    if not search_index_deferred():
         return False
     with connection.cursor() as cursor:
         cursor.execute(
@@ -40,7 +45,7 @@ def search_index_pending() -> bool:
 
 def search_index_batch(*, batch_max: int = SEARCH_INDEX_BATCH) -> int:
     """Index the next messages above the mark in one transaction; how many were indexed."""
-    if connection.vendor != "sqlite":
+    if not search_index_deferred():
         return 0
     with database_write_lock(), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"SELECT indexed_upto FROM {FTS_STATE_TABLE} WHERE id = 1")  # noqa: S608
