@@ -158,10 +158,14 @@ class ChangeListener(threading.Thread):
         connection.close()
 
     def _read_new(self) -> None:
-        rows = list(ChangeEvent.objects.filter(id__gt=self.last_id).order_by("id")[:1000])
+        rows = list(
+            ChangeEvent.objects.filter(id__gt=self.last_id)
+            .order_by("id")
+            .values_list("id", "account_id", "folder_id", "kind", "modseq")[:1000]
+        )
         for row in rows:
-            self.last_id = row.pk
-            _publish(Change(row.pk, row.account_id, row.folder_id, row.kind, row.modseq))
+            self.last_id = row[0]
+            _publish(Change(*row))
 
     def _poll_forever(self) -> None:
         last_prune = time.monotonic()

@@ -1,4 +1,5 @@
-"""Periodic store housekeeping run by Celery beat: finished queue rows, blob GC, change events, tokens."""
+"""Periodic store housekeeping run by Celery beat: finished queue rows, blob GC, change events, tokens,
+and the search index of messages committed while no agents process indexed them."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.conf import settings
 from store.changes import change_prune
 from store.services.blobs import blob_gc_sweep
 from store.services.queue import queue_prune
+from store.services.search_index import search_index_catch_up
 from store.services.tokens import tokens_prune
 
 
@@ -18,4 +20,5 @@ def housekeeping() -> dict[str, int]:
         "blobs": blob_gc_sweep(),
         "changes": change_prune(),
         "tokens": tokens_prune(),
+        "search_indexed": search_index_catch_up(),
     }

@@ -253,6 +253,8 @@ YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
 # Seconds a found recipient (account or alias expansion) is remembered by the SMTP process; 0 = off.
 # Unknown recipients are never remembered; directory changes made in this process clear it at once.
 YUBIN_SMTP_RECIPIENT_CACHE_SECONDS = env_int("YUBIN_SMTP_RECIPIENT_CACHE_SECONDS", 5)
+# Agents processes sharing the listening ports (SO_REUSEPORT); 0 = one per CPU.
+YUBIN_AGENTS_PROCESSES = env_int("YUBIN_AGENTS_PROCESSES", 0)
 # LDAP (django-auth-ldap) from the YUBIN_LDAP_* variables; store.auth.LdapAccountBackend uses these.
 YUBIN_LDAP_ACCOUNT_DOMAIN_CREATE = env_bool("YUBIN_LDAP_ACCOUNT_DOMAIN_CREATE", False)
 if YUBIN_LDAP_URI:

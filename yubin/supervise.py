@@ -1,8 +1,9 @@
 """`python -m yubin.supervise`: run every Yubin process on one machine (what `make run` starts).
 
-web (uvicorn, ASGI), agents (SMTP, IMAP, POP3, ManageSieve), and a Celery worker with beat.
-Prints where each listens; Ctrl-C or SIGTERM stops them all; if one dies, the others are stopped
-too, so a broken start is visible instead of half-running.
+web (uvicorn, ASGI), agents (SMTP, IMAP, POP3, ManageSieve: YUBIN_AGENTS_PROCESSES processes, the
+first of which starts and stops the others), and a Celery worker with beat. Prints where each
+listens; Ctrl-C or SIGTERM stops them all; if one dies, the others are stopped too, so a broken
+start is visible instead of half-running.
 """
 
 from __future__ import annotations

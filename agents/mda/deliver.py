@@ -37,6 +37,7 @@ from store.services.messages import DeliveryItem, DeliveryLogEntry, DeliveryTarg
 from store.services.queue import QueueItem, QueueRecipient, queue_enqueue, queue_enqueue_batch
 from store.services.sieve import sieve_script_record_error
 from store.services.vacation import vacation_reply_claim
+from store.writelock import database_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     """
     blobs_write([job.raw for job in jobs if job.blob is None])  # durable before any row names them
     try:
-        with transaction.atomic():
+        with database_write_lock(), transaction.atomic():
             outcomes = jobs_deliver(jobs)
             _blobs_wait(jobs)  # files written in parallel with the inserts, durable before COMMIT
             fault_point("blob")
@@ -320,7 +321,7 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
         outcomes = []
         for job in jobs:
             try:
-                with transaction.atomic():
+                with database_write_lock(), transaction.atomic():
                     outcomes.extend(jobs_deliver([job]))
                     _blobs_wait([job])
             except Exception as error:  # this job only: the ones before it are committed

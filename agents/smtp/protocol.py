@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, sslproto
 
+from agents.addresscounts import AddressCounts
 from agents.smtp import codes
 from agents.smtp.address import (
     NULL_PATH,
@@ -86,19 +87,25 @@ class YubinEnvelope(Envelope):
 
 @dataclass
 class ConnectionLimits:
-    """Counts open sessions per client address across every listener of this process."""
+    """Counts open sessions across every listener of this process, and per client address across
+    every agents process when several share the ports (`shared`, agents.addresscounts)."""
 
     total_max: int
     per_ip_max: int
     open_by_ip: dict[str, int] = field(default_factory=dict)
+    shared: AddressCounts | None = None
 
     def acquire(self, ip: str) -> bool:
         if sum(self.open_by_ip.values()) >= self.total_max or self.open_by_ip.get(ip, 0) >= self.per_ip_max:
+            return False
+        if self.shared is not None and not self.shared.acquire(ip, self.per_ip_max):
             return False
         self.open_by_ip[ip] = self.open_by_ip.get(ip, 0) + 1
         return True
 
     def release(self, ip: str) -> None:
+        if self.shared is not None and ip in self.open_by_ip:
+            self.shared.release(ip)
         count = self.open_by_ip.get(ip, 0) - 1
         if count > 0:
             self.open_by_ip[ip] = count
@@ -231,7 +238,10 @@ class YubinSMTP(SMTP):
     def eof_received(self) -> bool | None:
         if self._handler_coroutine is None:
             return False
-        return super().eof_received()
+        super().eof_received()  # cancels the session's coroutine
+        # Close rather than keep the half-open transport: nothing else would close it, and its
+        # connection_lost is what gives the client's address its connection slot back.
+        return False
 
     async def push(self, status: str | bytes) -> None:
         response = status.encode("utf-8") if isinstance(status, str) else status

@@ -17,6 +17,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from agents import addresscounts
 from agents.auth import Throttled, credentials_check, token_check
 from agents.mda.deliver import GroupCommitter
 from agents.runner import Listener
@@ -68,7 +69,9 @@ async def listeners_start(*, host: str) -> list[Listener]:
     committer = GroupCommitter()
     recipients = RecipientCache(settings.YUBIN_SMTP_RECIPIENT_CACHE_SECONDS)
     connections = ConnectionLimits(
-        total_max=settings.YUBIN_SMTP_MAX_CONNECTIONS, per_ip_max=settings.YUBIN_SMTP_MAX_CONNECTIONS_PER_IP
+        total_max=settings.YUBIN_SMTP_MAX_CONNECTIONS,
+        per_ip_max=settings.YUBIN_SMTP_MAX_CONNECTIONS_PER_IP,
+        shared=addresscounts.shared_address_counts,
     )
     context = server_context()
     limits = session_limits()

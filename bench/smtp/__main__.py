@@ -8,7 +8,12 @@ committed in the store, so its accept rate is its delivery rate; for Postfix bot
 against Postfix's accept rate, the stricter comparison.
 
 BENCH_SMTP_MESSAGES (default 400) sets the messages per run; BENCH_SMTP_LOADS ("1x4096,10x65536")
-restricts the matrix.
+restricts the matrix; BENCH_SMTP_DATABASE_URL runs Yubin on that database instead of SQLite.
+Yubin runs as an operator runs it (`manage.py agents`, only the MX port open), so
+YUBIN_AGENTS_PROCESSES from the environment applies; the run prints how many processes served
+and the CPU they used per message, search indexing included: on SQLite the search index is
+filled after the commit, in the lulls, so after each Yubin run the bench waits for it to catch up
+(before Postfix's run starts) and "yubin indexed" is the rate counting that time too.
 """
 
 from __future__ import annotations
@@ -36,17 +41,6 @@ if os.environ.get("BENCH_SMTP_LOADS"):  # e.g. "1x4096,10x4096"
         for sessions, size in (item.split("x") for item in os.environ["BENCH_SMTP_LOADS"].split(","))
     ]
 RECIPIENT = "bench@bench.test"
-
-SERVER = """
-import asyncio, django
-django.setup()
-from agents.smtp.server import listeners_start
-async def main():
-    await listeners_start(host="127.0.0.1")
-    print("ready", flush=True)
-    await asyncio.Event().wait()
-asyncio.run(main())
-"""
 
 SETUP = """
 import django
@@ -118,11 +112,47 @@ class Yubin:
         )
         subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
         subprocess.run([sys.executable, "-c", SETUP], cwd=ROOT, env=self.env, check=True)
+        for port in ("IMAP", "IMAPS", "POP3", "POP3S", "SIEVE"):
+            self.env[f"YUBIN_PORT_{port}"] = "0"
         self.process = subprocess.Popen(
-            [sys.executable, "-c", SERVER], cwd=ROOT, env=self.env, stdout=subprocess.PIPE, text=True
+            [sys.executable, "manage.py", "agents"], cwd=ROOT, env=self.env, stdout=subprocess.PIPE, text=True
         )
         assert self.process.stdout is not None
-        self.process.stdout.readline()
+        self.processes = 1
+        for line in self.process.stdout:
+            if "processes sharing the ports" in line:
+                self.processes = int(line.split()[1])
+            if line.startswith("agents: listening"):
+                break
+        time.sleep(1)  # the other processes bind their sockets too
+        wait_port(self.port)
+
+    def index_wait(self, deadline: float = 600) -> None:
+        """Until the search indexer has caught up (SQLite indexes after commit, in the lulls)."""
+        if "BENCH_SMTP_DATABASE_URL" in os.environ:
+            return  # PostgreSQL indexes in the insert
+        import sqlite3
+
+        database = sqlite3.connect(Path(self.env["YUBIN_DATA_DIR"]) / "yubin.sqlite3", timeout=30)
+        query = "SELECT (SELECT MAX(id) FROM store_message) > (SELECT indexed_upto FROM store_message_fts_state)"
+        end = time.monotonic() + deadline
+        try:
+            while database.execute(query).fetchone()[0] and time.monotonic() < end:
+                time.sleep(0.05)
+        finally:
+            database.close()
+
+    def pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
+        return [self.process.pid, *(int(pid) for pid in children.read_text().split())]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the agents processes so far."""
+        total = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def delivered(self) -> int:
         code = "import django; django.setup(); from store.models import Message; print(Message.objects.count())"
@@ -131,7 +161,7 @@ class Yubin:
 
     def stop(self) -> None:
         self.process.terminate()
-        self.process.wait(10)
+        self.process.wait(30)
 
 
 class Postfix:
@@ -184,12 +214,22 @@ def main() -> int:
         except BaseException:
             yubin.stop()
             raise
-        print(f"{MESSAGES} messages per run, one per connection; msg/s")
-        print(f"{'sessions':>8} {'size':>6} {'yubin':>9} {'postfix 250':>12} {'postfix maildir':>16} {'ratio':>6}")
+        database = "PostgreSQL" if "BENCH_SMTP_DATABASE_URL" in os.environ else "SQLite"
+        print(f"{MESSAGES} messages per run, one per connection; msg/s; Yubin on {database}, ", end="")
+        print(f"{yubin.processes} agents process(es) (YUBIN_AGENTS_PROCESSES)")
+        print(
+            f"{'sessions':>8} {'size':>6} {'yubin':>9} {'postfix 250':>12} {'postfix maildir':>16} {'ratio':>6} "
+            f"{'yubin indexed':>14} {'yubin cpu ms/msg':>17}"
+        )
         try:
             yubin_total = postfix_total = 0
             for sessions, size in LOADS:
+                cpu_before = yubin.cpu_seconds()
                 yubin_seconds = smtp_source(yubin.port, sessions, size)
+                indexing_started = time.perf_counter()
+                yubin.index_wait()  # Postfix's run gets the machine to itself, as Yubin's did
+                indexed_seconds = yubin_seconds + time.perf_counter() - indexing_started
+                cpu_per_message = (yubin.cpu_seconds() - cpu_before) / MESSAGES * 1000
                 yubin_total += MESSAGES
                 accept_started = time.perf_counter()
                 postfix_seconds = smtp_source(postfix.port, sessions, size)
@@ -200,7 +240,8 @@ def main() -> int:
                 postfix_rate = MESSAGES / postfix_seconds
                 print(
                     f"{sessions:>8} {size // 1024:>5}K {yubin_rate:>9.0f} {postfix_rate:>12.0f} "
-                    f"{MESSAGES / postfix_delivered_seconds:>16.0f} {yubin_rate / postfix_rate:>5.2f}x",
+                    f"{MESSAGES / postfix_delivered_seconds:>16.0f} {yubin_rate / postfix_rate:>5.2f}x "
+                    f"{MESSAGES / indexed_seconds:>14.0f} {cpu_per_message:>17.2f}",
                     flush=True,
                 )
             stored = yubin.delivered()

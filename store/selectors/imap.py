@@ -2,7 +2,8 @@
 
 Hot paths return plain tuples (values_list or a raw cursor), never model instances: a folder of
 100k messages is read as four columns into arrays. Text search goes through the index made by
-migration 0002_imap_search_index (SQLite FTS5 trigram table, PostgreSQL pg_trgm GIN indexes).
+migration 0003_imap_search_index (SQLite FTS5 trigram table, filled after commit since 0006;
+PostgreSQL pg_trgm GIN indexes).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.db.models import Q
 from store.models import Account, Expunged, Folder, Message
 
 FTS_TABLE = "store_message_fts"
+FTS_STATE_TABLE = "store_message_fts_state"  # high-water mark of the index (migration 0006)
 # Columns the index covers; SEARCH keys map onto them.
 TEXT_COLUMNS = (
     "subject",
@@ -239,12 +241,23 @@ def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> s
         phrase = '"' + needle.replace('"', '""') + '"'
         match = "{" + " ".join(columns) + "} : " + phrase
         with connection.cursor() as cursor:
+            # The mark first: the index read after it holds at least every message up to it, and
+            # the messages above it (committed, not yet indexed) are scanned.
+            cursor.execute(f"SELECT indexed_upto FROM {FTS_STATE_TABLE} WHERE id = 1")  # noqa: S608
+            indexed_upto = cursor.fetchone()[0]
             cursor.execute(
                 f"SELECT m.uid FROM {FTS_TABLE} f JOIN {table} m ON m.id = f.rowid "  # noqa: S608
                 f"WHERE {FTS_TABLE} MATCH %s AND m.folder_id = %s",
                 [match, folder_id],
             )
-            return {row[0] for row in cursor.fetchall()}
+            found = {row[0] for row in cursor.fetchall()}
+            # "+folder_id": walk the primary key from the mark (a short tail of all folders)
+            # rather than the folder's whole index.
+            cursor.execute(
+                f"SELECT uid, {', '.join(columns)} FROM {table} WHERE id > %s AND +folder_id = %s",  # noqa: S608
+                [indexed_upto, folder_id],
+            )
+            return found | _matching_uids(cursor.fetchall(), needle)
     if connection.vendor == "postgresql":
         condition = " OR ".join(f"{column} ILIKE %s" for column in columns)
         pattern = "%" + _like_escape(needle) + "%"
@@ -255,12 +268,13 @@ def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> s
             )
             return {row[0] for row in cursor.fetchall()}
     # Short needles (or another database): scan the folder's columns, folding case in Python.
+    return _matching_uids(Message.objects.filter(folder_id=folder_id).values_list("uid", *columns), needle)
+
+
+def _matching_uids(rows: Any, needle: str) -> set[int]:
+    """UIDs of (uid, text, ...) rows with a text containing needle, case folded."""
     folded = needle.casefold()
-    found: set[int] = set()
-    for row in Message.objects.filter(folder_id=folder_id).values_list("uid", *columns):
-        if any(folded in (value or "").casefold() for value in row[1:]):
-            found.add(row[0])
-    return found
+    return {row[0] for row in rows if any(folded in (value or "").casefold() for value in row[1:])}
 
 
 def imap_thread_rows(folder_id: int) -> list[tuple[int, str, str, list[str], str, datetime | None, datetime, str]]:
