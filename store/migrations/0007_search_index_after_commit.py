@@ -61,6 +61,6 @@ def _run(statements_by_vendor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("store", "0005_pop3_wire_size")]
+    dependencies = [("store", "0006_folder_recent_uid")]
 
     operations = [migrations.RunPython(_run({"sqlite": SQLITE_FORWARD}), _run({"sqlite": SQLITE_BACKWARD}))]
