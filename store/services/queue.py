@@ -22,6 +22,7 @@ from store.errors import NotFound
 from store.models import Blob, DeliveryLog, OutboundMessage, OutboundRecipient, QueueState
 from store.parse import ParsedMessage, parse_message
 from store.services.log import log_record
+from store.services.messages import _insert
 
 DispatchHook = Callable[[Sequence[int]], None]
 _dispatch_hooks: list[DispatchHook] = []
@@ -86,31 +87,34 @@ def queue_enqueue(
 
 def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
     """Queue many messages with a fixed number of statements (the SMTP group commit's remote
-    recipients): one INSERT each for blobs, messages, recipients and log rows, one UPDATE per
-    distinct blob reference count. Durable when the outermost transaction commits; each message
-    is dispatched once after that commit (DESIGN rules 1 and 2)."""
+    recipients): one INSERT each for blobs, messages, recipients and log rows (executemany where
+    no ids come back), one UPDATE run for the blob reference counts. Durable when the outermost
+    transaction commits; the messages are dispatched together once after that commit (DESIGN
+    rules 1 and 2)."""
     if not items:
         return []
     parsed_list = [item.parsed or parse_message(item.raw) for item in items]
     written = iter(blobs_write([item.raw for item in items if not item.blob_written_by_caller]))
     digests = [blob_digest(item.raw) if item.blob_written_by_caller else next(written) for item in items]
-    now = timezone.now()
     with transaction.atomic():
-        blob_rows: dict[str, Blob] = {}
         refs: dict[str, int] = {}
+        blob_rows: list[dict[str, object]] = []
         for item, parsed, digest in zip(items, parsed_list, digests, strict=True):
-            refs[digest] = refs.get(digest, 0) + 1
-            if digest not in blob_rows:
+            if digest not in refs:
                 wire = wire_facts(item.raw)
-                blob_rows[digest] = Blob(sha256=digest, size=len(item.raw), envelope=parsed.envelope,
-                                         body=parsed.body, wire_size=wire.size, wire_crlf=wire.crlf,
-                                         wire_dots=wire.dots)  # fmt: skip
-        Blob.objects.bulk_create(blob_rows.values(), ignore_conflicts=True)
-        by_count: dict[int, list[str]] = {}
-        for digest, count in refs.items():
-            by_count.setdefault(count, []).append(digest)
-        for count, same in by_count.items():
-            Blob.objects.filter(pk__in=same).update(refcount=F("refcount") + count)
+                blob_rows.append({"sha256": digest, "size": len(item.raw), "envelope": parsed.envelope,
+                                  "body": parsed.body, "wire_size": wire.size, "wire_crlf": wire.crlf,
+                                  "wire_dots": wire.dots})  # fmt: skip
+            refs[digest] = refs.get(digest, 0) + 1
+        # Rows go in through executemany (store.services.messages._insert): bulk_create compiled
+        # each statement and built a model instance per row, a third of the MX's Python time.
+        _insert(Blob, blob_rows, ignore_conflicts=True)
+        blob_table = connection.ops.quote_name(Blob._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {blob_table} SET refcount = refcount + %s WHERE sha256 = %s",  # noqa: S608
+                [(count, digest) for digest, count in refs.items()],
+            )
         outbounds = OutboundMessage.objects.bulk_create(
             OutboundMessage(
                 blob_id=digest,
@@ -128,32 +132,25 @@ def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
         )
         if any(outbound.pk is None for outbound in outbounds):  # SQLite >= 3.35 and PostgreSQL return them
             raise RuntimeError("the database returned no ids for the queued messages")
-        OutboundRecipient.objects.bulk_create(
-            OutboundRecipient(
-                message=outbound,
-                address=r.address,
-                domain=split_address(r.address)[1],
-                state=QueueState.QUEUED,
-                next_attempt=now,
-                dsn_notify=r.notify,
-                dsn_orcpt=r.orcpt,
-            )
-            for item, outbound in zip(items, outbounds, strict=True)
-            for r in item.recipients
-        )
-        DeliveryLog.objects.bulk_create(
-            DeliveryLog(
-                event="queued",
-                queue_id=outbound.pk,
-                message_id=outbound.message_id,
-                sender=item.sender,
-                recipient=r.address,
-                client_ip=item.client_ip,
-                size=len(item.raw),
-            )
-            for item, outbound in zip(items, outbounds, strict=True)
-            for r in item.recipients
-        )
+        now = timezone.now()
+        _insert(
+            OutboundRecipient,
+            [
+                {"message_id": outbound.pk, "address": r.address, "domain": split_address(r.address)[1],
+                 "state": QueueState.QUEUED.value, "next_attempt": now, "dsn_notify": r.notify, "dsn_orcpt": r.orcpt}
+                for item, outbound in zip(items, outbounds, strict=True)
+                for r in item.recipients
+            ],
+        )  # fmt: skip
+        _insert(
+            DeliveryLog,
+            [
+                {"event": "queued", "queue_id": outbound.pk, "message_id": outbound.message_id,
+                 "sender": item.sender, "recipient": r.address, "client_ip": item.client_ip, "size": len(item.raw)}
+                for item, outbound in zip(items, outbounds, strict=True)
+                for r in item.recipients
+            ],
+        )  # fmt: skip
         outbound_ids = [outbound.pk for outbound in outbounds]
         transaction.on_commit(lambda: queue_dispatch(outbound_ids))
     return outbounds
