@@ -7,12 +7,42 @@ Django's own rule after each task instead: a connection that saw an error is che
 replaced when it no longer works, one past CONN_MAX_AGE is closed, and with CONN_HEALTH_CHECKS
 (every DATABASE_URL) the next task's first query checks it first. A SQLite connection is a
 local file handle with nothing to age, so in a worker it is kept for good.
+
+The embedded broker is kombu's filesystem transport with one change (FilesystemTransport): a
+message file is written under a temporary name and renamed into place. kombu's own writer
+creates the file, then writes it; a consumer listing the folder in between took the empty file,
+failed on it and stopped consuming, and the message was gone until the sweep.
 """
 
 import os
+import time
+import uuid
 from typing import Any
 
 from celery import Celery, signals
+from kombu.exceptions import ChannelError
+from kombu.transport import filesystem
+from kombu.utils.encoding import str_to_bytes
+from kombu.utils.json import dumps
+
+
+class FilesystemChannel(filesystem.Channel):
+    def _put(self, queue: str, payload: Any, **kwargs: Any) -> None:
+        """Put a message onto `queue`: written whole under a name consumers skip, then renamed."""
+        name = f"{round(time.monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
+        final = os.path.join(self.data_folder_out, name)
+        partial = os.path.join(self.data_folder_out, f"_{name}.part")  # not "<queue>.msg": never consumed
+        try:
+            with open(partial, "wb", buffering=0) as out:
+                out.write(str_to_bytes(dumps(payload)))
+            os.replace(partial, final)
+        except OSError as exc:
+            raise ChannelError(f"Cannot add file {final!r} to directory") from exc
+
+
+class FilesystemTransport(filesystem.Transport):
+    Channel = FilesystemChannel
+
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yubin.settings")
 
