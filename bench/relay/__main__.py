@@ -2,7 +2,7 @@
 
     python -m bench relay   (BENCH_RELAY_MESSAGES=1000, BENCH_RELAY_WORKERS=4,
                              BENCH_RELAY_DATABASE_URL=postgres://... instead of SQLite,
-                             BENCH_RELAY_PYSPY=DIR: py-spy profiles of the worker and the agents
+                             BENCH_RELAY_PYSPY=DIR: py-spy profiles (GIL holders) of the worker and the agents
                              process as collapsed stacks in DIR)
 
 Each case sends N messages of ~3 KB to 1 and to 10 destination domains (MX records from a DNS
@@ -236,7 +236,7 @@ def profilers_start(pids: dict[str, int]) -> list[subprocess.Popen]:
     spy = Path(sys.executable).parent / "py-spy"
     profilers = []
     for name, pid in pids.items():
-        command = [str(spy), "record", "--subprocesses", "--format", "raw", "--rate", "200", "-p", str(pid)]
+        command = [str(spy), "record", "--gil", "--subprocesses", "--format", "raw", "--rate", "200", "-p", str(pid)]
         command += ["-o", str(Path(out) / f"{name}.txt")]
         profilers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     return profilers
