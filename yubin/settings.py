@@ -203,12 +203,14 @@ BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     CELERY_BROKER_TRANSPORT = "yubin.celery:FilesystemTransport"  # kombu's, with whole-file writes
-    for sub in ("out", "processed"):
+    for sub in ("out", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # exchange bindings; kombu's default is "control" in the working directory
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
         # kombu polls the folder once a second by default: a task sent to an idle worker waited up
         # to that long. A listing every 0.1 s costs an idle worker next to nothing.
