@@ -202,20 +202,28 @@ STATIC_ROOT.mkdir(exist_ok=True)
 BROKER_DIR = DATA_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    CELERY_BROKER_TRANSPORT = "yubin.celery:FilesystemTransport"  # kombu's, with whole-file writes
     for sub in ("out", "processed", "control"):
         (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # kombu's default control folder is "control" in the working directory
-        "control_folder": str(BROKER_DIR / "control"),
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        # exchange bindings; kombu's default is "control" in the working directory
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # kombu polls the folder once a second by default: a task sent to an idle worker waited up
+        # to that long. A listing every 0.1 s costs an idle worker next to nothing.
+        "polling_interval": 0.1,
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Celery's Django fix-up closes the database connections after every task unless this is set;
+# yubin/celery.py keeps them by Django's own rules instead (replaced when broken), and the
+# fix-up still starts afresh after about this many tasks.
+CELERY_DB_REUSE_MAX = 1000
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
 LOGGING = {

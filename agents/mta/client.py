@@ -13,6 +13,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -345,43 +346,47 @@ class SmtpConnection:
 class ConnectionPool:
     """Idle sessions kept per (host, address, port, TLS policy) for `reuse_seconds` (Postfix's
     smtp_connection_cache_time_limit), so the next message to the same host skips connect,
-    EHLO and TLS setup."""
+    EHLO and TLS setup. Shared by the threads of a worker (Celery's threads pool): a session is
+    handed to one thread at a time."""
 
     def __init__(self) -> None:
         self._idle: dict[tuple[object, ...], list[SmtpConnection]] = {}
+        self._lock = threading.Lock()
 
     def take(self, key: tuple[object, ...], reuse_seconds: float) -> SmtpConnection | None:
         """An idle session for `key`. A completed DATA already reset the session (RFC 5321
         §4.1.1.4), so no RSET round trip is spent; a session the server closed meanwhile fails
         on its first reply, and the caller retries once on a new connection."""
         self.expire(reuse_seconds)
-        stack = self._idle.get(key)
-        if stack:
-            connection = stack.pop()
+        with self._lock:
+            stack = self._idle.get(key)
+            connection = stack.pop() if stack else None
+        if connection is not None:
             connection.reused = True
-            return connection
-        return None
+        return connection
 
     def give(self, key: tuple[object, ...], connection: SmtpConnection, reuse_seconds: float) -> None:
         if connection.broken or reuse_seconds <= 0:
             connection.quit()
             return
         connection.idle_since = time.monotonic()
-        self._idle.setdefault(key, []).append(connection)
+        with self._lock:
+            self._idle.setdefault(key, []).append(connection)
 
     def expire(self, reuse_seconds: float) -> None:
         now = time.monotonic()
-        for key, stack in list(self._idle.items()):
-            keep = []
-            for connection in stack:
-                if now - connection.idle_since > reuse_seconds:
-                    connection.quit()
+        stale: list[SmtpConnection] = []
+        with self._lock:
+            for key, stack in list(self._idle.items()):
+                keep: list[SmtpConnection] = []
+                for connection in stack:
+                    (stale if now - connection.idle_since > reuse_seconds else keep).append(connection)
+                if keep:
+                    self._idle[key] = keep
                 else:
-                    keep.append(connection)
-            if keep:
-                self._idle[key] = keep
-            else:
-                del self._idle[key]
+                    del self._idle[key]
+        for connection in stale:  # QUIT outside the lock: it waits for the server
+            connection.quit()
 
     def close_all(self) -> None:
         self.expire(-1)

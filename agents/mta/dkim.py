@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 from email.utils import getaddresses
 from typing import Any
 
@@ -18,6 +16,7 @@ import dkim
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 
+from agents.mta.mime import header_block
 from store.models import DkimKey
 from store.selectors.dkim import dkim_key_active
 
@@ -103,10 +102,28 @@ SIGNED_HEADERS = [
 ]  # fmt: skip
 
 
+def _from_fields(raw: bytes) -> list[str]:
+    """The unfolded values of the From: fields of the header block (RFC 5322 §2.2.3), read as
+    the email package's compat32 parser reads them, which the whole-header parse cost per message."""
+    values: list[list[bytes]] = []
+    current: list[bytes] | None = None
+    for line in header_block(raw).split(b"\n"):
+        line = line.rstrip(b"\r")
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                current.append(line)
+            continue
+        name, colon, value = line.partition(b":")
+        if not colon or not name or b" " in name or b"\t" in name:
+            break  # not a header field: the parser ends the header block here too
+        current = [value] if name.lower() == b"from" else None
+        if current is not None:
+            values.append(current)
+    return [b"".join(value).decode("ascii", "surrogateescape").strip() for value in values]
+
+
 def _from_domain(raw: bytes) -> str:
-    header_end = raw.find(b"\r\n\r\n")
-    head = BytesHeaderParser(policy=compat32).parsebytes(raw[: header_end + 4 if header_end >= 0 else len(raw)])
-    for _, address in getaddresses([str(value) for value in head.get_all("From", [])]):
+    for _, address in getaddresses(_from_fields(raw)):
         if "@" in address:
             return address.rsplit("@", 1)[1].lower()
     return ""

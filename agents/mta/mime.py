@@ -14,7 +14,7 @@ from email.policy import compat32
 
 
 def has_8bit(data: bytes) -> bool:
-    return any(byte > 127 for byte in data)
+    return not data.isascii()
 
 
 def header_block(raw: bytes) -> bytes:

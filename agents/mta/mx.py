@@ -5,11 +5,17 @@
 - A null MX (one record, preference 0, exchange ".") means the domain accepts no mail:
   a permanent failure, 556 5.1.10 (RFC 7505 §4.2).
 - NXDOMAIN: permanent failure. SERVFAIL, timeouts, no reachable server: temporary.
+
+A domain's hosts are kept per process until the first of the answers behind them expires (their
+TTLs): a relay sending to one domain all day asks the resolver, even its cache, once per TTL and
+not once per message. Equal preferences are shuffled again on each use; failures are not kept.
 """
 
 from __future__ import annotations
 
 import random
+import threading
+import time
 from dataclasses import dataclass
 
 import dns.exception
@@ -37,10 +43,15 @@ class MxHost:
     addresses: tuple[str, ...]
 
 
+_resolved: dict[str, tuple[float, list[MxHost]]] = {}  # domain -> (expires, hosts)
+_lookup = threading.local()  # .expires: the earliest expiry of the answers of the lookup running
+
+
 def _query(name: str, rdtype: str) -> list[object] | None:
     """Records of one type; None when the name exists without them. Raises RouteError otherwise."""
     try:
         answer = resolver().resolve(name, rdtype, search=False)
+        _lookup.expires = min(getattr(_lookup, "expires", 0.0), answer.expiration)
     except dns.resolver.NXDOMAIN:
         raise RouteError(
             f"550 5.1.2 Host or domain name not found. Name service error for name={name} type={rdtype}: "
@@ -86,6 +97,20 @@ def host_addresses(host: str) -> tuple[str, ...]:
 
 def mx_resolve(domain: str) -> list[MxHost]:
     """The hosts to try for a domain, each with its addresses; raises RouteError when there are none."""
+    kept = _resolved.get(domain)
+    if kept is not None and kept[0] > time.time():
+        hosts = list(kept[1])
+        random.shuffle(hosts)
+        hosts.sort(key=lambda host: host.preference)  # stable: shuffled among equal preferences
+        return hosts
+    _lookup.expires = float("inf")
+    hosts = _mx_resolve(domain)
+    if _lookup.expires > time.time():
+        _resolved[domain] = (_lookup.expires, hosts)
+    return hosts
+
+
+def _mx_resolve(domain: str) -> list[MxHost]:
     names = mx_names(domain)
     local_name = settings.YUBIN_HOSTNAME.lower().rstrip(".")
     hosts: list[MxHost] = []

@@ -1,12 +1,13 @@
 """The relay queue: claim due recipients, deliver them per destination domain, record the outcome.
 
-DESIGN rule 2: rows are the truth. `relay_message` claims a message's due recipients with a lease
-(store.services.queue.queue_claim), so two workers never attempt the same row at once; a worker
-that dies leaves the lease to expire and the sweep dispatches the rows again (at-least-once: a
-worker killed after the remote's final 250 and before the outcome commits makes the next attempt
-send a duplicate). Retries follow Postfix: first after YUBIN_RELAY_RETRY_FIRST, doubling, capped at
-YUBIN_RELAY_RETRY_MAX, bounced after YUBIN_RELAY_LIFETIME; one delay warning after
-YUBIN_RELAY_DELAY_WARNING.
+DESIGN rule 2: rows are the truth. A task names messages ("deliver rows N, M, ..."): the ones
+committed together on the acceptance side, or a group of due ones found by the sweep.
+`relay_messages` claims their due recipients with a lease (store.services.queue.queue_claim), so
+two workers never attempt the same row at once; a worker that dies leaves the lease to expire and
+the sweep dispatches the rows again (at-least-once: a worker killed after the remote's final 250
+and before the outcome commits makes the next attempt send a duplicate). Retries follow Postfix:
+first after YUBIN_RELAY_RETRY_FIRST, doubling, capped at YUBIN_RELAY_RETRY_MAX, bounced after
+YUBIN_RELAY_LIFETIME; one delay warning after YUBIN_RELAY_DELAY_WARNING.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import groupby
@@ -28,12 +29,13 @@ from agents.mta.delivery import Attempt, relay_domain
 from agents.mta.dsn import Notice, dsn_send, notify_allows
 from store.blobs import blob_read
 from store.models import OutboundMessage, OutboundRecipient, QueueState
-from store.selectors.queue import queue_due_exists, queue_due_message_ids
+from store.selectors.queue import queue_due_message_ids_by_destination
 from store.services.queue import (
     AttemptOutcome,
+    MessageOutcomes,
     queue_claim,
     queue_claim_release,
-    queue_outcomes_record,
+    queue_outcomes_record_batch,
     queue_warned_mark,
 )
 
@@ -70,35 +72,21 @@ def destination_slot(domain: str) -> Iterator[bool]:
             cache.delete(taken)
 
 
-RELAY_ROUNDS = 10  # batches one task takes in a row while full ones keep coming (a backlog)
-
-
 def relay_message(outbound_id: int) -> int:
-    """One delivery attempt for every due recipient of a message, and for up to YUBIN_RELAY_BATCH
-    more due recipients of other messages (sharing connections and one outcome transaction).
-    While a batch comes back full (a backlog), the same task takes further batches of due rows,
-    up to RELAY_ROUNDS: fewer tasks, claims and commits per message; the tasks of rows taken
-    along find nothing left and end after one read. Returns how many recipients were attempted."""
-    total = attempted = _relay_batch(outbound_id)
-    rounds = 1
-    while attempted >= settings.YUBIN_RELAY_BATCH and rounds < RELAY_ROUNDS:
-        attempted = _relay_batch(None)
-        total += attempted
-        rounds += 1
-    return total
+    """One delivery attempt for every due recipient of a message; returns how many were attempted."""
+    return relay_messages([outbound_id])
 
 
-def _relay_batch(outbound_id: int | None) -> int:
-    batch = settings.YUBIN_RELAY_BATCH
-    if not queue_due_exists(outbound_id=outbound_id if batch <= 1 else None, now=timezone.now()):
-        return 0  # nothing due: no write lock taken (SQLite's claim is an IMMEDIATE transaction)
-    recipients = queue_claim(outbound_id=outbound_id, lease_seconds=settings.YUBIN_RELAY_LEASE, batch=batch)
+def relay_messages(outbound_ids: Sequence[int]) -> int:
+    """One delivery attempt for every due recipient of these messages: claimed in one statement,
+    delivered per destination domain over shared sessions, recorded in one transaction. Rows
+    another worker holds, or no longer due, are left alone. Returns how many were attempted."""
+    recipients = queue_claim(outbound_ids=outbound_ids, lease_seconds=settings.YUBIN_RELAY_LEASE)
     if not recipients:
         return 0
     originals: dict[str, bytes] = {}
     prepared: dict[int, dict[str, bytes]] = {}  # per message: its signed variants
     finished: list[_Finished] = []
-    recipients.sort(key=lambda r: (r.domain, r.message_id, r.pk))
     for domain, in_domain in groupby(recipients, key=lambda r: r.domain):
         group = list(in_domain)
         with destination_slot(domain) as free:
@@ -171,13 +159,21 @@ def _outcomes(item: _Finished, now: datetime) -> tuple[list[AttemptOutcome], _Re
 
 def relay_finish(finished: list[_Finished]) -> None:
     """Record every recipient's outcome and send the senders' reports, in one transaction."""
+    if not finished:
+        return
     now = timezone.now()
+    decided = [(item, *_outcomes(item, now)) for item in finished]
     with transaction.atomic():
-        for item in finished:
+        queue_outcomes_record_batch(
+            results=[
+                MessageOutcomes(item.outbound, outcomes, {r.pk: r.address for r in item.recipients})
+                for item, outcomes, _ in decided
+            ]
+        )
+        for item, _, reports in decided:
             outbound = item.outbound
-            outcomes, reports = _outcomes(item, now)
-            addresses = {r.pk: r.address for r in item.recipients}
-            queue_outcomes_record(outbound=outbound, outcomes=outcomes, addresses=addresses)
+            if not (reports.failed or reports.relayed or reports.delayed):
+                continue
             dsn_send(outbound=outbound, notices=reports.failed, kind="failure", original=item.original)
             dsn_send(outbound=outbound, notices=reports.relayed, kind="relayed", original=item.original)
             age = (now - outbound.created).total_seconds()
@@ -189,14 +185,15 @@ def relay_finish(finished: list[_Finished]) -> None:
 
 
 def relay_sweep() -> int:
-    """Dispatch a delivery for every message with due recipients; returns how many were dispatched."""
+    """Dispatch every message with due recipients, YUBIN_RELAY_BATCH messages per task, those
+    of the same destination together; returns how many messages were dispatched."""
     from agents.mta.tasks import deliver
 
-    count = 0
-    for outbound_id in queue_due_message_ids(now=timezone.now()):
-        deliver.apply_async((outbound_id,))
-        count += 1
-    return count
+    due = queue_due_message_ids_by_destination(now=timezone.now())
+    size = max(1, settings.YUBIN_RELAY_BATCH)
+    for start in range(0, len(due), size):
+        deliver.apply_async((due[start : start + size],))
+    return len(due)
 
 
 def admin_bounce_notice(outbound: OutboundMessage, recipients: list[OutboundRecipient]) -> None:

@@ -1,7 +1,9 @@
 """Relay throughput: Yubin's agents + queue + Celery workers against Postfix, both to Postfix's smtp-sink.
 
     python -m bench relay   (BENCH_RELAY_MESSAGES=1000, BENCH_RELAY_WORKERS=4,
-                             BENCH_RELAY_DATABASE_URL=postgres://... instead of SQLite)
+                             BENCH_RELAY_DATABASE_URL=postgres://... instead of SQLite,
+                             BENCH_RELAY_PYSPY=DIR: py-spy profiles (GIL holders) of the worker and the agents
+                             process as collapsed stacks in DIR)
 
 Each case sends N messages of ~3 KB to 1 and to 10 destination domains (MX records from a DNS
 server on loopback, all pointing at one smtp-sink), with `smtp-source -s 10` (10 sessions in all,
@@ -9,13 +11,14 @@ server on loopback, all pointing at one smtp-sink), with `smtp-source -s 10` (10
 - yubin e2e:   smtp-source -> the MX of a real `manage.py agents` process (alias dI@relay.bench.test
                -> user@dI.bench.test; the SMTP group commit queues the rows) -> Celery workers -> sink.
 - postfix e2e: smtp-source -> Postfix's smtpd -> its queue -> smtp(8) -> sink. Same path.
-- yubin relay: N rows already in the queue, every "deliver" task sent at t0 (the relay alone).
-Ratios: each Yubin rate over Postfix's in the same run.
+- yubin relay: N rows already in the queue, all dispatched at t0 (the relay alone).
+Ratios: each Yubin rate over Postfix's in the same run. CPU: milliseconds per message of each
+side's processes over the case (Yubin: the agents process and the Celery worker's processes;
+Postfix: every process of its master), the stable measure on a shared machine.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
 import shutil
@@ -38,6 +41,40 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def session_cpu(leader: int) -> float:
+    """CPU seconds of every live process in `leader`'s session, and of its reaped children."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state (field 3 of proc(5)): session is field 6, utime..cstime 14..17
+        if int(fields[3]) != leader:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        if int(stat.parent.name) == leader:
+            total += int(fields[13]) + int(fields[14])
+    return total / TICKS
+
+
+class CpuMeter:
+    """CPU milliseconds per message of some process sessions between start() and per_message()."""
+
+    def __init__(self, *leaders: int) -> None:
+        self.leaders = leaders
+        self.begin = 0.0
+
+    def start(self) -> None:
+        self.begin = sum(session_cpu(leader) for leader in self.leaders)
+
+    def per_message(self) -> float:
+        return (sum(session_cpu(leader) for leader in self.leaders) - self.begin) * 1000 / MESSAGES
 
 
 def wait_port(port: int) -> None:
@@ -95,23 +132,32 @@ def raw_message(number: int, domain: str) -> bytes:
     ).encode()
 
 
-def yubin_run(sink: SinkCounter, domains: int, *, preload: bool) -> float:
-    """N messages queued from this process (preload: all of them before t0, then dispatched)."""
+def queue_settled() -> None:
+    """Wait until every queue row has its outcome committed (the sink sees a message a moment before)."""
+    from store.models import OutboundRecipient, QueueState
+
+    deadline = time.monotonic() + TIMEOUT
+    pending = OutboundRecipient.objects.filter(state__in=(QueueState.QUEUED, QueueState.DEFERRED))
+    while pending.exists():
+        if time.monotonic() > deadline:
+            raise SystemExit("bench: queue rows left without an outcome")
+        time.sleep(0.05)
+
+
+def yubin_run(sink: SinkCounter, domains: int, worker_cpu: CpuMeter) -> float:
+    """The relay alone: N messages queued from this process before t0, then all dispatched at t0."""
     from django.db import transaction
     from django.utils import timezone
 
-    from agents.mta.tasks import deliver
     from store.models import OutboundRecipient
     from store.services import queue as queue_services
 
     sink.clear()
     hooks = list(queue_services._dispatch_hooks)
-    if preload:
-        queue_services._dispatch_hooks.clear()
+    queue_services._dispatch_hooks.clear()  # nothing is sent before t0
     try:
-        start = time.monotonic()
         ids = []
-        with transaction.atomic() if preload else contextlib.nullcontext():
+        with transaction.atomic():
             for number in range(MESSAGES):
                 domain = f"d{number % domains}.bench.test"
                 outbound = queue_services.queue_enqueue(
@@ -120,16 +166,16 @@ def yubin_run(sink: SinkCounter, domains: int, *, preload: bool) -> float:
                     recipients=[queue_services.QueueRecipient(f"user{number}@{domain}")],
                 )
                 ids.append(outbound.pk)
-            if preload:  # not due until t0, whatever task a worker still has in hand
-                OutboundRecipient.objects.filter(message_id__in=ids).update(next_attempt=timezone.now() + HOUR)
-        if preload:
-            start = time.monotonic()
-            OutboundRecipient.objects.filter(message_id__in=ids).update(next_attempt=timezone.now())
-            for outbound_id in ids:
-                deliver.apply_async((outbound_id,))
+            # not due until t0, whatever task a worker still has in hand
+            OutboundRecipient.objects.filter(message_id__in=ids).update(next_attempt=timezone.now() + HOUR)
     finally:
         queue_services._dispatch_hooks[:] = hooks
+    worker_cpu.start()
+    start = time.monotonic()
+    OutboundRecipient.objects.filter(message_id__in=ids).update(next_attempt=timezone.now())
+    queue_services.queue_dispatch(ids)  # the agents' path: YUBIN_RELAY_BATCH messages per task
     end = sink.wait(MESSAGES)
+    queue_settled()
     return MESSAGES / (end - start)
 
 
@@ -179,6 +225,28 @@ def agents_start(root: Path) -> tuple[subprocess.Popen, int]:
     )  # fmt: skip
     wait_port(port)
     return agents, port
+
+
+def profilers_start(pids: dict[str, int]) -> list[subprocess.Popen]:
+    """py-spy on each process (and its children) when BENCH_RELAY_PYSPY names a directory."""
+    out = os.environ.get("BENCH_RELAY_PYSPY")
+    if not out:
+        return []
+    Path(out).mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    profilers = []
+    for name, pid in pids.items():
+        command = [str(spy), "record", "--gil", "--subprocesses", "--format", "raw", "--rate", "200", "-p", str(pid)]
+        command += ["-o", str(Path(out) / f"{name}.txt")]
+        profilers.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    return profilers
+
+
+def profilers_stop(profilers: list[subprocess.Popen]) -> None:
+    for profiler in profilers:
+        profiler.send_signal(signal.SIGINT)
+    for profiler in profilers:
+        profiler.wait(60)
 
 
 def stop_group(process: subprocess.Popen) -> None:
@@ -244,20 +312,34 @@ def main() -> int:
         time.sleep(2)  # the workers connect to the broker
         print(f"relay: {MESSAGES} messages of ~3 KB per case, {WORKERS} Celery worker processes, 2 cores shared")
         print("e2e: until the sink has them all; accepted: until smtp-source is done")
+        print("cpu: ms per message of the agents process, the Celery worker, Postfix (all its processes)")
         print(
             f"{'domains':>8} {'yubin e2e':>10} {'postfix e2e':>12} {'e2e/pf':>7} {'yubin accepted':>15} "
-            f"{'pf accepted':>12} {'yubin relay':>12} {'relay/pf':>9}"
+            f"{'pf accepted':>12} {'yubin relay':>12} {'relay/pf':>9} {'cpu agents':>11} {'cpu worker':>11} "
+            f"{'cpu postfix':>12} {'cpu relay':>10}"
         )
+        postfix_master = int((root / "postfix" / "queue" / "pid" / "master.pid").read_text().split()[0])
+        agents_cpu, worker_cpu, postfix_cpu = CpuMeter(agents.pid), CpuMeter(worker.pid), CpuMeter(postfix_master)
+        profilers = profilers_start({"worker": worker.pid, "agents": agents.pid})
         for domains in (1, 10):
+            agents_cpu.start(), worker_cpu.start()
             accepted, e2e_rate = smtp_run(sink, agents_port, domains, recipient="d{i}@relay.bench.test")
+            queue_settled()
+            agents_ms, worker_ms = agents_cpu.per_message(), worker_cpu.per_message()
+            postfix_cpu.start()
             postfix_accepted, postfix_rate = smtp_run(sink, postfix_port, domains, recipient="user@d{i}.bench.test")
-            relay_rate = yubin_run(sink, domains, preload=True)
+            time.sleep(0.5)  # its queue manager notes the last deliveries
+            postfix_ms = postfix_cpu.per_message()
+            relay_rate = yubin_run(sink, domains, worker_cpu)
+            relay_ms = worker_cpu.per_message()
             print(
                 f"{domains:>8} {e2e_rate:>8.0f}/s {postfix_rate:>10.0f}/s {e2e_rate / postfix_rate:>6.2f}x "
                 f"{accepted:>13.0f}/s {postfix_accepted:>10.0f}/s "
-                f"{relay_rate:>10.0f}/s {relay_rate / postfix_rate:>8.2f}x",
+                f"{relay_rate:>10.0f}/s {relay_rate / postfix_rate:>8.2f}x "
+                f"{agents_ms:>11.2f} {worker_ms:>11.2f} {postfix_ms:>12.2f} {relay_ms:>10.2f}",
                 flush=True,
             )
+        profilers_stop(profilers)
     except SystemExit:
         print((root / "worker.log").read_text()[-3000:])
         print((root / "agents.log").read_text()[-3000:])

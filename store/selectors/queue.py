@@ -23,14 +23,18 @@ def queue_due_message_ids(*, now: datetime, limit: int = 1000) -> list[int]:
     )
 
 
-def queue_due_exists(*, now: datetime, outbound_id: int | None = None) -> bool:
-    """Whether any recipient (of this message, when given) is due; a plain read, no lock."""
-    due = OutboundRecipient.objects.filter(
-        state__in=(QueueState.QUEUED, QueueState.DEFERRED), next_attempt__lte=now, message__held=False
+def queue_due_message_ids_by_destination(*, now: datetime, limit: int = 1000) -> list[int]:
+    """Messages with due recipients, those of the same destination domain next to each other
+    (so the sweep's tasks carry a destination's messages together), oldest first within one."""
+    pairs = (
+        OutboundRecipient.objects.filter(
+            state__in=(QueueState.QUEUED, QueueState.DEFERRED), next_attempt__lte=now, message__held=False
+        )
+        .values_list("domain", "message_id")
+        .distinct()
+        .order_by("domain", "message_id")[:limit]
     )
-    if outbound_id is not None:
-        due = due.filter(message_id=outbound_id)
-    return due.exists()
+    return list(dict.fromkeys(message_id for _, message_id in pairs))
 
 
 def queue_messages(*, include_finished: bool = False) -> QuerySet[OutboundMessage]:

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 
 dispatched: list[int] = []
 noticed: list[tuple[int, list[str]]] = []
-queue_dispatch_hook_register(dispatched.append)
+queue_dispatch_hook_register(dispatched.extend)
 queue_notice_hook_register(lambda outbound, recipients: noticed.append((outbound.pk, [r.address for r in recipients])))
 
 
@@ -60,13 +60,13 @@ def test_hold_stops_claims_until_release(django_capture_on_commit_callbacks):
     outbound = _enqueue("b@remote.test")
     assert queue_hold(outbound_id=outbound.pk) == 1
     assert OutboundRecipient.objects.get(message=outbound).state == QueueState.HELD
-    assert queue_claim(outbound_id=outbound.pk, lease_seconds=60) == []
+    assert queue_claim(outbound_ids=[outbound.pk], lease_seconds=60) == []
     assert queue_due_message_ids(now=timezone.now()) == []
     dispatched.clear()
     with django_capture_on_commit_callbacks(execute=True):
         assert queue_release(outbound_id=outbound.pk) == 1
     assert dispatched == [outbound.pk]
-    assert [r.address for r in queue_claim(outbound_id=outbound.pk, lease_seconds=60)] == ["b@remote.test"]
+    assert [r.address for r in queue_claim(outbound_ids=[outbound.pk], lease_seconds=60)] == ["b@remote.test"]
 
 
 def test_delete_removes_rows_logs_and_drops_blob_reference():
@@ -100,13 +100,13 @@ def test_bounce_fails_unfinished_recipients_and_calls_notice_hook_once():
 def test_claim_takes_due_rows_once_and_leases_them():
     """claim: a second claim finds nothing while the lease runs; attempts count up."""
     outbound = _enqueue("b@remote.test", "c@other.test")
-    first = queue_claim(outbound_id=outbound.pk, lease_seconds=600)
+    first = queue_claim(outbound_ids=[outbound.pk], lease_seconds=600)
     assert [r.domain for r in first] == ["other.test", "remote.test"]
     assert all(r.attempts == 1 for r in first)
-    assert queue_claim(outbound_id=outbound.pk, lease_seconds=600) == []
+    assert queue_claim(outbound_ids=[outbound.pk], lease_seconds=600) == []
     # An expired lease (a dead worker) makes the rows due again.
     outbound.recipients.update(next_attempt=timezone.now() - timedelta(seconds=1))
-    again = queue_claim(outbound_id=outbound.pk, lease_seconds=600)
+    again = queue_claim(outbound_ids=[outbound.pk], lease_seconds=600)
     assert [r.attempts for r in again] == [2, 2]
 
 

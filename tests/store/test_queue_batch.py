@@ -13,7 +13,7 @@ from store.services.queue import QueueItem, QueueRecipient, queue_dispatch_hook_
 pytestmark = pytest.mark.django_db
 
 dispatched: list[int] = []
-queue_dispatch_hook_register(dispatched.append)
+queue_dispatch_hook_register(dispatched.extend)
 
 
 def _raw(number: int) -> bytes:

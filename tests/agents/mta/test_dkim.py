@@ -163,3 +163,26 @@ def test_openssl_rsa_signature_is_the_same_as_dkimpys_own():
     digest.update(b"the canonicalised header fields")
     assert mta_dkim._rsa_sign(digest, wrapped) == bytes(mta_dkim._original_sign(digest, mta_dkim._original_parse(pem)))
     assert mta_dkim._parse_pem_private_key(wrapped) is wrapped
+
+
+@pytest.mark.parametrize(
+    ("raw", "domain"),
+    [
+        (b"From: A <a@Example.TEST>\r\nTo: b@x\r\n\r\nbody", "example.test"),
+        (b'Subject: x\r\nFROM:\r\n "Name, Q" <q@d.test>\r\n\r\nbody', "d.test"),  # folded, any case
+        (b"From: (comment) x@y.test (c)\r\n\r\n", "y.test"),
+        (b"To: a@b\r\n\r\nFrom: late@body.test\r\n", ""),  # in the body: not a header field
+        (b"X: 1\r\nnot a header\r\nFrom: z@z.test\r\n\r\n", ""),  # the header block ended before it
+        (b"From: \xe3\x81\x82 <u@utf.test>\r\n\r\n", "utf.test"),
+        (b"From: group: a@g.test, b@h.test;\r\n\r\n", "g.test"),
+        (b"From: nobody\r\nFrom: second@two.test\r\n\r\n", "two.test"),
+        (b"Received: x\r\n\tcont\r\nFrom: a@fold.test\r\n\r\n", "fold.test"),
+        (b"From: a@lf.test\nTo: b\n\nbody", "lf.test"),
+    ],
+)
+def test_the_signing_domain_is_read_from_the_from_field(raw, domain):
+    """The From: domain (the d= of the signature) is found as a mail parser finds it: folded
+    lines, comments, groups, 8-bit names; never in the body or after the header block ended."""
+    from agents.mta.dkim import _from_domain
+
+    assert _from_domain(raw) == domain

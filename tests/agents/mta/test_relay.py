@@ -5,9 +5,11 @@ from __future__ import annotations
 import email
 from datetime import timedelta
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agents.mta.queue import relay_message, retry_delay
+from agents.mta.queue import relay_message, relay_messages, retry_delay
 from store.models import DeliveryLog, OutboundMessage, OutboundRecipient
 from store.services.queue import QueueRecipient
 from tests.agents.mta.conftest import message
@@ -293,15 +295,36 @@ def test_pooled_connection_closed_by_the_server_is_replaced(relay_env, settings)
     assert relay_env.sink.handler.connections == 2
 
 
-def test_one_task_drains_a_backlog_in_batches_and_later_tasks_find_nothing(relay_env, settings):
-    """While batches come back full, one relay_message call keeps taking due rows of other
-    messages (up to RELAY_ROUNDS batches); the tasks of the messages it took return 0."""
-    settings.YUBIN_RELAY_BATCH = 2
-    outbounds = [
-        relay_env.enqueue(f"user{n}@remote.test", raw=message(to=f"user{n}@remote.test", subject=f"n{n}"))
-        for n in range(7)
-    ]
-    assert relay_message(outbounds[0].pk) == 7
-    assert len(relay_env.sink.received) == 7
-    assert all(relay_message(outbound.pk) == 0 for outbound in outbounds)
-    assert OutboundRecipient.objects.filter(state="sent").count() == 7
+def _relay_counting_statements(outbound_ids: list[int]) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        attempted = relay_messages(outbound_ids)
+    return attempted, len(queries.captured_queries)
+
+
+def test_one_task_carries_many_messages_over_shared_sessions_with_fixed_statements(relay_env, settings):
+    """A task naming many messages claims them in one statement, delivers each destination's over
+    one session and records every outcome in one transaction: ten messages cost the database the
+    same number of statements as two. Naming them again attempts nothing."""
+    relay_env.dns.zone.update({"other.test": [("MX", "10 mx.remote.test.")]})
+    settings.YUBIN_RELAY_REUSE_SECONDS = 30
+
+    def enqueue(count: int, tag: str) -> list[int]:
+        return [
+            relay_env.enqueue(f"user{n}@{domain}", raw=message(to=f"user{n}@{domain}", subject=f"{tag}{n}")).pk
+            for n in range(count)
+            for domain in ["remote.test" if n % 3 else "other.test"]
+        ]
+
+    assert relay_messages(enqueue(1, "warm")) == 1  # the sender domain's DKIM key looked up once
+    two, ten = enqueue(2, "a"), enqueue(10, "b")
+    assert _relay_counting_statements(two)[0] == 2
+    attempted, statements = _relay_counting_statements(ten)
+    assert attempted == 10
+    with CaptureQueriesContext(connection) as queries:
+        assert relay_messages(two + ten) == 0
+    assert statements == _relay_counting_statements(enqueue(2, "c"))[1]
+    assert len(queries.captured_queries) <= 3  # the claim finds nothing: no further statement
+    assert len(relay_env.sink.received) == 15
+    assert relay_env.sink.handler.connections == 1  # one MX host: every message over one session
+    assert OutboundRecipient.objects.filter(state="sent").count() == 15
+    assert DeliveryLog.objects.filter(event="relayed").count() == 15

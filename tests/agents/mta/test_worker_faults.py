@@ -174,3 +174,21 @@ def test_worker_retries_421_then_451_then_delivers(relay_env, worker, tmp_path):
     row = OutboundRecipient.objects.get(message=outbound)
     assert row.attempts == 3, (tmp_path / "worker.log").read_text()[-3000:]
     assert len(relay_env.sink.received) == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a server session that can be cut")
+def test_worker_replaces_a_database_session_the_server_ended(relay_env, worker, tmp_path):
+    """The worker keeps its PostgreSQL session across tasks; when the server ends it (a restart,
+    an administrator), the next task notices and opens a new one: both messages are delivered."""
+    first = relay_env.enqueue(raw=message(subject="before"))
+    worker().start()
+    _wait(lambda: OutboundRecipient.objects.get(message=first).state == "sent", what="first delivery")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        assert cursor.fetchall(), "the worker kept no session open"
+    second = relay_env.enqueue(raw=message(subject="after"))
+    _wait(lambda: OutboundRecipient.objects.get(message=second).state == "sent", what="second delivery")
+    assert len(relay_env.sink.received) == 2, (tmp_path / "worker.log").read_text()[-3000:]
