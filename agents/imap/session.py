@@ -53,6 +53,15 @@ POLL_COMMANDS = frozenset({"NOOP", "CHECK"})
 # Change kinds whose MODSEQ says everything about them (others, like a folder rename, are read).
 DATA_CHANGES = frozenset({"add", "flags", "expunge"})
 
+_CLAIMS: set[asyncio.Future[Any]] = set()  # \\Recent claims on their way to the store
+
+
+def _claim_done(claim: asyncio.Future[Any]) -> None:
+    _CLAIMS.discard(claim)
+    if not claim.cancelled() and claim.exception() is not None:
+        log.warning("\\Recent claim not stored: %s", claim.exception())
+
+
 RECENT_BIT = 1 << 30  # only in flags_bytes' cache key; the store's flags never carry it
 _FLAG_CACHE: dict[tuple[int, tuple[str, ...]], bytes] = {}
 
@@ -440,10 +449,13 @@ class Session:
             view.recent.add(view.recent_from(), high)
             return
         folder_id = view.folder_id
-        claimed = await self.db.write(lambda: folder_recent_claim(folder_id=folder_id, upto_uid=high))
-        RECENT_CLAIMED[folder_id] = max(RECENT_CLAIMED.get(folder_id, 0), high + 1)  # by us or by another
-        if claimed is not None:
-            view.recent.add(*claimed)
+        # Taken in this process at once (the event loop is its only claimer); the store learns it
+        # through the writer without this session waiting, so other processes see it a moment later.
+        view.recent.add(view.recent_from(), high)
+        RECENT_CLAIMED[folder_id] = high + 1
+        claim = asyncio.ensure_future(self.db.write(lambda: folder_recent_claim(folder_id=folder_id, upto_uid=high)))
+        _CLAIMS.add(claim)
+        claim.add_done_callback(_claim_done)
 
     async def announce(self, *, allow_expunge: bool, force: bool = False) -> None:
         """Tell the client what changed in the selected folder (RFC 3501 §7.3.1, §7.4.1)."""

@@ -7,6 +7,7 @@ from agents.imap.protocol import response
 from agents.imap.protocol.parser import Token
 from agents.imap.registry import AUTH, Request, command
 from agents.imap.session import Session
+from agents.imap.view import RECENT_CLAIMED
 from store.models import Flag, Message
 from store.selectors.imap import FolderRow, imap_folder, imap_recent_count
 
@@ -33,8 +34,9 @@ def status_counts(folder: FolderRow, items: list[str]) -> dict[str, int]:
     if "DELETED" in items:
         counts["DELETED"] = deleted_count(folder.id)
     if "RECENT" in items:
-        unclaimed = folder.recent_uid < folder.uid_next
-        counts["RECENT"] = imap_recent_count(folder.id, folder.recent_uid) if unclaimed else 0
+        # Claims of this process may still be on their way to the store.
+        recent_from = max(folder.recent_uid, RECENT_CLAIMED.get(folder.id, 0))
+        counts["RECENT"] = imap_recent_count(folder.id, recent_from) if recent_from < folder.uid_next else 0
     return counts
 
 

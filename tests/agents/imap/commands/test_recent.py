@@ -89,3 +89,20 @@ def test_recent_cannot_be_stored_and_ends_with_the_session(imap):
     again.select("INBOX")
     assert _recent_count(again) == 0
     assert _flags(again) == {1: b""}
+
+
+def test_claim_reaches_the_store_for_other_processes(imap):
+    """The claiming session does not wait for the store, but the store learns of the claim, so a
+    session of another agents process (which reads the folder's row) does not see it \\Recent."""
+    import time
+
+    from store.models import Folder
+
+    imap.deliver(message("one"))
+    imap.deliver(message("two"))
+    client = imap.client()
+    client.select("INBOX")
+    deadline = time.monotonic() + 5
+    while Folder.objects.get(account=imap.account, name="INBOX").recent_uid != 3:
+        assert time.monotonic() < deadline, "the claim never reached the store"
+        time.sleep(0.02)
