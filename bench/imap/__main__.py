@@ -11,7 +11,8 @@
 3. Private memory per idle connection with BENCH_IMAP_IDLE (default 1,000) connections, each with
    the 1k INBOX selected.
 Yubin's server runs in its own process (like Dovecot's), so the load generator does not share
-its interpreter.
+its interpreter. BENCH_IMAP_SERVER=agents runs it as an operator does instead, `manage.py agents`
+with YUBIN_AGENTS_PROCESSES processes (the memory figure then counts the first process only).
 """
 
 from __future__ import annotations
@@ -233,7 +234,16 @@ def wait_port(port: int, seconds: float = 20) -> bool:
 
 def yubin_start() -> tuple[subprocess.Popen, int]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bench.imap", "--serve", str(port)], env=os.environ.copy())
+    if os.environ.get("BENCH_IMAP_SERVER") == "agents":
+        # As an operator runs it: `manage.py agents` (YUBIN_AGENTS_PROCESSES processes), IMAP only.
+        env = os.environ.copy()
+        env["YUBIN_PORT_IMAP"] = str(port)
+        for other in ("SMTP", "SUBMISSION", "SUBMISSIONS", "IMAPS", "POP3", "POP3S", "SIEVE"):
+            env[f"YUBIN_PORT_{other}"] = "0"
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        process = subprocess.Popen([sys.executable, "manage.py", "agents"], cwd=root, env=env)
+    else:
+        process = subprocess.Popen([sys.executable, "-m", "bench.imap", "--serve", str(port)], env=os.environ.copy())
     if not wait_port(port, 60):
         process.kill()
         raise SystemExit("the Yubin IMAP server did not start")
