@@ -331,13 +331,14 @@ class FolderView:
         self.columns = columns.copy()
         self.read_only = read_only
         self.pending_expunge: set[int] = set()  # gone from the store, not yet announced
+        self.recent_uid = feed.recent_uid  # the store's first unclaimed UID, as this view last read it
         self.recent = RecentUids()  # UIDs that are \Recent in this session (RFC 3501 §2.3.2)
 
     def recent_from(self) -> int:
         """The first UID not known to be claimed \\Recent by a read-write session."""
-        feed = FEEDS.get(self.folder_id)
+        feed = FEEDS.get(self.folder_id)  # other sessions' reads of the folder, when still cached
         known = feed.recent_uid if feed is not None and feed.uid_validity == self.uid_validity else 0
-        return max(known, RECENT_CLAIMED.get(self.folder_id, 0))
+        return max(self.recent_uid, known, RECENT_CLAIMED.get(self.folder_id, 0))
 
     def recent_unclaimed(self) -> int | None:
         """The highest UID in the view not yet claimed by any read-write session, or None."""
@@ -387,6 +388,7 @@ class FolderView:
         chain = feed.since(self.columns.modseq)
         if chain is None:
             return None
+        self.recent_uid = max(self.recent_uid, feed.recent_uid)
         update = Update()
         for delta in chain:
             columns_apply(self.columns, delta, update)
@@ -414,6 +416,7 @@ class FolderView:
         if changes is None or changes.folder.uid_validity != self.uid_validity:
             return None
         self.uid_next = changes.folder.uid_next
+        self.recent_uid = max(self.recent_uid, changes.folder.recent_uid)
         update = columns_apply(self.columns, _delta(changes, self.columns.modseq))
         self.pending_expunge.update(update.expunged)
         return update

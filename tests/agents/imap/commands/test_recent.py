@@ -106,3 +106,23 @@ def test_claim_reaches_the_store_for_other_processes(imap):
     while Folder.objects.get(account=imap.account, name="INBOX").recent_uid != 3:
         assert time.monotonic() < deadline, "the claim never reached the store"
         time.sleep(0.02)
+
+
+def test_folder_dropped_from_the_process_cache_keeps_old_mail_not_recent(imap):
+    """The process's folder cache is bounded: a session whose folder was dropped from it still
+    knows which messages another process claimed, and shows only the new one \\Recent."""
+    from agents.imap.view import FEEDS
+    from store.models import Folder
+    from store.services import folder_recent_claim
+
+    imap.deliver(message("old"))
+    inbox = Folder.objects.get(account=imap.account, name="INBOX")
+    assert folder_recent_claim(folder_id=inbox.pk, upto_uid=1) == (1, 1)  # as another process would
+    client = imap.client()
+    client.select("INBOX")
+    assert _recent_count(client) == 0
+    FEEDS.clear()
+    imap.deliver(message("new"))
+    client.noop()
+    assert client.uid("SEARCH", "RECENT")[1] == [b"2"]
+    assert _flags(client) == {1: b"", 2: b"\\Recent"}
