@@ -42,6 +42,7 @@ import django
 django.setup()
 
 PASSWORD = "bench password 1"
+ROOT = Path(__file__).resolve().parents[2]
 REPEAT = int(os.environ.get("BENCH_IMAP_REPEAT", "15"))
 IDLE_CONNECTIONS = int(os.environ.get("BENCH_IMAP_IDLE", "1000"))
 MIX_CLIENTS = int(os.environ.get("BENCH_IMAP_CLIENTS", "10"))
@@ -240,8 +241,7 @@ def yubin_start() -> tuple[subprocess.Popen, int]:
         env["YUBIN_PORT_IMAP"] = str(port)
         for other in ("SMTP", "SUBMISSION", "SUBMISSIONS", "IMAPS", "POP3", "POP3S", "SIEVE"):
             env[f"YUBIN_PORT_{other}"] = "0"
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        process = subprocess.Popen([sys.executable, "manage.py", "agents"], cwd=root, env=env)
+        process = subprocess.Popen([sys.executable, "manage.py", "agents"], cwd=ROOT, env=env)
     else:
         process = subprocess.Popen([sys.executable, "-m", "bench.imap", "--serve", str(port)], env=os.environ.copy())
     if not wait_port(port, 60):
