@@ -6,6 +6,7 @@ Server contexts follow Mozilla's "intermediate" profile: TLS 1.2 and 1.3 only.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import ipaddress
 import os
 import ssl
@@ -20,16 +21,26 @@ def certificate_ensure(
     *, hostname: str | None = None, cert_path: str | None = None, key_path: str | None = None
 ) -> tuple[Path, Path]:
     """Make a self-signed certificate for the host name when none exists yet; return the paths."""
+    cert = Path(cert_path or settings.YUBIN_TLS_CERT)
+    key = Path(key_path or settings.YUBIN_TLS_KEY)
+    if cert.exists() and key.exists():  # both are renamed into place whole, the certificate last
+        return cert, key
+    cert.parent.mkdir(parents=True, exist_ok=True)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    # Processes starting together (the web app, agents, tests' servers) make one pair between them.
+    with open(cert.with_name(cert.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cert.exists() and key.exists():
+            return cert, key
+        return _certificate_make(cert, key, hostname or settings.YUBIN_HOSTNAME)
+
+
+def _certificate_make(cert: Path, key: Path, name: str) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    cert = Path(cert_path or settings.YUBIN_TLS_CERT)
-    key = Path(key_path or settings.YUBIN_TLS_KEY)
-    if cert.exists() and key.exists():
-        return cert, key
-    name = hostname or settings.YUBIN_HOSTNAME
     private_key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     alt_names: list[x509.GeneralName] = [x509.DNSName(name), x509.DNSName("localhost")]
@@ -47,16 +58,21 @@ def certificate_ensure(
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(private_key, hashes.SHA256())
     )
-    cert.parent.mkdir(parents=True, exist_ok=True)
-    key.parent.mkdir(parents=True, exist_ok=True)
     key_bytes = private_key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key_bytes)
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    _write_whole(key, key_bytes, 0o600)
+    _write_whole(cert, certificate.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert, key
+
+
+def _write_whole(path: Path, data: bytes, mode: int) -> None:
+    """A reader sees no file or all of it: written under a temporary name, then renamed."""
+    temporary = path.with_name(path.name + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)
 
 
 _server_context: ssl.SSLContext | None = None
