@@ -14,3 +14,7 @@ os.environ.setdefault("YUBIN_ALLOW_PLAINTEXT_LOOPBACK", "1")
 from yubin.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["yubin.hashers.TestArgon2PasswordHasher"]
+
+# On Redis the cache is shared by every pytest worker: each keeps its own keys (the auth throttle
+# counts per address and per account would otherwise cross between workers' tests).
+CACHES["default"]["KEY_PREFIX"] = os.environ.get("PYTEST_XDIST_WORKER", "")  # noqa: F405
