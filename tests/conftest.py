@@ -51,6 +51,23 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port left for test servers")
 
 
+def cache_clear() -> None:
+    """Empty this test process's part of Django's cache (throttle counts, locks, caches).
+
+    On Redis every pytest worker shares one database: cache.clear() would flush it, wiping another
+    worker's counts in the middle of its test, so only keys under this worker's prefix go."""
+    from django.core.cache import cache
+
+    client_of = getattr(getattr(cache, "_cache", None), "get_client", None)
+    if client_of is None or not cache.key_prefix:
+        cache.clear()  # the file cache: a directory of this process's own
+        return
+    client = client_of(write=True)
+    keys = list(client.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def make_account(transactional_db: None) -> Callable[..., Any]:
     """make_account("taro@example.test") creates the domain when needed and the account."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import PASSWORD, LoopThread, free_port
+from tests.conftest import PASSWORD, LoopThread, cache_clear, free_port
 from tests.wire import LineSocket
 
 ADDRESS = "sieve@example.test"
@@ -58,12 +58,10 @@ class Wire(LineSocket):
 
 @pytest.fixture
 def sieve_server(loop_thread: LoopThread, transactional_db: None) -> Iterator[SieveServer]:
-    from django.core.cache import cache
-
     from agents.managesieve.server import managesieve_server_start
     from agents.storecalls import store_threads_stop
 
-    cache.clear()
+    cache_clear()
     port = free_port()
     listeners = loop_thread.run(managesieve_server_start(host="127.0.0.1", port=port))
     yield SieveServer("127.0.0.1", port)

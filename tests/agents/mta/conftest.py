@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.agents.mta.sink import Sink
+from tests.conftest import cache_clear
 from tests.dnsserver import DnsServer, dns_server  # noqa: F401
 
 SENDER = "taro@example.test"
@@ -65,12 +66,10 @@ class RelayEnv:
 
 @pytest.fixture
 def relay_env(dns_server, settings, make_account) -> Iterator[RelayEnv]:  # noqa: F811
-    from django.core.cache import cache
-
     from agents.mta.dkim import dkim_key_cache_clear
     from agents.mta.mta_sts import policy_cache_clear
 
-    cache.clear()
+    cache_clear()
     dkim_key_cache_clear()
     policy_cache_clear()
     sink = Sink().start()

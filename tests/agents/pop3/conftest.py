@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PASSWORD, LoopThread, free_port
+from tests.conftest import PASSWORD, LoopThread, cache_clear, free_port
 
 
 @dataclass
@@ -42,12 +42,10 @@ def insecure_context() -> ssl.SSLContext:
 
 @pytest.fixture
 def pop3_server(loop_thread: LoopThread, transactional_db: None) -> Iterator[Pop3Server]:
-    from django.core.cache import cache
-
     from agents.pop3.server import pop3_servers_start
     from agents.storecalls import store_threads_stop
 
-    cache.clear()  # locks and throttle counts of earlier tests
+    cache_clear()  # locks and throttle counts of earlier tests
     port, tls_port = free_port(), free_port()
     listeners = loop_thread.run(pop3_servers_start(host="127.0.0.1", port=port, tls_port=tls_port))
     yield Pop3Server("127.0.0.1", port, tls_port)
