@@ -27,3 +27,8 @@ PASSWORD_HASHERS = ["yubin.hashers.TestArgon2PasswordHasher"]
 # counts per address and per account would otherwise cross between workers' tests), and the
 # tests empty only their own (tests.cache_clear), never the whole database.
 CACHES["default"]["KEY_PREFIX"] = os.environ.get("PYTEST_XDIST_WORKER", "")  # noqa: F405
+
+# The same on a Redis broker: each worker's queues under its own key prefix, so one worker's test
+# never consumes or purges the tasks another's is waiting for.
+if _worker and CELERY_BROKER_URL.startswith(("redis://", "rediss://")):  # noqa: F405
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{_worker}:"}
