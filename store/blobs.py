@@ -92,19 +92,39 @@ def _write_new(data: bytes, digest: str, final: Path) -> None:
     names yet and which _present checks and fsyncs before it is ever used.
     """
     temp_dir = blob_root() / TEMP_DIR_NAME
-    temp_dir.mkdir(parents=True, exist_ok=True)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _directory_ensure(temp_dir)
+    _directory_ensure(final.parent)
     temp = temp_dir / f"{digest}.{os.getpid()}.{os.urandom(4).hex()}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileNotFoundError:  # the directory went away since it was made (by hand)
+        _directories_made.discard(temp_dir)
+        _directory_ensure(temp_dir)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.replace(temp, final)
+        try:
+            os.replace(temp, final)
+        except FileNotFoundError:  # the directory went away since it was made (by hand)
+            _directories_made.discard(final.parent)
+            _directory_ensure(final.parent)
+            os.replace(temp, final)
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_directories_made: set[Path] = set()  # at most 65,536 + 257 paths: the two levels of fan-out
+
+
+def _directory_ensure(path: Path) -> None:
+    """mkdir -p, once per process and directory (blob directories are never removed)."""
+    if path not in _directories_made:
+        path.mkdir(parents=True, exist_ok=True)
+        _directories_made.add(path)
 
 
 def blob_write(data: bytes) -> str:

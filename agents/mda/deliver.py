@@ -308,10 +308,13 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     the others their delivery.
     """
     blobs_write([job.raw for job in jobs if job.blob is None])  # durable before any row names them
+    # The files (written and fsynced on the pool) and the parses are waited for before the write
+    # lock is taken: on SQLite the lock is the database's, shared with the other agents
+    # processes, and holding it through an fsync of ours would hold up their batches too.
+    _blobs_wait(jobs)
     try:
         with database_write_lock(), transaction.atomic():
             outcomes = jobs_deliver(jobs)
-            _blobs_wait(jobs)  # files written in parallel with the inserts, durable before COMMIT
             fault_point("blob")
             fault_point("commit")
     except Exception:
@@ -323,7 +326,6 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
             try:
                 with database_write_lock(), transaction.atomic():
                     outcomes.extend(jobs_deliver([job]))
-                    _blobs_wait([job])
             except Exception as error:  # this job only: the ones before it are committed
                 log.warning("delivery failed: %s", error, exc_info=not isinstance(error, StoreError))
                 outcomes.append(DeliveryOutcome(ok=False))
@@ -333,19 +335,13 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     return outcomes
 
 
-def _prepare(raw: bytes, parsed: Future[ParsedMessage]) -> str:
-    """On the pool: parse the message (the delivery thread needs that first), then write its file."""
-    try:
-        parsed.set_result(parse_message(raw))
-    except BaseException as error:
-        parsed.set_exception(error)
-    return blob_write(raw)
-
-
 def _blobs_wait(jobs: list[DeliveryJob]) -> None:
+    """Until every job's file is durable and its parse done (the pool works on both at once)."""
     for job in jobs:
         if job.blob is not None:
             job.blob.result()  # raises when the file could not be written
+        if job.parsed is not None:
+            job.parsed.exception()  # jobs_deliver takes the result (or raises the error)
 
 
 class GroupCommitter(BatchThread[DeliveryJob, DeliveryOutcome]):
@@ -361,10 +357,11 @@ class GroupCommitter(BatchThread[DeliveryJob, DeliveryOutcome]):
 
     async def deliver(self, job: DeliveryJob) -> DeliveryOutcome:
         # Message files are written and fsynced on a pool, in parallel with each other (the file
-        # system merges concurrent fsyncs into one journal commit) and with the delivery thread's
-        # inserts; the thread waits for them only before COMMIT.
-        job.parsed = Future()
-        job.blob = self._blob_pool.submit(_prepare, job.raw, job.parsed)
+        # system merges concurrent fsyncs into one journal commit), with the parse of the message
+        # and with the delivery thread's work on the batch before; the thread waits for them
+        # before it takes the write lock.
+        job.blob = self._blob_pool.submit(blob_write, job.raw)
+        job.parsed = self._blob_pool.submit(parse_message, job.raw)
         return await self.submit(job)
 
     def acquire(self) -> None:
