@@ -5,8 +5,9 @@ its busy handler (1, 2, 5, 10... up to 100 ms) and retries, so two agents proces
 the same time lose milliseconds per transaction. The busy writers (delivery batches, the search
 indexer) take this lock first: a flock on a file next to the database, which the kernel hands
 to the next waiter the moment it is released, plus a thread lock (flock is per open file, so
-threads of one process would all get it). Writers that do not take it stay correct; they only
-wait the slow way. PostgreSQL locks rows, not the database: nothing to do there.
+threads of one process would all get it). The IMAP group writer takes it too. A thread that holds
+it may take it again (a no-op). Writers that do not take it stay correct; they only wait the slow
+way. PostgreSQL locks rows, not the database: nothing to do there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.db import connection
 
 _thread_lock = threading.Lock()
 _lock_file: dict[str, int] = {}  # database path -> this process's open lock file
+_held = threading.local()  # holding: whether this thread holds it (it may take it again)
 
 
 def _lock_fd() -> int | None:
@@ -37,7 +39,7 @@ def _lock_fd() -> int | None:
 @contextmanager
 def database_write_lock() -> Iterator[None]:
     """Hold the database's writer lock (SQLite; a no-op elsewhere) around a write transaction."""
-    if connection.vendor != "sqlite":
+    if connection.vendor != "sqlite" or getattr(_held, "holding", False):
         yield
         return
     with _thread_lock:
@@ -46,7 +48,9 @@ def database_write_lock() -> Iterator[None]:
             yield
             return
         fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.holding = True
         try:
             yield
         finally:
+            _held.holding = False
             fcntl.flock(fd, fcntl.LOCK_UN)

@@ -41,6 +41,7 @@ from store.changes import Change, subscribe_async
 from store.errors import AlreadyExists, InvalidName, LimitReached, NotFound, QuotaExceeded, StoreError
 from store.models import Flag
 from store.services import folder_recent_claim
+from store.writelock import database_write_lock
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,11 @@ class GroupWriter(BatchThread[Callable[[], Any], tuple[bool, Any]]):
         return value  # type: ignore[no-any-return]  # the job's own result
 
     def run_batch(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
-        return self._execute(jobs)
+        # On SQLite the database's write lock is shared with the other agents processes and the
+        # SMTP delivery thread: waiting on it hands the database over the moment it is free,
+        # where SQLite's busy handler would sleep 1-100 ms between tries.
+        with database_write_lock():
+            return self._execute(jobs)
 
     def _execute(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         if len(jobs) == 1:

@@ -4,13 +4,17 @@ savepoint, and a failing write takes nothing else down."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import threading
 
 import pytest
+from django.db import connection
 
 from agents.imap.session import GroupWriter
 from store.models import Folder
 from store.services import folder_create
+from store.writelock import database_write_lock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,3 +71,35 @@ def test_queued_writes_commit_together_and_a_failure_stays_alone(make_account):
     names = set(Folder.objects.filter(account=account).values_list("name", flat=True))
     assert {"Alpha", "Beta"} <= names
     assert "Broken" not in names
+
+
+@pytest.mark.skipif(not connection.vendor == "sqlite", reason="SQLite's write lock")
+def test_writer_waits_for_another_process_holding_the_write_lock(make_account):
+    """On SQLite the writer takes the database's write lock (a flock shared by every agents
+    process): while another process holds it, a write waits, and it is stored once it is freed.
+    A write that itself takes the lock again (as store calls may) does not deadlock."""
+    account = make_account("locked@example.test")
+    writer = GroupWriter()
+    holder = os.open(str(connection.settings_dict["NAME"]) + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # another open file: as another process would hold it
+
+    def create() -> str:
+        return folder_create(account=account, name="Waited").name
+
+    def create_locking() -> str:
+        with database_write_lock():  # taken again inside the writer's own hold
+            return folder_create(account=account, name="Again").name
+
+    async def main() -> list[str]:
+        write = asyncio.ensure_future(writer.run(create))
+        await asyncio.sleep(0.3)
+        assert not write.done()  # held up by the other holder
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        return [await asyncio.wait_for(write, 10), await asyncio.wait_for(writer.run(create_locking), 10)]
+
+    try:
+        assert asyncio.run(main()) == ["Waited", "Again"]
+    finally:
+        writer.stop()
+        os.close(holder)
+    assert set(Folder.objects.filter(account=account).values_list("name", flat=True)) >= {"Waited", "Again"}
