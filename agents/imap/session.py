@@ -145,6 +145,16 @@ class DatabasePool:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-db")
         self.workers = workers
         self.writer = GroupWriter()
+        # \Recent claims waiting in the writer's queue: folder id -> highest UID claimed. The
+        # event loop adds to it, the writer takes from it.
+        self.claims: dict[int, int] = {}
+        self.claims_lock = threading.Lock()
+
+    def claim_store(self, folder_id: int) -> tuple[int, int] | None:
+        """On the writer: store the folder's claims made up to now (later ones queue a new write)."""
+        with self.claims_lock:
+            upto = self.claims.pop(folder_id)
+        return folder_recent_claim(folder_id=folder_id, upto_uid=upto)
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -458,7 +468,15 @@ class Session:
         # through the writer without this session waiting, so other processes see it a moment later.
         view.recent.add(view.recent_from(), high)
         RECENT_CLAIMED[folder_id] = high + 1
-        claim = asyncio.ensure_future(self.db.write(lambda: folder_recent_claim(folder_id=folder_id, upto_uid=high)))
+        # One write per folder waiting in the writer's queue: a claim made meanwhile only raises
+        # the UID that write stores (claims of one folder only ever grow).
+        db = self.db
+        with db.claims_lock:
+            queued = folder_id in db.claims
+            db.claims[folder_id] = max(high, db.claims.get(folder_id, 0))
+        if queued:
+            return
+        claim = asyncio.ensure_future(db.write(lambda: db.claim_store(folder_id)))
         _CLAIMS.add(claim)
         claim.add_done_callback(_claim_done)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from store.changes import change_record
@@ -148,9 +148,16 @@ def folder_recent_claim(*, folder_id: int, upto_uid: int) -> tuple[int, int] | N
     range (low, high) now this session's, or None when another session claimed them first. No
     MODSEQ moves: \\Recent is session state, not a change to the messages.
     """
-    while True:
-        row = Folder.objects.filter(pk=folder_id).values_list("recent_uid", flat=True).first()
-        if row is None or row > upto_uid:
-            return None
-        if Folder.objects.filter(pk=folder_id, recent_uid=row).update(recent_uid=upto_uid + 1):
-            return row, upto_uid
+    table = Folder._meta.db_table
+    with connection.cursor() as cursor:  # plain statements: the IMAP writer runs one per new mail
+        while True:
+            cursor.execute(f"SELECT recent_uid FROM {table} WHERE id = %s", [folder_id])  # noqa: S608
+            row = cursor.fetchone()
+            if row is None or row[0] > upto_uid:
+                return None
+            cursor.execute(
+                f"UPDATE {table} SET recent_uid = %s WHERE id = %s AND recent_uid = %s",  # noqa: S608
+                [upto_uid + 1, folder_id, row[0]],
+            )
+            if cursor.rowcount:
+                return int(row[0]), upto_uid

@@ -108,6 +108,30 @@ def test_claim_reaches_the_store_for_other_processes(imap):
         time.sleep(0.02)
 
 
+def test_claims_of_new_mail_while_selected_reach_the_store_in_turn(imap):
+    """Each claim of one folder is stored after the one before (a claim made while another waits
+    for the writer joins it): the store ends at the last UID any session was told of."""
+    import time
+
+    from store.models import Folder
+
+    imap.deliver(message("one"))
+    client = imap.client()
+    client.select("INBOX")
+    for round_ in range(3):
+        for n in range(2):
+            imap.deliver(message(f"round {round_} {n}"))
+        client.noop()
+    assert client.uid("SEARCH", "RECENT")[1] == [b"1 2 3 4 5 6 7"]
+    deadline = time.monotonic() + 5
+    while Folder.objects.get(account=imap.account, name="INBOX").recent_uid != 8:
+        assert time.monotonic() < deadline, "the last claim never reached the store"
+        time.sleep(0.02)
+    other = imap.client()
+    other.select("INBOX")
+    assert other.uid("SEARCH", "RECENT")[1] == [b""]
+
+
 def test_folder_dropped_from_the_process_cache_keeps_old_mail_not_recent(imap):
     """The process's folder cache is bounded: a session whose folder was dropped from it still
     knows which messages another process claimed, and shows only the new one \\Recent."""
