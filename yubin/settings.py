@@ -279,6 +279,11 @@ if YUBIN_LDAP_URI:
 # Connection limits of the IMAP server (Dovecot's mail_max_userip_connections is 10 per user and address).
 YUBIN_IMAP_MAX_CONNECTIONS_PER_IP = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", 200)
 YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT = env_int("YUBIN_IMAP_MAX_CONNECTIONS_PER_ACCOUNT", 50)
+# "optimized": IMAP flag changes, expunges and \Recent claims commit without waiting for the disk
+# flush (Dovecot's mail_fsync=optimized); "always": every IMAP write waits. Mail always waits.
+YUBIN_IMAP_FSYNC = env_str("YUBIN_IMAP_FSYNC", "optimized")
+if YUBIN_IMAP_FSYNC not in ("optimized", "always"):
+    raise SystemExit(f"configuration error: YUBIN_IMAP_FSYNC={YUBIN_IMAP_FSYNC!r} is not 'optimized' or 'always'")
 
 # --- mta ---
 # Retries like Postfix: minimal_backoff_time 300s, doubling, maximal_backoff_time 3600s,

@@ -12,8 +12,10 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import Error as DatabaseError
 from django.db import connection as db_connection
 from django.db import transaction
@@ -38,6 +40,7 @@ from agents.imap.registry import (
 )
 from agents.imap.view import RECENT_CLAIMED, FolderView, Update, columns_remove
 from store.changes import Change, subscribe_async
+from store.durability import commit_flush
 from store.errors import AlreadyExists, InvalidName, LimitReached, NotFound, QuotaExceeded, StoreError
 from store.models import Flag
 from store.services import folder_recent_claim
@@ -82,7 +85,13 @@ def flags_bytes(bits: int, keywords: tuple[str, ...] = (), recent: bool = False)
 WRITE_BATCH_MAX = 64  # store writes of different sessions committed together at most
 
 
-class GroupWriter(BatchThread[Callable[[], Any], tuple[bool, Any]]):
+@dataclass(frozen=True)
+class WriteJob:
+    call: Callable[[], Any]
+    flush: bool  # its commit waits for the disk (see GroupWriter)
+
+
+class GroupWriter(BatchThread[WriteJob, tuple[bool, Any]]):
     """One thread runs the server's store writes; the writes that queue while it commits go in
     the next transaction together, each in its own savepoint, so one commit (one fsync) serves
     several sessions. A session's reply waits for the commit that holds its change; a write that
@@ -92,23 +101,30 @@ class GroupWriter(BatchThread[Callable[[], Any], tuple[bool, Any]]):
     Besides the commit cost, this keeps writers from queueing on the database in the read
     threads: on SQLite, which admits one writer, they would block the reads behind them and
     sleep in the busy handler's back-off instead of being woken when the lock frees.
+
+    Like Dovecot's mail_fsync=optimized (its default), a batch of nothing but flag changes,
+    expunges and \\Recent claims commits without waiting for the disk flush
+    (store.durability.commit_flush): a crash of the process loses none of it, a power failure
+    may lose the last of them, never a message. A batch holding an APPEND, COPY, MOVE or folder
+    change waits for the flush, which also makes every commit before it durable.
+    YUBIN_IMAP_FSYNC=always makes every batch wait.
     """
 
     def __init__(self, batch_max: int = WRITE_BATCH_MAX) -> None:
         super().__init__(name="imap-db-writer", batch_max=batch_max)
 
-    async def run(self, job: Callable[[], T]) -> T:
-        ok, value = await self.submit(job)
+    async def run(self, job: Callable[[], T], *, flush: bool = True) -> T:
+        ok, value = await self.submit(WriteJob(job, flush or settings.YUBIN_IMAP_FSYNC == "always"))
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]  # the job's own result
 
-    def run_batch(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
+    def run_batch(self, jobs: list[WriteJob]) -> list[tuple[bool, Any]]:
         # On SQLite the database's write lock is shared with the other agents processes and the
         # SMTP delivery thread: waiting on it hands the database over the moment it is free,
         # where SQLite's busy handler would sleep 1-100 ms between tries.
-        with database_write_lock():
-            return self._execute(jobs)
+        with database_write_lock(), commit_flush(any(job.flush for job in jobs)):
+            return self._execute([job.call for job in jobs])
 
     def _execute(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         if len(jobs) == 1:
@@ -163,6 +179,11 @@ class DatabasePool:
     async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store call that writes, committed by the group writer (see GroupWriter)."""
         return await self.writer.run(lambda: function(*args, **kwargs))
+
+    async def write_state(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A write of message state only (flags, expunges, \\Recent claims), never of mail: its
+        commit need not wait for the disk flush (see GroupWriter)."""
+        return await self.writer.run(lambda: function(*args, **kwargs), flush=False)
 
     def shutdown(self) -> None:
         self.writer.stop()
@@ -476,7 +497,7 @@ class Session:
             db.claims[folder_id] = max(high, db.claims.get(folder_id, 0))
         if queued:
             return
-        claim = asyncio.ensure_future(db.write(lambda: db.claim_store(folder_id)))
+        claim = asyncio.ensure_future(db.write_state(db.claim_store, folder_id))
         _CLAIMS.add(claim)
         claim.add_done_callback(_claim_done)
 

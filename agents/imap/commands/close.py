@@ -12,7 +12,7 @@ async def close(session: Session, request: Request) -> str | None:
     request.args.end()
     view = session.require_view()
     if request.name == "CLOSE" and not view.read_only:
-        await session.db.write(lambda: messages_expunge(folder_id=view.folder_id))
+        await session.db.write_state(lambda: messages_expunge(folder_id=view.folder_id))
     session.deselect()
     if "QRESYNC" in session.enabled:
         session.untagged("OK [CLOSED] Mailbox closed")

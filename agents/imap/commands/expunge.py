@@ -21,7 +21,7 @@ async def expunge(session: Session, request: Request) -> str | None:
         raise No(response.READ_ONLY, "READ-ONLY")
     if uids is not None and not uids:
         return None
-    removed = await session.db.write(lambda: messages_expunge(folder_id=view.folder_id, uids=uids))
+    removed = await session.db.write_state(lambda: messages_expunge(folder_id=view.folder_id, uids=uids))
     view.pending_expunge.update(removed)
     # The commit's change event is queued before the write's result arrives: the refresh needs
     # no forced read of the store.

@@ -65,7 +65,7 @@ async def fetch(session: Session, request: Request) -> str | None:
     if items.sets_seen() and not view.read_only:
         unseen = [columns.uids[i] for i in positions if not columns.flags[i] & Flag.SEEN]
         if unseen:
-            result = await session.db.write(
+            result = await session.db.write_state(
                 lambda: flags_set(folder_id=view.folder_id, uids=unseen, mode="add", flags=Flag.SEEN)
             )
             for message in result.changed:

@@ -41,7 +41,7 @@ async def store(session: Session, request: Request) -> str | None:
     uids = [columns.uids[i] for i in positions if columns.uids[i] not in view.pending_expunge]
     if not uids:
         return None
-    result = await session.db.write(
+    result = await session.db.write_state(
         lambda: flags_set(
             folder_id=view.folder_id,
             uids=uids,

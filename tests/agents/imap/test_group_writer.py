@@ -103,3 +103,47 @@ def test_writer_waits_for_another_process_holding_the_write_lock(make_account):
         writer.stop()
         os.close(holder)
     assert set(Folder.objects.filter(account=account).values_list("name", flat=True)) >= {"Waited", "Again"}
+
+
+def _commit_mode() -> str:
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA synchronous")
+            return {0: "off", 1: "normal", 2: "full", 3: "extra"}[cursor.fetchone()[0]]
+        cursor.execute("SHOW synchronous_commit")
+        return {"on": "full", "off": "normal"}.get(cursor.fetchone()[0], "?")
+
+
+@pytest.mark.parametrize(("setting", "state_only"), [("optimized", "normal"), ("always", "full")])
+def test_state_writes_commit_without_waiting_for_the_flush_unless_always(settings, setting, state_only):
+    """Like Dovecot's mail_fsync=optimized: a batch of flag changes, expunges and claims commits
+    without waiting for the disk; a batch holding any other write (mail) waits, and the writer's
+    connection is back to waiting afterwards. YUBIN_IMAP_FSYNC=always waits for every batch."""
+    settings.YUBIN_IMAP_FSYNC = setting
+    writer = GroupWriter()
+    started = threading.Event()
+    release = threading.Event()
+
+    def blocker() -> str:
+        started.set()
+        release.wait(10)
+        return _commit_mode()
+
+    async def main() -> list[object]:
+        alone = await writer.run(_commit_mode, flush=False)
+        first = asyncio.ensure_future(writer.run(blocker))
+        await asyncio.get_running_loop().run_in_executor(None, started.wait)
+        mixed = [  # queued together behind the blocker: one batch
+            asyncio.ensure_future(writer.run(_commit_mode, flush=False)),
+            asyncio.ensure_future(writer.run(_commit_mode)),
+        ]
+        await asyncio.sleep(0.05)
+        release.set()
+        after = await asyncio.gather(first, *mixed)
+        return [alone, *after, await writer.run(_commit_mode)]
+
+    try:
+        results = asyncio.run(main())
+    finally:
+        writer.stop()
+    assert results == [state_only, "full", "full", "full", "full"]
