@@ -10,9 +10,10 @@
    and p50/p99 per command.
 3. Private memory per idle connection with BENCH_IMAP_IDLE (default 1,000) connections, each with
    the 1k INBOX selected.
-Yubin's server runs in its own process (like Dovecot's), so the load generator does not share
-its interpreter. BENCH_IMAP_SERVER=agents runs it as an operator does instead, `manage.py agents`
-with YUBIN_AGENTS_PROCESSES processes (the memory figure then counts the first process only).
+Yubin's server runs as an operator runs it: `manage.py agents` with YUBIN_AGENTS_PROCESSES
+processes sharing the port (default one per CPU; Dovecot runs a process per client), the memory
+figure counting all of them. BENCH_IMAP_SERVER=bench runs one server process of the bench's own
+instead (one event loop, one writer).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ REPEAT = int(os.environ.get("BENCH_IMAP_REPEAT", "15"))
 IDLE_CONNECTIONS = int(os.environ.get("BENCH_IMAP_IDLE", "1000"))
 MIX_CLIENTS = int(os.environ.get("BENCH_IMAP_CLIENTS", "10"))
 MIX_SECONDS = float(os.environ.get("BENCH_IMAP_MIX_SECONDS", "8"))
+SERVER = os.environ.get("BENCH_IMAP_SERVER", "agents")  # or "bench": one process of the bench's own
 DISTINCT = 1000  # distinct message contents; larger folders repeat them
 LAST_50_ITEMS = "(FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE)"
 # (name, command text for a folder of n messages). Timed with a raw socket client that only looks
@@ -235,7 +237,7 @@ def wait_port(port: int, seconds: float = 20) -> bool:
 
 def yubin_start() -> tuple[subprocess.Popen, int]:
     port = free_port()
-    if os.environ.get("BENCH_IMAP_SERVER") == "agents":
+    if SERVER == "agents":
         # As an operator runs it: `manage.py agents` (YUBIN_AGENTS_PROCESSES processes), IMAP only.
         env = os.environ.copy()
         env["YUBIN_PORT_IMAP"] = str(port)
@@ -369,9 +371,12 @@ def private_kb(pid: int) -> int:
 
 
 def idle_memory(port: int, address: str, pids: Callable[[], list[int]]) -> float:
-    warm = RawClient(port)  # the folder's shared caches are loaded before the baseline
-    assert warm.command(f'LOGIN {address} "{PASSWORD}"') == b"OK"
-    assert warm.command("SELECT INBOX") == b"OK"
+    warming = []
+    for _ in range(8):  # the folder's shared caches are loaded before the baseline, in every process
+        warm = RawClient(port)
+        assert warm.command(f'LOGIN {address} "{PASSWORD}"') == b"OK"
+        assert warm.command("SELECT INBOX") == b"OK"
+        warming.append(warm)
     before = sum(private_kb(pid) for pid in pids())
     clients = []
     for _ in range(IDLE_CONNECTIONS):
@@ -381,10 +386,19 @@ def idle_memory(port: int, address: str, pids: Callable[[], list[int]]) -> float
         clients.append(client)
     time.sleep(1)
     after = sum(private_kb(pid) for pid in pids())
-    for client in [warm, *clients]:
+    for client in [*warming, *clients]:
         client.sock.close()
     time.sleep(1)
     return (after - before) / IDLE_CONNECTIONS
+
+
+def process_tree(pid: int) -> list[int]:
+    """The process and its children (the agents processes forked to share the ports)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *(int(child) for child in children)]
 
 
 def dovecot_pids() -> list[int]:
@@ -443,7 +457,7 @@ def main() -> None:
         yubin.terminate()
         yubin.wait(30)
         yubin, port = yubin_start()
-        ours_memory = idle_memory(port, small, lambda: [yubin.pid])
+        ours_memory = idle_memory(port, small, lambda: process_tree(yubin.pid))
         print(f"memory per idle connection (INBOX of {sizes[0]} selected, {IDLE_CONNECTIONS} connections):")
         print(f"  yubin   {ours_memory:8.1f} kB")
         if dovecot:
