@@ -249,7 +249,21 @@ def yubin_start() -> tuple[subprocess.Popen, int]:
     if not wait_port(port, 60):
         process.kill()
         raise SystemExit("the Yubin IMAP server did not start")
+    index_wait()
     return process, port
+
+
+def index_wait(deadline: float = 600) -> None:
+    """Until the search indexer has indexed the folders set up (SQLite indexes after commit, in
+    the lulls, in the agents process): the measurements do not share the CPU with it."""
+    from django.db import connection
+
+    from store.services.search_index import search_index_pending
+
+    end = time.monotonic() + deadline
+    while search_index_pending() and time.monotonic() < end:
+        time.sleep(0.1)
+    connection.close()
 
 
 def serve(port: int) -> None:
