@@ -245,8 +245,13 @@ class YubinSMTP(SMTP):
 
     async def push(self, status: str | bytes) -> None:
         response = status.encode("utf-8") if isinstance(status, str) else status
-        self._writer.write(response + b"\r\n")
-        await self._writer.drain()
+        writer = self._writer
+        writer.write(response + b"\r\n")
+        transport = writer.transport
+        # Flow control only matters when the reply could not be sent at once (the usual case on
+        # a reply of a few bytes is that it was): drain's coroutines cost more than the reply.
+        if transport.get_write_buffer_size() or transport.is_closing():
+            await writer.drain()
 
     async def reply(self, status: str) -> None:
         """Send a reply and count 4xx/5xx against the session's error budget (Postfix-style)."""

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from secrets import token_hex
 
-from django.utils import timezone
+_date_cache: list[tuple[int, str]] = [(0, "")]  # (second, its RFC 5322 date): one formatting a second
+
+
+def _date_now() -> str:
+    second = int(time.time())
+    cached_second, text = _date_cache[0]
+    if cached_second != second:
+        text = format_datetime(datetime.fromtimestamp(second, UTC))
+        _date_cache[0] = (second, text)
+    return text
 
 
 def protocol_name(*, extended: bool, tls: bool, authenticated: bool, utf8: bool) -> str:
@@ -36,6 +47,6 @@ def received_header(
     field = (
         f"Received: from {_clean(helo)} ([{client_ip or 'unknown'}])\r\n"
         f"\tby {hostname} (Yubin) with {protocol}{tls} id {queue_id}{for_clause};\r\n"
-        f"\t{format_datetime(timezone.now())}\r\n"
+        f"\t{_date_now()}\r\n"
     )
     return field.encode("utf-8"), queue_id
