@@ -258,6 +258,37 @@ def _insert(model: type[models.Model], rows: list[dict[str, object]], *, ignore_
     Missing fields get their default (auto_now_add: now); dates, JSON and addresses go through
     the field's own get_db_prep_save, so every value is stored exactly as the ORM stores it.
     """
+    prepared, sql = _insert_statement(model, ignore_conflicts)
+    params = _insert_params(prepared, rows)
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+RETURNING_CHUNK = 500  # rows per INSERT ... RETURNING (SQLite allows 32,766 parameters per statement)
+
+
+def _insert_returning_ids(model: type[models.Model], rows: list[dict[str, object]]) -> list[int]:
+    """Insert rows and return their new primary keys, in the rows' order: one multi-row
+    INSERT ... RETURNING per chunk (as bulk_create does on SQLite >= 3.35 and PostgreSQL, whose
+    answers come in the order of the VALUES), without the ORM's model instances and compilation."""
+    prepared, sql = _insert_statement(model, False)
+    head, _, one_row = sql.partition(" VALUES ")
+    pk = connection.ops.quote_name(model._meta.pk.column)
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), RETURNING_CHUNK):
+            chunk = _insert_params(prepared, rows[start : start + RETURNING_CHUNK])
+            cursor.execute(
+                f"{head} VALUES {', '.join([one_row] * len(chunk))} RETURNING {pk}",
+                [value for values in chunk for value in values],
+            )
+            ids.extend(int(row[0]) for row in cursor.fetchall())
+    if len(ids) != len(rows):
+        raise RuntimeError(f"the database returned {len(ids)} ids for {len(rows)} inserted rows")
+    return ids
+
+
+def _insert_statement(model: type[models.Model], ignore_conflicts: bool) -> tuple[list[tuple[models.Field, bool]], str]:
     key = (model, ignore_conflicts, connection.vendor)
     if key not in _INSERTS:
         fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
@@ -267,7 +298,10 @@ def _insert(model: type[models.Model], rows: list[dict[str, object]], *, ignore_
             sql += " ON CONFLICT DO NOTHING"
         plain = [isinstance(f, _PLAIN_FIELDS) and not isinstance(f, models.GenericIPAddressField) for f in fields]
         _INSERTS[key] = (list(zip(fields, plain, strict=True)), sql)
-    prepared, sql = _INSERTS[key]
+    return _INSERTS[key]
+
+
+def _insert_params(prepared: list[tuple[models.Field, bool]], rows: list[dict[str, object]]) -> list[list[Any]]:
     now = timezone.now()
     params: list[list[Any]] = []
     for row in rows:
@@ -281,8 +315,7 @@ def _insert(model: type[models.Model], rows: list[dict[str, object]], *, ignore_
                 value = f.get_default()
             values.append(value if as_is and value is not None else f.get_db_prep_save(value, connection))
         params.append(values)
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+    return params
 
 
 @contextmanager

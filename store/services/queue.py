@@ -22,7 +22,7 @@ from store.errors import NotFound
 from store.models import Blob, DeliveryLog, OutboundMessage, OutboundRecipient, QueueState
 from store.parse import ParsedMessage, parse_message
 from store.services.log import log_record
-from store.services.messages import _insert
+from store.services.messages import _insert, _insert_returning_ids
 
 DispatchHook = Callable[[Sequence[int]], None]
 _dispatch_hooks: list[DispatchHook] = []
@@ -115,24 +115,31 @@ def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
                 f"UPDATE {blob_table} SET refcount = refcount + %s WHERE sha256 = %s",  # noqa: S608
                 [(count, digest) for digest, count in refs.items()],
             )
-        outbounds = OutboundMessage.objects.bulk_create(
-            OutboundMessage(
-                blob_id=digest,
-                sender=item.sender,
-                message_id=parsed.message_id[:998],
-                size=len(item.raw),
-                smtputf8=item.smtputf8,
-                body_8bit=item.body_8bit,
-                dsn_ret=item.dsn_ret,
-                dsn_envid=item.dsn_envid,
-                submitted_by=item.submitted_by,
-                client_ip=item.client_ip,
-            )
-            for item, parsed, digest in zip(items, parsed_list, digests, strict=True)
-        )
-        if any(outbound.pk is None for outbound in outbounds):  # SQLite >= 3.35 and PostgreSQL return them
-            raise RuntimeError("the database returned no ids for the queued messages")
+        # One INSERT ... RETURNING for the messages (bulk_create compiled the statement and
+        # built a model instance per message: the largest part of the MX's CPU when it queues).
         now = timezone.now()
+        rows: list[dict[str, object]] = [
+            {
+                "blob_id": digest,
+                "sender": item.sender,
+                "message_id": parsed.message_id[:998],
+                "size": len(item.raw),
+                "smtputf8": item.smtputf8,
+                "body_8bit": item.body_8bit,
+                "dsn_ret": item.dsn_ret,
+                "dsn_envid": item.dsn_envid,
+                "submitted_by": item.submitted_by,
+                "client_ip": item.client_ip,
+                "created": now,
+            }
+            for item, parsed, digest in zip(items, parsed_list, digests, strict=True)
+        ]
+        outbounds = []
+        for row, pk in zip(rows, _insert_returning_ids(OutboundMessage, rows), strict=True):
+            outbound = OutboundMessage(pk=pk, **row)
+            outbound._state.adding = False
+            outbound._state.db = connection.alias
+            outbounds.append(outbound)
         _insert(
             OutboundRecipient,
             [

@@ -68,3 +68,15 @@ def test_same_bytes_twice_share_one_blob_with_two_references():
     assert first.pk != second.pk and first.blob_id == second.blob_id == blob_digest(raw)
     assert Blob.objects.get(pk=blob_digest(raw)).refcount == 2
     assert OutboundMessage.objects.filter(blob_id=blob_digest(raw)).count() == 2
+
+
+def test_ids_match_their_messages_across_statement_chunks():
+    """More messages than one INSERT ... RETURNING takes: each returned message's id is its own row."""
+    from store.services.messages import RETURNING_CHUNK
+
+    count = RETURNING_CHUNK + 7
+    outbounds = queue_enqueue_batch(items=_items(count))
+    assert len({o.pk for o in outbounds}) == count
+    stored = dict(OutboundMessage.objects.filter(pk__in=[o.pk for o in outbounds]).values_list("pk", "message_id"))
+    assert [stored[o.pk] for o in outbounds] == [f"<b{n}@example.test>" for n in range(count)]
+    assert all(o.created is not None for o in OutboundMessage.objects.filter(pk__in=[o.pk for o in outbounds]))
