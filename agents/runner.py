@@ -21,6 +21,7 @@ when one of them dies.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import importlib.util
 import logging
@@ -201,6 +202,11 @@ def agents_run() -> int:
     addresscounts.shared_address_counts = AddressCounts()  # per-address session limits of all of them
     # Fork before any thread or connection exists: a child inherits neither half-used.
     connections.close_all()
+    # What is loaded by now (Django, the apps, the protocol modules) stays shared between the
+    # processes: the cyclic collector no longer walks those objects, whose headers it writes
+    # to, which would copy every page of that heap into each process (copy-on-write).
+    gc.collect()
+    gc.freeze()
     children: list[int] = []
     for index in range(1, processes):
         pid = os.fork()
