@@ -243,3 +243,15 @@ def _close_server_threads_connections(django_db_setup: None, django_db_blocker: 
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
+
+
+def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
+    """Remove this test process's throw-away data directory (yubin/settings_test.py) at the end."""
+    import shutil
+    import tempfile
+
+    from django.conf import settings
+
+    data_dir = Path(settings.DATA_DIR)
+    if data_dir.parent == Path(tempfile.gettempdir()) and data_dir.name.startswith("yubin-test-"):
+        shutil.rmtree(data_dir, ignore_errors=True)
