@@ -334,10 +334,16 @@ class FolderView:
         self.recent_uid = feed.recent_uid  # the store's first unclaimed UID, as this view last read it
         self.recent = RecentUids()  # UIDs that are \Recent in this session (RFC 3501 §2.3.2)
 
+    def _feed(self) -> FolderFeed | None:
+        """The process's feed of this view's folder (other sessions' reads of it), when it is
+        still cached and still the same folder (UIDVALIDITY)."""
+        feed = FEEDS.get(self.folder_id)
+        return feed if feed is not None and feed.uid_validity == self.uid_validity else None
+
     def recent_from(self) -> int:
         """The first UID not known to be claimed \\Recent by a read-write session."""
-        feed = FEEDS.get(self.folder_id)  # other sessions' reads of the folder, when still cached
-        known = feed.recent_uid if feed is not None and feed.uid_validity == self.uid_validity else 0
+        feed = self._feed()
+        known = feed.recent_uid if feed is not None else 0
         return max(self.recent_uid, known, RECENT_CLAIMED.get(self.folder_id, 0))
 
     def recent_unclaimed(self) -> int | None:
@@ -368,8 +374,8 @@ class FolderView:
     def catch_up(self, need: int) -> Update | None:
         """Apply, in memory, the changes up to MODSEQ `need` that another session already read
         from the store; None when the process does not hold them (then call refresh)."""
-        feed = FEEDS.get(self.folder_id)
-        if feed is None or feed.uid_validity != self.uid_validity or feed.modseq < need:
+        feed = self._feed()
+        if feed is None or feed.modseq < need:
             return None
         return self._apply(feed)
 
@@ -377,8 +383,8 @@ class FolderView:
         """Everything committed before now, applied in memory, when nothing was committed to the
         store since the feed was last read (its data version is still the store's); None when
         that is not known (then call refresh)."""
-        feed = FEEDS.get(self.folder_id)
-        if feed is None or feed.uid_validity != self.uid_validity or feed.version is None:
+        feed = self._feed()
+        if feed is None or feed.version is None:
             return None
         if imap_data_version() != feed.version:
             return None
@@ -401,8 +407,8 @@ class FolderView:
     def refresh(self, need: int | None = None) -> Update | None:
         """Read the store's changes (call in a DB thread): those up to MODSEQ `need`, or without
         it everything committed before this call. None when the folder is gone or replaced."""
-        feed = FEEDS.get(self.folder_id)
-        if feed is None or feed.uid_validity != self.uid_validity:
+        feed = self._feed()
+        if feed is None:
             feed = FEEDS.load(self.folder_id)
             if feed is None or feed.uid_validity != self.uid_validity:
                 return None
