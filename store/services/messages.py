@@ -7,7 +7,6 @@ records a change event that is published after commit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from store.changes import change_record, changes_record
 from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from store.models import Account, Blob, DeliveryLog, Expunged, Flag, Folder, Message
 from store.parse import ParsedMessage, parse_message
+from store.selectors.imap import keywords_tuple
 
 
 @dataclass(frozen=True)
@@ -276,8 +276,8 @@ def _insert_returning_ids(model: type[models.Model], rows: list[dict[str, object
     pk = connection.ops.quote_name(model._meta.pk.column)
     ids: list[int] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), RETURNING_CHUNK):
-            chunk = _insert_params(prepared, rows[start : start + RETURNING_CHUNK])
+        for rows_chunk in _chunks(rows, RETURNING_CHUNK):
+            chunk = _insert_params(prepared, rows_chunk)
             cursor.execute(
                 f"{head} VALUES {', '.join([one_row] * len(chunk))} RETURNING {pk}",
                 [value for values in chunk for value in values],
@@ -581,14 +581,6 @@ def message_append(
     return AppendResult(uid_validity=uid_validity, uid=uid_next)
 
 
-def _keywords_read(value: object) -> list[str]:
-    """A keywords column read through a raw cursor: JSON text (SQLite, psycopg's text loader) or a list."""
-    if not value:
-        return []
-    words = json.loads(value) if isinstance(value, str) else value
-    return list(words) if isinstance(words, list) else []
-
-
 def flags_set(
     *,
     folder_id: int,
@@ -629,7 +621,7 @@ def flags_set(
                     if unchanged_since is not None and current_modseq > unchanged_since:
                         failed.append(uid)
                         continue
-                    old_keywords = _keywords_read(current_keywords)
+                    old_keywords = list(keywords_tuple(current_keywords))
                     new_flags, new_keywords = _apply_flags(current, old_keywords, mode, flags, keyword_set)
                     if new_flags == current and new_keywords == sorted(old_keywords):
                         continue
