@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from django.conf import settings
 
 TEMP_DIR_NAME = "tmp"
+T = TypeVar("T")
 
 
 def blob_root() -> Path:
@@ -92,39 +94,27 @@ def _write_new(data: bytes, digest: str, final: Path) -> None:
     names yet and which _present checks and fsyncs before it is ever used.
     """
     temp_dir = blob_root() / TEMP_DIR_NAME
-    _directory_ensure(temp_dir)
-    _directory_ensure(final.parent)
     temp = temp_dir / f"{digest}.{os.getpid()}.{os.urandom(4).hex()}"
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-    except FileNotFoundError:  # the directory went away since it was made (by hand)
-        _directories_made.discard(temp_dir)
-        _directory_ensure(temp_dir)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    fd = _in_directory(temp_dir, lambda: os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        try:
-            os.replace(temp, final)
-        except FileNotFoundError:  # the directory went away since it was made (by hand)
-            _directories_made.discard(final.parent)
-            _directory_ensure(final.parent)
-            os.replace(temp, final)
+        _in_directory(final.parent, lambda: os.replace(temp, final))
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-_directories_made: set[Path] = set()  # at most 65,536 + 257 paths: the two levels of fan-out
-
-
-def _directory_ensure(path: Path) -> None:
-    """mkdir -p, once per process and directory (blob directories are never removed)."""
-    if path not in _directories_made:
-        path.mkdir(parents=True, exist_ok=True)
-        _directories_made.add(path)
+def _in_directory(directory: Path, operation: Callable[[], T]) -> T:
+    """Run a file operation in directory, making the directory first when the operation finds it
+    missing: no mkdir calls on the path of every message, once the fan-out directories exist."""
+    try:
+        return operation()
+    except FileNotFoundError:
+        directory.mkdir(parents=True, exist_ok=True)
+        return operation()
 
 
 def blob_write(data: bytes) -> str:
