@@ -2,7 +2,7 @@
 
 Hot paths return plain tuples (values_list or a raw cursor), never model instances: a folder of
 100k messages is read as four columns into arrays. Text search goes through the index made by
-migration 0003_imap_search_index (SQLite FTS5 trigram table, filled after commit since 0006;
+migration 0003_imap_search_index (SQLite FTS5 trigram table, filled after commit since 0007;
 PostgreSQL pg_trgm GIN indexes).
 """
 
@@ -22,7 +22,7 @@ from django.db.models import Q
 from store.models import Account, Expunged, Folder, Message
 
 FTS_TABLE = "store_message_fts"
-FTS_STATE_TABLE = "store_message_fts_state"  # high-water mark of the index (migration 0006)
+FTS_STATE_TABLE = "store_message_fts_state"  # high-water mark of the index (migration 0007)
 # Columns the index covers; SEARCH keys map onto them.
 TEXT_COLUMNS = (
     "subject",

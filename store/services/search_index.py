@@ -1,6 +1,6 @@
 """Filling the SQLite search index after commit (IMAP SEARCH, RFC 3501 §6.4.4).
 
-Deliveries commit without touching the FTS5 trigram index (migration 0006); this indexes the
+Deliveries commit without touching the FTS5 trigram index (migration 0007); this indexes the
 committed messages above the high-water mark in batches, each batch in one transaction that also
 moves the mark, so a crash leaves either the batch indexed and the mark moved or neither. Whatever
 is above the mark is found by SEARCH scanning it (store.selectors.imap.imap_text_search), so
@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
+from store.selectors.imap import FTS_STATE_TABLE, FTS_TABLE
 from store.writelock import database_write_lock
 
-FTS_TABLE = "store_message_fts"
-FTS_STATE_TABLE = "store_message_fts_state"
 # Most messages and text per indexing transaction: the write lock is held meanwhile (deliveries
 # wait), and the trigram index costs about 0.2-0.5 ms of CPU per KB, so a batch is bounded by its
 # text: a few 64 KB messages, or many small ones per commit.
