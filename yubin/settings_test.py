@@ -26,7 +26,7 @@ PASSWORD_HASHERS = ["yubin.hashers.TestArgon2PasswordHasher"]
 # On Redis the cache is shared by every pytest worker: each keeps its own keys (the auth throttle
 # counts per address and per account would otherwise cross between workers' tests), and the
 # tests empty only their own (tests.cache_clear), never the whole database.
-CACHES["default"]["KEY_PREFIX"] = os.environ.get("PYTEST_XDIST_WORKER", "")  # noqa: F405
+CACHES["default"]["KEY_PREFIX"] = _worker  # noqa: F405
 
 # The same on a Redis broker: each worker's queues under its own key prefix, so one worker's test
 # never consumes or purges the tasks another's is waiting for.
