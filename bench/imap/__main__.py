@@ -40,6 +40,8 @@ os.environ.setdefault("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", "5000")
 
 import django
 
+from bench.procs import process_tree
+
 django.setup()
 
 PASSWORD = "bench password 1"
@@ -420,15 +422,6 @@ def idle_memory(port: int, address: str, pids: Callable[[], list[int]]) -> float
         client.sock.close()
     time.sleep(1)
     return (after - before) / IDLE_CONNECTIONS
-
-
-def process_tree(pid: int) -> list[int]:
-    """The process and its children (the agents processes forked to share the ports)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return [pid, *(int(child) for child in children)]
 
 
 def dovecot_pids() -> list[int]:

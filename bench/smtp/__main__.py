@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.peers.postfix import DELIVERY_SERVICES  # noqa: E402
 from bench.peers.postfix import Postfix as PeerPostfix  # noqa: E402
+from bench.procs import process_tree  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_SMTP_MESSAGES", "400"))
 LOADS = [(1, 4096), (10, 4096), (50, 4096), (1, 65536), (10, 65536), (50, 65536)]
@@ -143,8 +144,7 @@ class Yubin:
             database.close()
 
     def pids(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [self.process.pid, *(int(pid) for pid in children.read_text().split())]
+        return process_tree(self.process.pid)
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the agents processes so far."""
