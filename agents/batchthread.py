@@ -75,9 +75,14 @@ class BatchThread(Generic[Job, Outcome]):
                     batch = self._pending[: self.batch_max]
                     del self._pending[: self.batch_max]
                 outcomes = self.run_batch([job for job, _, _ in batch])
+                # One hand-over per event loop for the whole batch: each wakes the loop (a write
+                # to its self-pipe), which costs more than settling the futures.
+                settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]] = {}
                 for (_, loop, future), outcome in zip(batch, outcomes, strict=True):
+                    settled.setdefault(loop, []).append((future, outcome))
+                for loop, pairs in settled.items():
                     try:
-                        loop.call_soon_threadsafe(_settle, future, outcome)
+                        loop.call_soon_threadsafe(_settle, pairs)
                     except RuntimeError:  # the caller's loop is closed
                         pass
         finally:
@@ -85,6 +90,7 @@ class BatchThread(Generic[Job, Outcome]):
             self.finished()
 
 
-def _settle(future: asyncio.Future[Outcome], outcome: Outcome) -> None:
-    if not future.done():
-        future.set_result(outcome)
+def _settle(pairs: list[tuple[asyncio.Future[Outcome], Outcome]]) -> None:
+    for future, outcome in pairs:
+        if not future.done():
+            future.set_result(outcome)

@@ -99,17 +99,69 @@ def subscribe(callback: Subscriber) -> Callable[[], None]:
     return unsubscribe
 
 
+class _LoopHub:
+    """The asyncio subscribers of one event loop, fed through one subscription: changes that
+    arrive while a hand-over to the loop is pending join it, so a commit wakes the loop once,
+    not once per change and session."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.queues: dict[int, set[asyncio.Queue[Change]]] = {}  # account id -> queues (loop only)
+        self.accounts: frozenset[int] = frozenset()  # read from any thread
+        self._pending: list[Change] = []
+        self._lock = threading.Lock()
+        self.unsubscribe = subscribe(self.deliver)
+
+    def deliver(self, change: Change) -> None:  # any thread
+        if change.account_id not in self.accounts:
+            return
+        with self._lock:
+            self._pending.append(change)
+            if len(self._pending) > 1:
+                return  # the hand-over already scheduled takes it along
+        try:
+            self.loop.call_soon_threadsafe(self._hand_over)
+        except RuntimeError:  # the loop is closed
+            pass
+
+    def _hand_over(self) -> None:  # on the loop
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for change in pending:
+            for queue in self.queues.get(change.account_id, ()):
+                queue.put_nowait(change)
+
+    def add(self, account_id: int, queue: asyncio.Queue[Change]) -> None:
+        self.queues.setdefault(account_id, set()).add(queue)
+        self.accounts = frozenset(self.queues)
+
+    def remove(self, account_id: int, queue: asyncio.Queue[Change]) -> None:
+        queues = self.queues.get(account_id)
+        if queues is None:
+            return
+        queues.discard(queue)
+        if not queues:
+            del self.queues[account_id]
+            self.accounts = frozenset(self.queues)
+        if not self.queues:
+            self.unsubscribe()
+            _hubs.pop(self.loop, None)
+
+
+_hubs: dict[asyncio.AbstractEventLoop, _LoopHub] = {}
+
+
 def subscribe_async(
     loop: asyncio.AbstractEventLoop, account_id: int
 ) -> tuple[asyncio.Queue[Change], Callable[[], None]]:
-    """An asyncio queue that receives the changes of one account; and its unsubscribe function."""
+    """An asyncio queue that receives the changes of one account; and its unsubscribe function.
+    Call on the loop's own thread."""
     queue: asyncio.Queue[Change] = asyncio.Queue()
-
-    def deliver(change: Change) -> None:
-        if change.account_id == account_id:
-            loop.call_soon_threadsafe(queue.put_nowait, change)
-
-    return queue, subscribe(deliver)
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = _LoopHub(loop)
+    hub.add(account_id, queue)
+    return queue, lambda: hub.remove(account_id, queue)
 
 
 def _publish(change: Change) -> None:
