@@ -358,11 +358,23 @@ def imap_blob_parse(digests: list[str]) -> dict[str, tuple[Any, Any]]:
     from store.models import Blob
 
     found: dict[str, tuple[Any, Any]] = {}
-    for start in range(0, len(digests), 500):
-        chunk = digests[start : start + 500]
-        for digest, envelope, body in Blob.objects.filter(sha256__in=chunk).values_list("sha256", "envelope", "body"):
-            found[digest] = (envelope, body)
+    with connection.cursor() as cursor:
+        for start in range(0, len(digests), 500):
+            chunk = digests[start : start + 500]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"SELECT sha256, envelope, body FROM {Blob._meta.db_table} WHERE sha256 IN ({marks})",  # noqa: S608
+                chunk,
+            )
+            for digest, envelope, body in cursor.fetchall():
+                found[digest] = (_json(envelope), _json(body))
     return found
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as read by a raw cursor: text on SQLite (and PostgreSQL's json), decoded
+    already where the driver decodes jsonb."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 def imap_recent_count(folder_id: int, recent_uid: int) -> int:
