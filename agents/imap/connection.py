@@ -107,8 +107,11 @@ class Connection:
         self.output_size = 0
         if self.deflater is not None:
             data = self.deflater.compress(data) + self.deflater.flush(zlib.Z_SYNC_FLUSH)
-        self.writer.write(data)
-        await self.writer.drain()
+        writer = self.writer
+        writer.write(data)
+        transport = writer.transport
+        if transport.get_write_buffer_size() or transport.is_closing():  # not all sent: wait (or fail)
+            await writer.drain()
 
     async def flush_if_large(self, threshold: int = 262144) -> None:
         if self.output_size >= threshold:

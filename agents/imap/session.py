@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -153,12 +153,83 @@ def _attempt(job: Callable[[], Any], *, savepoint: bool = False) -> tuple[bool, 
         return False, error
 
 
+class ReadThreads:
+    """The threads that run store reads for the sessions: a job goes on one queue, a thread runs
+    it and hands the outcome to the caller's loop in a single call. Lighter per call than
+    run_in_executor, whose chained futures cost more than a short query. A thread is started
+    when a job finds none idle, up to `workers`; each keeps its own database connection."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], asyncio.AbstractEventLoop, asyncio.Future[Any]] | None]
+        self._jobs = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads: list[threading.Thread] = []
+
+    async def run(self, call: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((call, loop, future))
+        if not self._idle and len(self._threads) < self.workers:
+            with self._lock:
+                if not self._idle and len(self._threads) < self.workers:
+                    thread = threading.Thread(target=self._work, name=f"imap-db-{len(self._threads)}", daemon=True)
+                    self._threads.append(thread)
+                    self._idle += 1  # counted before it starts, so a burst starts no more than needed
+                    thread.start()
+        return await future
+
+    def _work(self) -> None:
+        jobs = self._jobs
+        started = True
+        try:
+            while True:
+                if not started:
+                    with self._lock:
+                        self._idle += 1
+                started = False
+                item = jobs.get()
+                with self._lock:
+                    self._idle -= 1
+                if item is None:
+                    return
+                call, loop, future = item
+                try:
+                    outcome: tuple[bool, Any] = (True, call())
+                except BaseException as error:  # handed to the caller, whatever it is
+                    outcome = (False, error)
+                try:
+                    loop.call_soon_threadsafe(_deliver, future, outcome)
+                except RuntimeError:  # the caller's loop is closed
+                    pass
+        finally:
+            db_connection.close()
+
+    def shutdown(self) -> None:
+        """Let the queued jobs finish, then end every thread (each closing its connection)."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+
+def _deliver(future: asyncio.Future[Any], outcome: tuple[bool, Any]) -> None:
+    if future.done():
+        return
+    ok, value = outcome
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 class DatabasePool:
     """The threads that run store calls for every session of a server: reads on a pool, writes
     through the group writer."""
 
     def __init__(self, workers: int) -> None:
-        self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-db")
+        self.reads = ReadThreads(workers)
         self.workers = workers
         self.writer = GroupWriter()
         # \Recent claims waiting in the writer's queue: folder id -> highest UID claimed. The
@@ -173,8 +244,7 @@ class DatabasePool:
         return folder_recent_claim(folder_id=folder_id, upto_uid=upto)
 
     async def run(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: _call(function, args, kwargs))
+        return await self.reads.run(lambda: _call(function, args, kwargs))
 
     async def write(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A store call that writes, committed by the group writer (see GroupWriter)."""
@@ -187,18 +257,7 @@ class DatabasePool:
 
     def shutdown(self) -> None:
         self.writer.stop()
-        barrier = threading.Barrier(self.workers, timeout=5)
-
-        def close() -> None:
-            db_connection.close()
-            try:
-                barrier.wait()
-            except threading.BrokenBarrierError:
-                pass
-
-        for _ in range(self.workers):
-            self.executor.submit(close)
-        self.executor.shutdown(wait=True)
+        self.reads.shutdown()
 
 
 def _call(function: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]) -> T:
