@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -12,3 +13,17 @@ def process_tree(pid: int) -> list[int]:
     except OSError:
         children = []
     return [pid, *(int(child) for child in children)]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the process, its live children and the children it has reaped."""
+    total = 0
+    for number, member in enumerate(process_tree(pid)):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        if number == 0:
+            total += int(fields[13]) + int(fields[14])
+    return total / os.sysconf("SC_CLK_TCK")

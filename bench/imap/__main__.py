@@ -13,7 +13,9 @@
 Yubin's server runs as an operator runs it: `manage.py agents` with YUBIN_AGENTS_PROCESSES
 processes sharing the port (default one per CPU; Dovecot runs a process per client), the memory
 figure counting all of them. BENCH_IMAP_SERVER=bench runs one server process of the bench's own
-instead (one event loop, one writer).
+instead (one event loop, one writer). BENCH_IMAP_PHASES (default "latency,mix,memory") picks
+the parts to run; BENCH_IMAP_MIXES (default "relogin,long") the mixes; BENCH_IMAP_PEER=none
+leaves Dovecot out (to compare two versions of Yubin).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ os.environ.setdefault("YUBIN_IMAP_MAX_CONNECTIONS_PER_IP", "5000")
 
 import django
 
-from bench.procs import process_tree
+from bench.procs import cpu_seconds, process_tree
 
 django.setup()
 
@@ -51,6 +53,8 @@ IDLE_CONNECTIONS = int(os.environ.get("BENCH_IMAP_IDLE", "1000"))
 MIX_CLIENTS = int(os.environ.get("BENCH_IMAP_CLIENTS", "10"))
 MIX_SECONDS = float(os.environ.get("BENCH_IMAP_MIX_SECONDS", "8"))
 SERVER = os.environ.get("BENCH_IMAP_SERVER", "agents")  # or "bench": one process of the bench's own
+PHASES = os.environ.get("BENCH_IMAP_PHASES", "latency,mix,memory").split(",")
+MIXES = os.environ.get("BENCH_IMAP_MIXES", "relogin,long").split(",")
 DISTINCT = 1000  # distinct message contents; larger folders repeat them
 LAST_50_ITEMS = "(FLAGS ENVELOPE BODYSTRUCTURE RFC822.SIZE)"
 # (name, command text for a folder of n messages). Timed with a raw socket client that only looks
@@ -184,7 +188,7 @@ def yubin_setup(size: int) -> str:
 
 
 def dovecot_start(root: Path, sizes: list[int]) -> tuple[subprocess.Popen, int] | None:
-    if shutil.which("dovecot") is None:
+    if shutil.which("dovecot") is None or os.environ.get("BENCH_IMAP_PEER") == "none":
         return None
     port = free_port()
     for sub in ("run", "mail", "home"):
@@ -358,10 +362,14 @@ def mix_client(port: int, address: str, relogin: bool, deadline: float, seed: in
     return timings
 
 
-def run_mix(port: int, address: str, relogin: bool) -> tuple[float, float, dict[str, tuple[float, float]]]:
-    """(commands/s, sessions/s, command -> (p50, p99)) of MIX_CLIENTS clients for MIX_SECONDS."""
+def run_mix(
+    port: int, address: str, relogin: bool, server_pid: int
+) -> tuple[float, float, float, dict[str, tuple[float, float]]]:
+    """(commands/s, sessions/s, server CPU ms per command, command -> (p50, p99)) of MIX_CLIENTS
+    clients for MIX_SECONDS."""
     from concurrent.futures import ThreadPoolExecutor
 
+    cpu_before = cpu_seconds(server_pid)
     deadline = time.monotonic() + MIX_SECONDS
     started = time.perf_counter()
     with ThreadPoolExecutor(MIX_CLIENTS) as pool:
@@ -374,7 +382,8 @@ def run_mix(port: int, address: str, relogin: bool) -> tuple[float, float, dict[
             merged.setdefault(name, []).extend(values)
     commands = sum(len(values) for name, values in merged.items())
     sessions = len(merged.get("LOGIN", []))
-    return commands / elapsed, sessions / elapsed, {name: percentiles(values) for name, values in merged.items()}
+    cpu = (cpu_seconds(server_pid) - cpu_before) * 1000 / max(commands, 1)
+    return commands / elapsed, sessions / elapsed, cpu, {name: percentiles(values) for name, values in merged.items()}
 
 
 def private_kb(pid: int) -> int:
@@ -451,7 +460,7 @@ def main() -> None:
     dovecot = dovecot_start(root, sizes)
     try:
         print(f"{'command':<28}{'size':>8}{'yubin p50':>11}{'p99':>8}{'dovecot p50':>13}{'p99':>8}{'ratio':>8}")
-        for size in sizes:
+        for size in sizes if "latency" in PHASES else ():
             ours = measure(port, addresses[size], size)
             theirs = measure(dovecot[1], addresses[size], size) if dovecot else {}
             for name, _ in COMMANDS:
@@ -461,21 +470,27 @@ def main() -> None:
                 print(f"{name:<28}{size:>8}{p50:11.2f}{p99:8.2f}{other_text}{ratio(other[0] if other else None, p50)}")
             print(flush=True)
         small = addresses[sizes[0]]
-        for relogin in (True, False):
+        mixes = [relogin for relogin, name in ((True, "relogin"), (False, "long")) if name in MIXES]
+        for relogin in mixes if "mix" in PHASES else ():
             label = "login/logout every cycle" if relogin else "long-lived sessions"
             print(f"mix: {MIX_CLIENTS} clients, {label}, {MIX_SECONDS:.0f} s, INBOX of {sizes[0]}")
-            ops, sessions, ours_mix = run_mix(port, small, relogin)
-            other_ops, other_sessions, theirs_mix = run_mix(dovecot[1], small, relogin) if dovecot else (0, 0, {})
+            ops, sessions, cpu, ours_mix = run_mix(port, small, relogin, yubin.pid)
+            other_ops, other_sessions, other_cpu, theirs_mix = (
+                run_mix(dovecot[1], small, relogin, dovecot[0].pid) if dovecot else (0, 0, 0, {})
+            )
             throughput = f"{ops / other_ops:7.2f}x" if other_ops else "    n/a"
             print(f"  {'commands/s':<16}{ops:10.0f}{other_ops:20.0f}{throughput}  (yubin, dovecot, yubin/dovecot)")
             if relogin:
                 print(f"  {'sessions/s':<16}{sessions:10.0f}{other_sessions:20.0f}")
+            print(f"  {'CPU ms/command':<16}{cpu:10.2f}{other_cpu:20.2f}  (server processes)")
             print(f"  {'command':<16}{'yubin p50':>10}{'p99':>8}{'dovecot p50':>12}{'p99':>8}{'ratio':>8}")
             for name, (p50, p99) in ours_mix.items():
                 other = theirs_mix.get(name)
                 other_text = f"{other[0]:12.2f}{other[1]:8.2f}" if other else f"{'n/a':>12}{'':>8}"
                 print(f"  {name:<16}{p50:10.2f}{p99:8.2f}{other_text}{ratio(other[0] if other else None, p50)}")
             print(flush=True)
+        if "memory" not in PHASES:
+            return
         # A fresh server process, so heap freed by the phases above does not hide the growth.
         yubin.terminate()
         yubin.wait(30)

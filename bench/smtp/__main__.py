@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.peers.postfix import DELIVERY_SERVICES  # noqa: E402
 from bench.peers.postfix import Postfix as PeerPostfix  # noqa: E402
-from bench.procs import process_tree  # noqa: E402
+from bench.procs import cpu_seconds, process_tree  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_SMTP_MESSAGES", "400"))
 LOADS = [(1, 4096), (10, 4096), (50, 4096), (1, 65536), (10, 65536), (50, 65536)]
@@ -148,11 +148,7 @@ class Yubin:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the agents processes so far."""
-        total = 0
-        for pid in self.pids():
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.process.pid)
 
     def delivered(self) -> int:
         code = "import django; django.setup(); from store.models import Message; print(Message.objects.count())"
