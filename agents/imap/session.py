@@ -283,6 +283,12 @@ class Session:
         self.unsubscribe: Callable[[], None] | None = None
         self.implicit_tls = conn.tls
         self.compressed = False
+        # The read timeout (autologout, RFC 3501 §5.4): one watchdog timer per session, re-armed
+        # as it fires, instead of a timeout scheduled and cancelled around every command line.
+        self._reading_since: float | None = None  # loop time a readline began waiting, if it is
+        self._timed_out = False
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
 
     # --- output -----------------------------------------------------------------------------
 
@@ -365,6 +371,10 @@ class Session:
             pass
 
     def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+            self._task = None
         if self.unsubscribe is not None:
             self.unsubscribe()
             self.unsubscribe = None
@@ -375,8 +385,36 @@ class Session:
         return limits.PREAUTH_TIMEOUT_SECONDS if self.state == NOT_AUTHENTICATED else limits.AUTOLOGOUT_SECONDS
 
     async def readline(self, limit: int = limits.MAX_LINE_LENGTH) -> bytes:
-        async with asyncio.timeout(self.timeout()):
+        """One line from the client; TimeoutError when it sends none within timeout()."""
+        if self._watchdog is None:
+            loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+            self._watchdog = loop.call_later(self.timeout(), self._watch)
+        self._reading_since = asyncio.get_running_loop().time()
+        try:
             return await self.conn.readline(limit)
+        except asyncio.CancelledError:
+            if not self._timed_out:
+                raise
+            self._timed_out = False
+            if self._task is not None:
+                self._task.uncancel()
+            raise TimeoutError from None
+        finally:
+            self._reading_since = None
+
+    def _watch(self) -> None:
+        if self._task is None or self._task.done():
+            self._watchdog = None
+            return
+        loop = asyncio.get_running_loop()
+        waited = 0.0 if self._reading_since is None else loop.time() - self._reading_since
+        left = self.timeout() - waited
+        if left <= 0:
+            self._timed_out = True
+            self._task.cancel()
+            left = self.timeout()
+        self._watchdog = loop.call_later(max(left, 0.05), self._watch)
 
     async def _read_command(self) -> bytes | None:
         """A whole command with its literals inline; None when it was refused (reply already sent)."""

@@ -1,9 +1,13 @@
 """Limits and bad input: BAD and the session goes on; fuzzed sessions in every state never crash."""
 
+import time
+
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.agents.imap.conftest import message
+from tests.agents.imap.conftest import ADDRESS, message
+from tests.conftest import PASSWORD
 
 COMMANDS = [b"NOOP", b"FETCH", b"UID", b"SEARCH", b"SELECT", b"STORE", b"LIST", b"APPEND", b"IDLE", b"XYZZY"]
 
@@ -60,3 +64,41 @@ def test_session_fuzz(imap, state, lines):
     check = imap.raw()
     assert check.command(b"z", b"NOOP")[-1] == b"z OK NOOP completed\r\n"
     check.close()
+
+
+def test_silent_client_is_logged_out(imap, monkeypatch):
+    """A client that sends nothing is told why and closed (RFC 3501 §5.4): before login after the
+    pre-authentication timeout, after login after the autologout timer."""
+    from agents.imap import limits
+    from agents.imap.protocol import response
+
+    monkeypatch.setattr(limits, "PREAUTH_TIMEOUT_SECONDS", 0.4)
+    monkeypatch.setattr(limits, "AUTOLOGOUT_SECONDS", 0.8)
+    silent = imap.raw()
+    started = time.monotonic()
+    assert silent.line() == f"* BYE {response.AUTOLOGOUT}\r\n".encode()
+    with pytest.raises(ConnectionError):
+        silent.line()
+    assert 0.3 < time.monotonic() - started < 5
+    silent.close()
+
+    client = imap.raw()
+    assert client.command(b"a1", f'LOGIN {ADDRESS} "{PASSWORD}"'.encode())[-1].startswith(b"a1 OK")
+    started = time.monotonic()
+    assert client.line() == f"* BYE {response.AUTOLOGOUT}\r\n".encode()
+    assert 0.7 < time.monotonic() - started < 5  # the longer, authenticated timer
+    client.close()
+
+
+def test_client_that_keeps_talking_is_not_logged_out(imap, monkeypatch):
+    """The timer counts from the last command, not from the start of the session."""
+    from agents.imap import limits
+
+    monkeypatch.setattr(limits, "AUTOLOGOUT_SECONDS", 0.5)
+    client = imap.raw()
+    assert client.command(b"a1", f'LOGIN {ADDRESS} "{PASSWORD}"'.encode())[-1].startswith(b"a1 OK")
+    for number in range(8):  # 1.6 s in all, three times the timer
+        time.sleep(0.2)
+        tag = b"n%d" % number
+        assert client.command(tag, b"NOOP")[-1].startswith(tag + b" OK")
+    client.close()
