@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 from agents.imap import limits
 from agents.imap.errors import Bad, No
+from agents.imap.folder_cache import WIRE
 from agents.imap.parser_helpers import datetime_parse, flags_parse
 from agents.imap.protocol import response
 from agents.imap.protocol.parser import Atom, String
@@ -11,7 +14,7 @@ from agents.imap.registry import AUTH, Request, command
 from agents.imap.session import Session
 from store.blobs import blob_write
 from store.parse import ParsedMessage, parse_message
-from store.selectors.imap import imap_folder
+from store.selectors.imap import FolderRow, imap_folder
 from store.services import message_append
 
 
@@ -41,12 +44,12 @@ async def append(session: Session, request: Request) -> str | None:
     if len(message) > limits.append_limit():
         raise No(response.TOO_BIG, "TOOBIG")
     assert session.account_id is not None
-    folder = await session.db.run(imap_folder, session.account_id, name)
-    if folder is None:
+    # The folder, the parse and the blob's file (and its fsyncs) on a read thread, in one trip,
+    # so the store writer, which commits for every session, only runs the statements.
+    prepared = await session.db.run(_prepare, session.account_id, name, message)
+    if prepared is None:
         raise No(response.NO_SUCH_MAILBOX, "TRYCREATE")
-    # The parse and the blob's file (and its fsyncs) are done on a read thread first, so the
-    # store writer, which commits for every session, only runs the statements.
-    parsed = await session.db.run(_prepare, message)
+    folder, parsed = prepared
     result = await session.db.write(
         lambda: message_append(
             folder_id=folder.id,
@@ -61,9 +64,16 @@ async def append(session: Session, request: Request) -> str | None:
     return f"[APPENDUID {result.uid_validity} {result.uid}] APPEND completed"
 
 
-def _prepare(message: bytes) -> ParsedMessage:
-    blob_write(message)
-    return parse_message(message)
+def _prepare(account_id: int, name: str, message: bytes) -> tuple[FolderRow, ParsedMessage] | None:
+    folder = imap_folder(account_id, name)
+    if folder is None:
+        return None
+    digest = blob_write(message)
+    parsed = parse_message(message)
+    # A client that appends usually fetches what it appended: its FETCH answers come from the
+    # cache without reading the parse back. As stored: through JSON, like the Blob row's columns.
+    WIRE.put(digest, json.loads(json.dumps(parsed.envelope)), json.loads(json.dumps(parsed.body)))
+    return folder, parsed
 
 
 def _is_message(args: object) -> bool:
