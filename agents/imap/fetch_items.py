@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ MACROS = {
 }
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ"}
 SIMPLE |= {"RFC822", "RFC822.HEADER", "RFC822.TEXT"}
+HEADER_CACHE_BYTES = 8 * 1024 * 1024  # per process; a listing's header fields are a few hundred bytes a message
 _SECTION = re.compile(
     r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[(.*)\](?:<(\d{1,10})(?:\.(\d{1,10}))?>)?$", re.S | re.I
 )
@@ -170,6 +173,53 @@ def blob_read_range(digest: str, start: int, end: int) -> bytes:
         os.close(fd)
 
 
+class HeaderCache:
+    """(blob, header offset, field names, NOT) -> the filtered header block, LRU by bytes.
+
+    Clients list a folder with BODY.PEEK[HEADER.FIELDS (...)] of the same fields, again on every
+    resync and every webmail page: like Dovecot's cache file, the answer is kept instead of
+    reading and splitting the header each time. Blobs never change, so entries never go stale.
+    """
+
+    def __init__(self, limit: int = HEADER_CACHE_BYTES) -> None:
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[str, int, tuple[str, ...], bool], bytes] = OrderedDict()
+        self._bytes = 0
+        self.limit = limit
+
+    def get(self, key: tuple[str, int, tuple[str, ...], bool]) -> bytes | None:
+        return self._entries.get(key)
+
+    def put(self, key: tuple[str, int, tuple[str, ...], bool], value: bytes) -> None:
+        cost = len(value) + 200
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = value
+            self._bytes += cost
+            while self._bytes > self.limit and self._entries:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= len(dropped) + 200
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+HEADERS = HeaderCache()
+
+
+def _header_fields_cached(digest: str, start: int, end: int, section: Section) -> bytes:
+    exclude = section.text.endswith(".NOT")
+    key = (digest, start, tuple(name.lower() for name in section.fields), exclude)
+    found = HEADERS.get(key)
+    if found is None:
+        found = _filter_fields(blob_read_range(digest, start, end), section.fields, exclude)
+        HEADERS.put(key, found)
+    return found
+
+
 def _filter_fields(header: bytes, names: list[str], exclude: bool) -> bytes:
     wanted = {name.lower() for name in names}
     kept = [raw for name, raw in header_fields(header) if (name.lower() in wanted) != exclude]
@@ -196,10 +246,9 @@ def section_bytes(digest: str, body: dict[str, Any], section: Section) -> bytes 
             part = part["message"]["body"]
         if text == "TEXT":
             return blob_read_range(digest, part["body_start"], part["end"])
-        header = blob_read_range(digest, part["header_start"], part["body_start"])
         if text == "HEADER":
-            return header
-        return _filter_fields(header, section.fields, text.endswith(".NOT"))
+            return blob_read_range(digest, part["header_start"], part["body_start"])
+        return _header_fields_cached(digest, part["header_start"], part["body_start"], section)
     if not section.path:
         return blob_read_range(digest, 0, body["end"])
     return blob_read_range(digest, part["body_start"], part["end"])

@@ -326,5 +326,8 @@ WIRE = WireCache()
 
 
 def caches_clear() -> None:
+    from agents.imap.fetch_items import HEADERS
+
     META.clear()
     WIRE.clear()
+    HEADERS.clear()

@@ -63,3 +63,35 @@ def test_fetch_bad_items(imap):
     assert raw.command(b"e", b"FETCH 5 FLAGS")[-1].startswith(b"e BAD")
     assert raw.command(b"f", b"UID FETCH 5:* FLAGS")[-1].startswith(b"f OK")
     assert raw.command(b"g", b"FETCH 1 (UID)")[0] == b"* 1 FETCH (UID 1)\r\n"
+
+
+FORWARDED = (
+    b"From: Jiro <jiro@example.org>\r\nTo: taro@example.test\r\nSubject: fwd\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
+    b"--b1\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+    b"--b1\r\nContent-Type: message/rfc822\r\n\r\n"
+    b"From: Saburo <saburo@example.org>\r\nSubject: inner\r\nX-Note: kept\r\n\r\ninner body\r\n"
+    b"--b1--\r\n"
+)
+
+
+def test_header_fields_same_answer_every_time(imap):
+    """HEADER.FIELDS and HEADER.FIELDS.NOT of the message and of an attached message: the second
+    and third asks (answered from the header cache) are byte for byte the first."""
+    imap.deliver(FORWARDED)
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX")
+    asks = [
+        (b"BODY.PEEK[HEADER.FIELDS (subject FROM)]", b"From: Jiro <jiro@example.org>\r\nSubject: fwd\r\n\r\n"),
+        (b"BODY.PEEK[HEADER.FIELDS (SUBJECT)]", b"Subject: fwd\r\n\r\n"),
+        (b"BODY.PEEK[2.HEADER.FIELDS (Subject)]", b"Subject: inner\r\n\r\n"),
+        (b"BODY.PEEK[2.HEADER.FIELDS.NOT (From Subject)]", b"X-Note: kept\r\n\r\n"),
+    ]
+    for round_number in range(3):
+        for number, (item, expected) in enumerate(asks):
+            tag = b"f%d%d" % (round_number, number)
+            lines = raw.command(tag, b"FETCH 1 (" + item + b")")
+            assert lines[-1].startswith(tag + b" OK")
+            answer = b"".join(lines[:-1])
+            assert b"{%d}\r\n" % len(expected) + expected in answer, (item, answer)
