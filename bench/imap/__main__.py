@@ -6,8 +6,10 @@
    Yubin as rows sharing the 1,000 blobs, for Dovecot as Maildir files), distinct UIDs each.
 2. A Thunderbird-like concurrent mix (BENCH_IMAP_CLIENTS clients, BENCH_IMAP_MIX_SECONDS each):
    LIST, SELECT, FETCH flags, FETCH headers, FETCH a body, STORE, SEARCH, APPEND (45 KB), EXPUNGE,
-   IDLE; once logging in and out every cycle, once with long-lived sessions. ops/s, sessions/s
-   and p50/p99 per command.
+   IDLE; once logging in and out every cycle, once with long-lived sessions. ops/s, sessions/s,
+   the server's CPU per command and p50/p99 per command. Each mix runs in BENCH_IMAP_MIX_ROUNDS
+   rounds (default 4), Yubin and Dovecot taking turns, so a change in the machine's speed
+   during the run weighs on both alike.
 3. Private memory per idle connection with BENCH_IMAP_IDLE (default 1,000) connections, each with
    the 1k INBOX selected.
 Yubin's server runs as an operator runs it: `manage.py agents` with YUBIN_AGENTS_PROCESSES
@@ -31,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +54,8 @@ ROOT = Path(__file__).resolve().parents[2]
 REPEAT = int(os.environ.get("BENCH_IMAP_REPEAT", "15"))
 IDLE_CONNECTIONS = int(os.environ.get("BENCH_IMAP_IDLE", "1000"))
 MIX_CLIENTS = int(os.environ.get("BENCH_IMAP_CLIENTS", "10"))
-MIX_SECONDS = float(os.environ.get("BENCH_IMAP_MIX_SECONDS", "8"))
+MIX_SECONDS = float(os.environ.get("BENCH_IMAP_MIX_SECONDS", "5"))
+MIX_ROUNDS = int(os.environ.get("BENCH_IMAP_MIX_ROUNDS", "4"))
 SERVER = os.environ.get("BENCH_IMAP_SERVER", "agents")  # or "bench": one process of the bench's own
 PHASES = os.environ.get("BENCH_IMAP_PHASES", "latency,mix,memory").split(",")
 MIXES = os.environ.get("BENCH_IMAP_MIXES", "relogin,long").split(",")
@@ -362,11 +366,32 @@ def mix_client(port: int, address: str, relogin: bool, deadline: float, seed: in
     return timings
 
 
-def run_mix(
-    port: int, address: str, relogin: bool, server_pid: int
-) -> tuple[float, float, float, dict[str, tuple[float, float]]]:
-    """(commands/s, sessions/s, server CPU ms per command, command -> (p50, p99)) of MIX_CLIENTS
-    clients for MIX_SECONDS."""
+@dataclass
+class MixResult:
+    """What a mix measured, summed over rounds."""
+
+    seconds: float = 0.0
+    cpu: float = 0.0  # server CPU seconds
+    timings: dict[str, list[float]] = field(default_factory=dict)  # command -> latencies (ms)
+
+    def commands(self) -> int:
+        return sum(len(values) for values in self.timings.values())
+
+    def rate(self) -> float:
+        return self.commands() / self.seconds if self.seconds else 0.0
+
+    def sessions_rate(self) -> float:
+        return len(self.timings.get("LOGIN", [])) / self.seconds if self.seconds else 0.0
+
+    def cpu_per_command(self) -> float:
+        return self.cpu * 1000 / max(self.commands(), 1)
+
+    def percentiles(self) -> dict[str, tuple[float, float]]:
+        return {name: percentiles(values) for name, values in self.timings.items()}
+
+
+def run_mix(port: int, address: str, relogin: bool, server_pid: int, result: MixResult) -> None:
+    """MIX_CLIENTS clients for MIX_SECONDS, added to result."""
     from concurrent.futures import ThreadPoolExecutor
 
     cpu_before = cpu_seconds(server_pid)
@@ -375,15 +400,11 @@ def run_mix(
     with ThreadPoolExecutor(MIX_CLIENTS) as pool:
         futures = [pool.submit(mix_client, port, address, relogin, deadline, n) for n in range(MIX_CLIENTS)]
         results = [future.result() for future in futures]
-    elapsed = time.perf_counter() - started
-    merged: dict[str, list[float]] = {}
-    for result in results:
-        for name, values in result.items():
-            merged.setdefault(name, []).extend(values)
-    commands = sum(len(values) for name, values in merged.items())
-    sessions = len(merged.get("LOGIN", []))
-    cpu = (cpu_seconds(server_pid) - cpu_before) * 1000 / max(commands, 1)
-    return commands / elapsed, sessions / elapsed, cpu, {name: percentiles(values) for name, values in merged.items()}
+    result.seconds += time.perf_counter() - started
+    result.cpu += cpu_seconds(server_pid) - cpu_before
+    for one in results:
+        for name, values in one.items():
+            result.timings.setdefault(name, []).extend(values)
 
 
 def private_kb(pid: int) -> int:
@@ -473,11 +494,18 @@ def main() -> None:
         mixes = [relogin for relogin, name in ((True, "relogin"), (False, "long")) if name in MIXES]
         for relogin in mixes if "mix" in PHASES else ():
             label = "login/logout every cycle" if relogin else "long-lived sessions"
-            print(f"mix: {MIX_CLIENTS} clients, {label}, {MIX_SECONDS:.0f} s, INBOX of {sizes[0]}")
-            ops, sessions, cpu, ours_mix = run_mix(port, small, relogin, yubin.pid)
-            other_ops, other_sessions, other_cpu, theirs_mix = (
-                run_mix(dovecot[1], small, relogin, dovecot[0].pid) if dovecot else (0, 0, 0, {})
+            print(
+                f"mix: {MIX_CLIENTS} clients, {label}, {MIX_ROUNDS} rounds of {MIX_SECONDS:.0f} s each, "
+                f"INBOX of {sizes[0]}"
             )
+            ours, theirs = MixResult(), MixResult()
+            for number in range(MIX_ROUNDS):  # interleaved, so the machine's drift hits both alike
+                runs = [(port, yubin.pid, ours)] + ([(dovecot[1], dovecot[0].pid, theirs)] if dovecot else [])
+                for run_port, pid, result in runs if number % 2 == 0 else runs[::-1]:
+                    run_mix(run_port, small, relogin, pid, result)
+            ops, sessions, cpu, ours_mix = ours.rate(), ours.sessions_rate(), ours.cpu_per_command(), ours.percentiles()
+            other_ops, other_sessions, other_cpu = theirs.rate(), theirs.sessions_rate(), theirs.cpu_per_command()
+            theirs_mix = theirs.percentiles()
             throughput = f"{ops / other_ops:7.2f}x" if other_ops else "    n/a"
             print(f"  {'commands/s':<16}{ops:10.0f}{other_ops:20.0f}{throughput}  (yubin, dovecot, yubin/dovecot)")
             if relogin:
