@@ -204,8 +204,9 @@ class Evaluator:
             bit, wanted = node.value
             if not bit:
                 return set(range(self.count))
-            flags = self.flags
-            return {i for i in range(self.count) if bool(flags[i] & bit) == wanted}
+            if wanted:
+                return {i for i, bits in enumerate(self.flags) if bits & bit}
+            return {i for i, bits in enumerate(self.flags) if not bits & bit}
         if kind == "recent":
             having = set(self.recent)
             return having if node.value else set(range(self.count)) - having
@@ -224,7 +225,7 @@ class Evaluator:
             return set(select_positions(self.uids, node.value.resolve(star)))
         if kind == "modseq":
             threshold = int(node.value)
-            return {i for i in range(self.count) if self.modseqs[i] >= threshold}
+            return {i for i, modseq in enumerate(self.modseqs) if modseq >= threshold}
         if kind == "saved":
             return self.positions_of_uids(set(self.saved))
         if kind == "column":

@@ -60,9 +60,9 @@ def send_results(
 ) -> None:
     columns = session.require_view().columns
     numbers = [columns.uids[i] for i in positions] if request.uid else [i + 1 for i in positions]
-    highest = max((columns.modseqs[i] for i in positions), default=0)
+    highest = max((columns.modseqs[i] for i in positions), default=0) if used_modseq else 0
     if options is None and "IMAP4REV2" not in session.enabled:
-        text = "SEARCH" + "".join(f" {n}" for n in numbers)
+        text = " ".join(["SEARCH", *map(str, numbers)])
         if used_modseq and numbers:
             text += f" (MODSEQ {highest})"
         session.untagged(text)
