@@ -67,7 +67,7 @@ def changes_record(changes: list[tuple[int, int | None, str, int]]) -> None:
             f"INSERT INTO {ChangeEvent._meta.db_table} (account_id, folder_id, kind, modseq, created) "  # noqa: S608
             "VALUES (%s, %s, %s, %s, %s) RETURNING id"
         )
-        created = ChangeEvent._meta.get_field("created").get_db_prep_save(timezone.now(), connection)
+        created = connection.ops.adapt_datetimefield_value(timezone.now())
         with connection.cursor() as cursor:
             for account_id, folder_id, kind, modseq in changes:
                 cursor.execute(sql, [account_id, folder_id, kind, modseq, created])
