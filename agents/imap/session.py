@@ -172,14 +172,11 @@ class ReadThreads:
         self._jobs = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0  # threads waiting for a job
-        self._waiting = 0  # jobs queued and not yet taken
         self._threads: list[threading.Thread] = []
 
     async def run(self, call: Callable[[], T]) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        with self._lock:
-            self._waiting += 1
         self._jobs.put((call, loop, future))
         if not self._threads:
             self._grow()
@@ -190,7 +187,7 @@ class ReadThreads:
     def _grow(self) -> None:
         """Start a thread when jobs wait and none is idle (and the limit allows)."""
         with self._lock:
-            if self._waiting and not self._idle and len(self._threads) < self.workers:
+            if self._jobs.qsize() and not self._idle and len(self._threads) < self.workers:
                 thread = threading.Thread(target=self._work, name=f"imap-db-{len(self._threads)}", daemon=True)
                 self._threads.append(thread)
                 self._idle += 1  # counted before it starts, so a burst starts no more than needed
@@ -198,18 +195,11 @@ class ReadThreads:
 
     def _work(self) -> None:
         jobs = self._jobs
-        started = True
         try:
-            while True:
-                if not started:
-                    with self._lock:
-                        self._idle += 1
-                started = False
+            while True:  # idle here: counted by _grow at the start, then after each job
                 item = jobs.get()
                 with self._lock:
                     self._idle -= 1
-                    if item is not None:
-                        self._waiting -= 1
                 if item is None:
                     return
                 call, loop, future = item
@@ -221,6 +211,8 @@ class ReadThreads:
                     loop.call_soon_threadsafe(_deliver, future, outcome)
                 except RuntimeError:  # the caller's loop is closed
                     pass
+                with self._lock:
+                    self._idle += 1
         finally:
             db_connection.close()
 
@@ -404,11 +396,11 @@ class Session:
 
     async def readline(self, limit: int = limits.MAX_LINE_LENGTH) -> bytes:
         """One line from the client; TimeoutError when it sends none within timeout()."""
+        loop = asyncio.get_running_loop()
         if self._watchdog is None:
-            loop = asyncio.get_running_loop()
             self._task = asyncio.current_task()
             self._watchdog = loop.call_later(self.timeout(), self._watch)
-        self._reading_since = asyncio.get_running_loop().time()
+        self._reading_since = loop.time()
         try:
             return await self.conn.readline(limit)
         except asyncio.CancelledError:
