@@ -140,7 +140,7 @@ def keywords_tuple(value: Any) -> tuple[str, ...]:
     """A keywords column read through a raw cursor (JSON text, or a list) as a tuple."""
     if not value or value == "[]":
         return ()
-    words = json.loads(value) if isinstance(value, str) else value
+    words = _json(value)
     return tuple(words) if isinstance(words, list) else ()
 
 
@@ -169,10 +169,9 @@ def imap_snapshot(folder_id: int) -> Snapshot | None:
         rows = cursor.fetchall()
     keywords: dict[int, tuple[str, ...]] = {}
     for uid, _, _, words in rows:
-        if words and words not in ("[]", []):
-            parsed = json.loads(words) if isinstance(words, str) else words
-            if parsed:
-                keywords[uid] = tuple(parsed)
+        found = keywords_tuple(words)
+        if found:
+            keywords[uid] = found
     return Snapshot(
         folder=folder,
         uids=[row[0] for row in rows],
