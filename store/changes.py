@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from store.models import ChangeEvent
+from store.sql import driver_cursor
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def change_record(*, account_id: int, folder_id: int | None, kind: str, modseq: 
     """Record a change inside the caller's transaction; it is published once that commits."""
     row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with driver_cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(row.pk)])
     change = Change(id=row.pk, account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
     transaction.on_commit(lambda: _publish(change))
@@ -68,7 +69,7 @@ def changes_record(changes: list[tuple[int, int | None, str, int]]) -> None:
             "VALUES (%s, %s, %s, %s, %s) RETURNING id"
         )
         created = connection.ops.adapt_datetimefield_value(timezone.now())
-        with connection.cursor() as cursor:
+        with driver_cursor() as cursor:
             for account_id, folder_id, kind, modseq in changes:
                 cursor.execute(sql, [account_id, folder_id, kind, modseq, created])
                 published.append(Change(cursor.fetchone()[0], account_id, folder_id, kind, modseq))
@@ -77,7 +78,7 @@ def changes_record(changes: list[tuple[int, int | None, str, int]]) -> None:
             row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
             published.append(Change(row.pk, account_id, folder_id, kind, modseq))
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with driver_cursor() as cursor:
             cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(max(c.id for c in published))])
 
     def publish_all() -> None:

@@ -20,6 +20,7 @@ from django.db import connection
 from django.db.models import Q
 
 from store.models import Account, Expunged, Folder, Message
+from store.sql import driver_cursor
 
 FTS_TABLE = "store_message_fts"
 FTS_STATE_TABLE = "store_message_fts_state"  # high-water mark of the index (migration 0007)
@@ -110,20 +111,20 @@ imap_data_version = _DataVersion()
 
 
 def imap_folders(account_id: int) -> list[FolderRow]:
-    with connection.cursor() as cursor:
+    with driver_cursor() as cursor:
         cursor.execute(_FOLDERS_OF_ACCOUNT, [account_id])
         return [FolderRow(*row) for row in cursor.fetchall()]
 
 
 def imap_folder(account_id: int, name: str) -> FolderRow | None:
-    with connection.cursor() as cursor:
+    with driver_cursor() as cursor:
         cursor.execute(_FOLDER_BY_NAME, [account_id, name])
         row = cursor.fetchone()
     return FolderRow(*row) if row else None
 
 
 def imap_folder_by_id(folder_id: int) -> FolderRow | None:
-    with connection.cursor() as cursor:
+    with driver_cursor() as cursor:
         cursor.execute(_FOLDER_BY_ID, [folder_id])
         row = cursor.fetchone()
     return FolderRow(*row) if row else None
@@ -161,7 +162,7 @@ def imap_snapshot(folder_id: int) -> Snapshot | None:
     if folder is None:
         return None
     table = Message._meta.db_table
-    with connection.cursor() as cursor:
+    with driver_cursor() as cursor:
         cursor.execute(
             f"SELECT uid, flags, modseq, keywords FROM {table} WHERE folder_id = %s ORDER BY uid",  # noqa: S608
             [folder_id],
@@ -199,7 +200,7 @@ def imap_changes(folder_id: int, since: int) -> Changes | None:
         return None
     if folder.highest_modseq <= since:
         return Changes(folder=folder, rows=[], expunged=[])
-    with connection.cursor() as cursor:
+    with driver_cursor() as cursor:
         cursor.execute(
             f"SELECT uid, flags, modseq, keywords FROM {Message._meta.db_table} "  # noqa: S608
             "WHERE folder_id = %s AND modseq > %s ORDER BY uid",
@@ -239,7 +240,7 @@ def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> s
     if len(needle) >= MIN_INDEXED_NEEDLE and connection.vendor == "sqlite":
         phrase = '"' + needle.replace('"', '""') + '"'
         match = "{" + " ".join(columns) + "} : " + phrase
-        with connection.cursor() as cursor:
+        with driver_cursor() as cursor:
             # The mark first: the index read after it holds at least every message up to it, and
             # the messages above it (committed, not yet indexed) are scanned.
             cursor.execute(f"SELECT indexed_upto FROM {FTS_STATE_TABLE} WHERE id = 1")  # noqa: S608
@@ -260,7 +261,7 @@ def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> s
     if connection.vendor == "postgresql":
         condition = " OR ".join(f"{column} ILIKE %s" for column in columns)
         pattern = "%" + _like_escape(needle) + "%"
-        with connection.cursor() as cursor:
+        with driver_cursor() as cursor:
             cursor.execute(
                 f"SELECT uid FROM {table} WHERE folder_id = %s AND ({condition})",  # noqa: S608
                 [folder_id, *([pattern] * len(columns))],
@@ -335,7 +336,7 @@ def imap_meta_rows(folder_id: int, after_uid: int) -> tuple[int, int, list[tuple
     as timestamps. The folder row is read first: a UID below that UIDNEXT missing from the rows
     is gone from the store. The date_sent timestamp is NaN when the message has no usable Date.
     """
-    with connection.cursor() as cursor:
+    with driver_cursor() as cursor:
         cursor.execute(
             f"SELECT message_count, uid_next FROM {Folder._meta.db_table} WHERE id = %s",  # noqa: S608
             [folder_id],
@@ -357,7 +358,7 @@ def imap_blob_parse(digests: list[str]) -> dict[str, tuple[Any, Any]]:
     from store.models import Blob
 
     found: dict[str, tuple[Any, Any]] = {}
-    with connection.cursor() as cursor:
+    with driver_cursor() as cursor:
         for start in range(0, len(digests), 500):
             chunk = digests[start : start + 500]
             marks = ", ".join(["%s"] * len(chunk))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from store.addresses import AddressError, normalize_address, split_address
 from store.models import Account, Alias, Domain, SieveScript
+from store.sql import driver_cursor
 
 MAX_ALIAS_DEPTH = 10  # Postfix's virtual_alias_recursion_limit is 1000; ours is plenty for humans
 MAX_ALIAS_EXPANSION = 1000  # Postfix's virtual_alias_expansion_limit
@@ -112,7 +113,6 @@ def sieve_scripts_for_many(
     owners: set[tuple[int, int]],
 ) -> dict[tuple[int, int], list[tuple[int, str, str]]]:
     """sieve_scripts_for for many (account_id, domain_id) pairs with one query."""
-    from django.db import connection
 
     if not owners:
         return {}
@@ -122,7 +122,7 @@ def sieve_scripts_for_many(
     by_domain: dict[int, tuple[int, str, str]] = {}
     # Raw SQL: this runs once per delivery batch, where the ORM's query building costs more
     # than the query.
-    with connection.cursor() as cursor:
+    with driver_cursor() as cursor:
         cursor.execute(
             f"SELECT id, name, content, account_id, domain_id FROM {SieveScript._meta.db_table} "  # noqa: S608
             f"WHERE active = %s AND (account_id IN ({', '.join(['%s'] * len(account_ids))}) "

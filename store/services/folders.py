@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from store.changes import change_record
 from store.errors import AlreadyExists, InvalidName, NotFound
 from store.models import Account, Folder, SpecialUse
+from store.sql import driver_cursor
 
 SEPARATOR = "/"
 MAX_FOLDER_NAME_LENGTH = 1000
@@ -149,7 +150,7 @@ def folder_recent_claim(*, folder_id: int, upto_uid: int) -> tuple[int, int] | N
     MODSEQ moves: \\Recent is session state, not a change to the messages.
     """
     table = Folder._meta.db_table
-    with connection.cursor() as cursor:  # plain statements: the IMAP writer runs one per new mail
+    with driver_cursor() as cursor:  # plain statements: the IMAP writer runs one per new mail
         while True:
             cursor.execute(f"SELECT recent_uid FROM {table} WHERE id = %s", [folder_id])  # noqa: S608
             row = cursor.fetchone()

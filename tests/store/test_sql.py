@@ -1,0 +1,73 @@
+"""store.sql.driver_cursor and the services' insert helper: the ORM's results without its overhead."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+
+from store.models import Account, DeliveryLog
+from store.services import account_create, domain_create
+from store.services.log import log_records
+from store.sql import driver_cursor
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_placeholders_parameters_and_percent_signs():
+    domain_create(name="example.test")
+    account_create(address="taro@example.test", password="correct horse 1")
+    with driver_cursor() as cursor:
+        cursor.execute(
+            "SELECT address FROM store_account WHERE address LIKE %s AND address <> %s", ["taro%", "100%% sure"]
+        )
+        assert cursor.fetchall() == [("taro@example.test",)]
+        cursor.execute("SELECT COUNT(*) FROM store_account WHERE address LIKE 'taro%'")  # no params: as written
+        assert cursor.fetchone() == (1,)
+
+
+def test_driver_errors_are_djangos_and_the_transaction_is_rolled_back():
+    domain_create(name="example.test")
+    account = account_create(address="taro@example.test", password="correct horse 1")
+    with pytest.raises(IntegrityError), transaction.atomic(), driver_cursor() as cursor:
+        cursor.execute("UPDATE store_account SET quota = %s WHERE id = %s", [5, account.pk])
+        cursor.execute("UPDATE store_account SET address = %s WHERE id = %s", [None, account.pk])
+    assert Account.objects.get(pk=account.pk).quota == account.quota
+
+
+def test_inserted_rows_read_back_as_the_orm_wrote_them():
+    moment = datetime(2026, 11, 28, 9, 30, 15, 123456, tzinfo=UTC)
+    values = {
+        "event": "received",
+        "message_id": "m1@example.test",
+        "sender": "hanako@example.org",
+        "recipient": "taro@example.test",
+        "client_ip": "2001:db8::1",
+        "tls": True,
+        "size": 4096,
+        "detail": {"spf": "pass", "note": "日本語", "list": [1, 2]},
+    }
+    orm = DeliveryLog.objects.create(**values)
+    log_records(rows=[values, {"event": "rejected", "detail": {}}])
+    helper, bare = DeliveryLog.objects.exclude(pk=orm.pk).order_by("pk")
+    for name, value in values.items():
+        assert getattr(helper, name) == getattr(orm, name) == value, name
+    assert bare.client_ip is None and bare.detail == {} and bare.message_id == "" and bare.size == 0
+    assert abs((helper.created - orm.created).total_seconds()) < 60
+    # The stored text of the columns the ORM formats (date, JSON, address) is the same too.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT created, detail, client_ip FROM store_deliverylog WHERE id IN (%s, %s) ORDER BY id",
+            [orm.pk, helper.pk],
+        )
+        stored_orm, stored_helper = cursor.fetchall()
+    assert stored_orm[1:] == stored_helper[1:]
+    # A date given in the row is stored as the ORM stores it.
+    DeliveryLog.objects.filter(pk=orm.pk).update(created=moment)
+    log_records(rows=[{"event": "received", "created": moment}])
+    dated = DeliveryLog.objects.order_by("-pk").first()
+    assert dated is not None and dated.created == moment
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT created FROM store_deliverylog WHERE id IN (%s, %s)", [orm.pk, dated.pk])
+        assert len({row[0] for row in cursor.fetchall()}) == 1
