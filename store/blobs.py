@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -18,6 +19,7 @@ from django.conf import settings
 
 TEMP_DIR_NAME = "tmp"
 T = TypeVar("T")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def blob_root() -> Path:
@@ -54,12 +56,18 @@ def wire_facts(data: bytes) -> WireFacts:
 
 
 def blob_path(digest: str) -> Path:
-    if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+    return Path(_file(digest))
+
+
+def _file(digest: str) -> str:
+    """The blob's file name. Plain strings: on the path of every FETCH of a body, pathlib's
+    objects cost several times the read itself."""
+    if _DIGEST.fullmatch(digest) is None:
         raise ValueError(f"not a blob digest: {digest!r}")
-    return blob_root() / digest[:2] / digest[2:4] / digest
+    return f"{settings.YUBIN_BLOB_DIR}/{digest[:2]}/{digest[2:4]}/{digest}"
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -67,7 +75,7 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _present(final: Path, data: bytes) -> bool:
+def _present(final: str, data: bytes) -> bool:
     """True when these exact bytes are already under this name; they are fsynced again.
 
     A file can be there whole but not yet durable (a writer killed between its rename and its
@@ -85,7 +93,7 @@ def _present(final: Path, data: bytes) -> bool:
     return True
 
 
-def _write_new(data: bytes, digest: str, final: Path) -> None:
+def _write_new(data: bytes, digest: str, final: str) -> None:
     """Write into a temporary file, rename it into place, then fsync it.
 
     Renaming before the fsync lets one journal commit cover the data and the rename on
@@ -93,37 +101,37 @@ def _write_new(data: bytes, digest: str, final: Path) -> None:
     free. A crash in between leaves at worst an unfsynced file under its name, which no row
     names yet and which _present checks and fsyncs before it is ever used.
     """
-    temp_dir = blob_root() / TEMP_DIR_NAME
-    temp = temp_dir / f"{digest}.{os.getpid()}.{os.urandom(4).hex()}"
+    temp_dir = f"{settings.YUBIN_BLOB_DIR}/{TEMP_DIR_NAME}"
+    temp = f"{temp_dir}/{digest}.{os.getpid()}.{os.urandom(4).hex()}"
     fd = _in_directory(temp_dir, lambda: os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        _in_directory(final.parent, lambda: os.replace(temp, final))
+        _in_directory(os.path.dirname(final), lambda: os.replace(temp, final))
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _in_directory(directory: Path, operation: Callable[[], T]) -> T:
+def _in_directory(directory: str, operation: Callable[[], T]) -> T:
     """Run a file operation in directory, making the directory first when the operation finds it
     missing: no mkdir calls on the path of every message, once the fan-out directories exist."""
     try:
         return operation()
     except FileNotFoundError:
-        directory.mkdir(parents=True, exist_ok=True)
+        os.makedirs(directory, exist_ok=True)
         return operation()
 
 
 def blob_write(data: bytes) -> str:
     """Write data durably under its digest and return the digest; idempotent."""
     digest = blob_digest(data)
-    final = blob_path(digest)
+    final = _file(digest)
     if not _present(final, data):
         _write_new(data, digest, final)
-    _fsync_dir(final.parent)
+    _fsync_dir(os.path.dirname(final))
     return digest
 
 
@@ -134,7 +142,7 @@ def blobs_write(chunks: list[bytes]) -> list[str]:
     the same guarantee as blob_write with fewer fsyncs.
     """
     digests: list[str] = []
-    directories: set[Path] = set()
+    directories: set[str] = set()
     done: set[str] = set()
     for data in chunks:
         digest = blob_digest(data)
@@ -142,30 +150,41 @@ def blobs_write(chunks: list[bytes]) -> list[str]:
         if digest in done:
             continue
         done.add(digest)
-        final = blob_path(digest)
+        final = _file(digest)
         if not _present(final, data):
             _write_new(data, digest, final)
-        directories.add(final.parent)
+        directories.add(os.path.dirname(final))
     for directory in directories:
         _fsync_dir(directory)
     return digests
 
 
 def blob_read(digest: str) -> bytes:
-    return blob_path(digest).read_bytes()
+    with open(_file(digest), "rb") as handle:
+        return handle.read()
 
 
 def blob_read_range(digest: str, start: int, end: int) -> bytes:
-    """Bytes [start, end) of a blob, read without loading the rest."""
+    """Bytes [start, end) of a blob, read without loading the rest (or fewer at the file's end)."""
     if end <= start:
         return b""
-    with open(blob_path(digest), "rb") as handle:
-        handle.seek(start)
-        return handle.read(end - start)
+    fd = os.open(_file(digest), os.O_RDONLY)
+    try:
+        data = os.pread(fd, end - start, start)
+        if len(data) < end - start and data:  # a short read before the end: read on
+            parts = [data]
+            position = start + len(data)
+            while position < end and (chunk := os.pread(fd, end - position, position)):
+                parts.append(chunk)
+                position += len(chunk)
+            data = b"".join(parts)
+        return data
+    finally:
+        os.close(fd)
 
 
 def blob_delete(digest: str) -> None:
     try:
-        blob_path(digest).unlink()
+        os.unlink(_file(digest))
     except FileNotFoundError:
         pass

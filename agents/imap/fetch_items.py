@@ -6,18 +6,16 @@ BODY[1.2]<0.100> reads at most those bytes; nothing is re-parsed.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
-
 from agents.imap.errors import Bad
 from agents.imap.protocol.parser import Atom, Token
 from agents.imap.protocol.structure import part_at
+from store.blobs import blob_read_range
 from store.mime_headers import header_fields
 from store.mime_text import transfer_decode
 
@@ -144,33 +142,6 @@ def section_parse(text: str) -> Section:
     if part.startswith("HEADER.FIELDS"):
         echo = (path_text + "." if path_text else "") + part + " (" + " ".join(n.upper() for n in fields) + ")"
     return Section(kind=kind, peek=peek, path=path, text=part, fields=fields, partial=partial, echo=echo)
-
-
-_DIGEST = re.compile(r"[0-9a-f]{64}")
-
-
-def blob_read_range(digest: str, start: int, end: int) -> bytes:
-    """Bytes [start, end) of a blob: one pread, no file object (store.blobs layout)."""
-    if end <= start:
-        return b""
-    if not _DIGEST.fullmatch(digest):
-        raise ValueError(f"not a blob digest: {digest!r}")
-    fd = os.open(os.path.join(str(settings.YUBIN_BLOB_DIR), digest[:2], digest[2:4], digest), os.O_RDONLY)
-    try:
-        data = os.pread(fd, end - start, start)
-        if len(data) < end - start:  # a short read: read on to the end of the range
-            pieces = [data]
-            got = len(data)
-            while got < end - start:
-                more = os.pread(fd, end - start - got, start + got)
-                if not more:
-                    break
-                pieces.append(more)
-                got += len(more)
-            data = b"".join(pieces)
-        return data
-    finally:
-        os.close(fd)
 
 
 class HeaderCache:
