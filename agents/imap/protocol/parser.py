@@ -17,6 +17,9 @@ MAX_TAG_LENGTH = 64
 _LITERAL_AT_END = re.compile(rb"(~?)\{(\d{1,20})([+-]?)\}\r?\n?$")
 _TAG_CHARS = re.compile(r"[^\x00-\x20\x7f(){%*\"\\+]+")
 _ATOM_STOP = frozenset(b'(){ "\r\n') | frozenset(range(0x00, 0x20)) | {0x7F}
+# Runs of bytes that are not in _ATOM_STOP (and, for atoms, not "["): matched at C speed.
+_WORD_RUN = re.compile(rb'[^(){ "\x00-\x1f\x7f]*')
+_ATOM_RUN = re.compile(rb'[^(){ "\x00-\x1f\x7f\[]*')
 
 
 class ParseError(ValueError):
@@ -88,8 +91,7 @@ class _Parser:
 
     def word(self) -> str:
         start = self.position
-        while self.position < len(self.data) and self.data[self.position] not in _ATOM_STOP:
-            self.position += 1
+        self.position = _WORD_RUN.match(self.data, start).end()  # type: ignore[union-attr]
         if self.position == start:
             raise ParseError("missing word")
         return self.data[start : self.position].decode("ascii", "replace")
@@ -178,18 +180,13 @@ class _Parser:
     def atom(self) -> Atom:
         data = self.data
         start = self.position
-        while self.position < len(data):
-            char = data[self.position]
-            if char == 0x5B:  # "[": keep a section (with its spaces and parentheses) inside the atom
-                end = _section_end(data, self.position)
-                if end is None:
-                    self.position += 1
-                    continue
-                self.position = end
-                continue
-            if char in _ATOM_STOP:
+        while True:
+            self.position = _ATOM_RUN.match(data, self.position).end()  # type: ignore[union-attr]
+            if self.position >= len(data) or data[self.position] != 0x5B:
                 break
-            self.position += 1
+            # "[": keep a section (with its spaces and parentheses) inside the atom
+            end = _section_end(data, self.position)
+            self.position = self.position + 1 if end is None else end
         if self.position == start:
             raise ParseError(f"unexpected character {chr(data[start])!r}")
         return Atom(data[start : self.position].decode("utf-8", "surrogateescape"))
@@ -197,6 +194,17 @@ class _Parser:
 
 def _section_end(data: bytes, start: int) -> int | None:
     """Index after the "]" closing the "[" at start, or None when it is not closed on this line."""
+    close = data.find(b"]", start)
+    if close > 0:  # the usual section: no quotes or line ends, balanced parentheses before its "]"
+        inside = data[start + 1 : close]
+        if b'"' not in inside and b"\r" not in inside and b"\n" not in inside:
+            if inside.count(b"(") == inside.count(b")"):
+                return close + 1
+    return _section_end_scan(data, start)
+
+
+def _section_end_scan(data: bytes, start: int) -> int | None:
+    """_section_end byte by byte: quoted strings, nested parentheses."""
     depth = 0
     position = start + 1
     quoted = False

@@ -4,7 +4,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.imap.protocol.parser import Atom, ParseError, String, literal_announced, parse_command
+from agents.imap.protocol.parser import (
+    _ATOM_STOP,
+    Atom,
+    ParseError,
+    String,
+    _section_end,
+    _section_end_scan,
+    literal_announced,
+    parse_command,
+)
 from agents.imap.protocol.response import quote
 from agents.imap.protocol.seqset import SeqSet, SeqSetError, seqset_format
 from agents.imap.protocol.utf7 import Utf7Error, utf7_decode, utf7_encode
@@ -39,6 +48,32 @@ def test_parse_errors(line):
     """Malformed commands raise ParseError."""
     with pytest.raises(ParseError):
         parse_command(line)
+
+
+SECTION_BYTES = st.lists(st.sampled_from([b"[", b"]", b"(", b")", b'"', b"\\", b" ", b"\r", b"A", b"1", b"."]))
+
+
+@given(st.binary(max_size=5), SECTION_BYTES.map(b"".join))
+@settings(max_examples=500)
+def test_section_end_fast_path_agrees_with_the_scan(before, rest):
+    """The shortcut for plain sections finds the same "]" as the byte-by-byte scan."""
+    data = before + b"[" + rest
+    assert _section_end(data, len(before)) == _section_end_scan(data, len(before))
+
+
+@given(st.binary(min_size=1, max_size=40).filter(lambda b: b[:1] not in (b"(", b"{", b'"', b"~")))
+@settings(max_examples=500)
+def test_an_atom_ends_at_the_first_stop_byte_outside_a_section(text):
+    """FETCH 1 <atom>: the atom is every byte up to a stop byte, sections kept whole."""
+    try:
+        command = parse_command(b"a1 FETCH 1 " + text)
+    except ParseError:
+        return
+    atom = command.args[1]
+    raw = atom.encode("utf-8", "surrogateescape") if isinstance(atom, str) else b""
+    assert raw and text.startswith(raw)
+    if b"[" not in raw:
+        assert not set(raw) & _ATOM_STOP
 
 
 def test_nesting_limit():
