@@ -54,7 +54,9 @@ class Command:
 
 def literal_announced(line: bytes) -> tuple[int, bool, bool] | None:
     """(size, synchronising, binary) when a command line ends with a literal announcement."""
-    match = _LITERAL_AT_END.search(line)
+    # Only the end can hold one ("~{" + 20 digits + "+}\r\n" is 26 bytes): searching the whole
+    # line would try the pattern at every byte of it.
+    match = _LITERAL_AT_END.search(line, max(len(line) - 32, 0))
     if match is None:
         return None
     return int(match.group(2)), match.group(3) != b"+", match.group(1) == b"~"

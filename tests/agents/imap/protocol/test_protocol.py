@@ -84,7 +84,13 @@ def test_nesting_limit():
 
 @pytest.mark.parametrize(
     ("line", "expected"),
-    [(b"a APPEND x {10}\r\n", (10, True, False)), (b"a APPEND x {10+}\r\n", (10, False, False)), (b"a B\r\n", None)],
+    [
+        (b"a APPEND x {10}\r\n", (10, True, False)),
+        (b"a APPEND x {10+}\r\n", (10, False, False)),
+        (b"a B\r\n", None),
+        (b"a APPEND " + b"x" * 200 + b" ~{18446744073709551615+}\r\n", (18446744073709551615, False, True)),
+        (b"a SEARCH {3}\r\n" + b"x" * 200 + b"\r\n", None),
+    ],
 )
 def test_literal_announced(line, expected):
     assert literal_announced(line) == expected
