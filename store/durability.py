@@ -11,37 +11,31 @@ APPEND, the blob sweep before it removes files) makes every commit before it dur
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from django.db import connection
 
 
-@contextmanager
-def commit_flush(flush: bool) -> Iterator[None]:
-    """Run the transactions inside with the commit waiting for the disk flush or not.
+def flush_mode_keep(flush: bool) -> None:
+    """Make this thread's commits wait for the disk flush or not, and leave them so.
 
-    Call outside any transaction (SQLite refuses to change its safety level inside one). The
-    connection is set back to flushing afterwards, so no other write of this thread is affected.
+    For a thread that chooses the mode before each of its transactions (the IMAP store writer):
+    a statement only when the mode changes, not two around every transaction that does not
+    flush (setting it, then setting it back). A new connection starts flushing; the mode last
+    set is remembered with the driver connection it was set on, so a reconnect is never taken
+    for one that does not flush. Call outside any transaction.
     """
-    if flush:
-        yield
+    connection.ensure_connection()
+    raw = connection.connection
+    kept = getattr(connection, "_yubin_flush_mode", None)
+    if kept is not None and kept[0] is raw and kept[1] == flush:
         return
-    _mode_set(flush=False)
-    try:
-        yield
-    finally:
-        try:
-            _mode_set(flush=True)
-        except Exception:
-            connection.close()  # the next connection starts with the flushing default
+    _mode_set(flush=flush)
+    # The driver connection itself, not its id(), which a new one may get once the old is freed.
+    connection._yubin_flush_mode = (raw, flush)  # type: ignore[attr-defined]
 
 
 def _mode_set(*, flush: bool) -> None:
     if connection.vendor == "sqlite":
-        # On the driver's connection: twice per batch of state writes, Django's cursor wrapper
-        # cost more than the pragma.
-        connection.ensure_connection()
+        # On the driver's connection: Django's cursor wrapper costs more than the pragma.
         connection.connection.execute(f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}")
         return
     with connection.cursor() as cursor:

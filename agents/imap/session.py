@@ -40,7 +40,7 @@ from agents.imap.registry import (
 )
 from agents.imap.view import RECENT_CLAIMED, FolderView, Update, columns_remove
 from store.changes import Change, subscribe_async
-from store.durability import commit_flush
+from store.durability import flush_mode_keep
 from store.errors import AlreadyExists, InvalidName, LimitReached, NotFound, QuotaExceeded, StoreError
 from store.models import Flag
 from store.services import folder_recent_claim
@@ -104,7 +104,7 @@ class GroupWriter(BatchThread[WriteJob, tuple[bool, Any]]):
 
     Like Dovecot's mail_fsync=optimized (its default), a batch of nothing but flag changes,
     expunges and \\Recent claims commits without waiting for the disk flush
-    (store.durability.commit_flush): a crash of the process loses none of it, a power failure
+    (store.durability.flush_mode_keep): a crash of the process loses none of it, a power failure
     may lose the last of them, never a message. A batch holding an APPEND, COPY, MOVE or folder
     change waits for the flush, which also makes every commit before it durable.
     YUBIN_IMAP_FSYNC=always makes every batch wait.
@@ -123,7 +123,13 @@ class GroupWriter(BatchThread[WriteJob, tuple[bool, Any]]):
         # On SQLite the database's write lock is shared with the other agents processes and the
         # SMTP delivery thread: waiting on it hands the database over the moment it is free,
         # where SQLite's busy handler would sleep 1-100 ms between tries.
-        with database_write_lock(), commit_flush(any(job.flush for job in jobs)):
+        # The mode stays as the last batch left it: a statement only when it changes.
+        try:
+            flush_mode_keep(any(job.flush for job in jobs))
+        except DatabaseError as error:
+            db_connection.close()
+            return [(False, error) for _ in jobs]
+        with database_write_lock():
             return self._execute([job.call for job in jobs])
 
     def _execute(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:

@@ -1,11 +1,11 @@
-"""store.durability.commit_flush: state-only commits skip the disk flush, everything else waits."""
+"""store.durability.flush_mode_keep: state-only commits skip the disk flush, everything else waits."""
 
 from __future__ import annotations
 
 import pytest
 from django.db import connection
 
-from store.durability import commit_flush
+from store.durability import flush_mode_keep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,17 +19,25 @@ def _mode() -> str:
         return "no flush" if cursor.fetchone()[0] == "off" else "flush"
 
 
-def test_commit_flush_sets_the_mode_inside_and_restores_it_after():
+def test_a_connection_flushes_until_told_otherwise_and_keeps_what_it_is_told():
     assert _mode() == "flush"
-    with commit_flush(False):
-        assert _mode() == "no flush"
+    flush_mode_keep(False)
+    assert _mode() == "no flush"
+    flush_mode_keep(False)
+    assert _mode() == "no flush"
+    flush_mode_keep(True)
     assert _mode() == "flush"
-    with commit_flush(True):
-        assert _mode() == "flush"
-    assert _mode() == "flush"
+    flush_mode_keep(False)
+    assert _mode() == "no flush"
+    flush_mode_keep(True)
 
 
-def test_the_mode_is_restored_when_the_writes_fail():
-    with pytest.raises(RuntimeError), commit_flush(False):
-        raise RuntimeError("a write failed")
+def test_a_new_connection_is_not_taken_for_the_old_ones_mode():
+    flush_mode_keep(False)
+    connection.close()
+    assert _mode() == "flush"  # a new connection flushes
+    flush_mode_keep(False)  # remembered for the old connection, so set again on this one
+    assert _mode() == "no flush"
+    connection.close()
+    flush_mode_keep(True)
     assert _mode() == "flush"

@@ -117,8 +117,8 @@ def _commit_mode() -> str:
 @pytest.mark.parametrize(("setting", "state_only"), [("optimized", "normal"), ("always", "full")])
 def test_state_writes_commit_without_waiting_for_the_flush_unless_always(settings, setting, state_only):
     """Like Dovecot's mail_fsync=optimized: a batch of flag changes, expunges and claims commits
-    without waiting for the disk; a batch holding any other write (mail) waits, and the writer's
-    connection is back to waiting afterwards. YUBIN_IMAP_FSYNC=always waits for every batch."""
+    without waiting for the disk; a batch holding any other write (mail) waits, also right after
+    one that did not. YUBIN_IMAP_FSYNC=always waits for every batch."""
     settings.YUBIN_IMAP_FSYNC = setting
     writer = GroupWriter()
     started = threading.Event()
