@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from typing import Generic, TypeVar
 
 from django.db import connection
@@ -31,6 +32,12 @@ class BatchThread(Generic[Job, Outcome]):
 
     def run_batch(self, jobs: list[Job]) -> list[Outcome]:
         raise NotImplementedError
+
+    def batch_guard(self) -> AbstractContextManager[object]:
+        """Entered once jobs are waiting, before the batch is taken, and held while it runs: a
+        subclass whose batches wait for a shared lock returns that lock here, so the jobs that
+        arrive while it waits for the lock go into the batch instead of waiting for the next."""
+        return nullcontext()
 
     def finished(self) -> None:
         """Called on the thread when it ends, after its database connection is closed."""
@@ -72,9 +79,11 @@ class BatchThread(Generic[Job, Outcome]):
                         self._condition.wait()
                     if not self._pending:
                         return
-                    batch = self._pending[: self.batch_max]
-                    del self._pending[: self.batch_max]
-                outcomes = self.run_batch([job for job, _, _ in batch])
+                with self.batch_guard():
+                    with self._condition:
+                        batch = self._pending[: self.batch_max]
+                        del self._pending[: self.batch_max]
+                    outcomes = self.run_batch([job for job, _, _ in batch])
                 # One hand-over per event loop for the whole batch: each wakes the loop (a write
                 # to its self-pipe), which costs more than settling the futures.
                 settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]] = {}

@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -119,18 +120,21 @@ class GroupWriter(BatchThread[WriteJob, tuple[bool, Any]]):
             raise value
         return value  # type: ignore[no-any-return]  # the job's own result
 
-    def run_batch(self, jobs: list[WriteJob]) -> list[tuple[bool, Any]]:
+    def batch_guard(self) -> AbstractContextManager[object]:
         # On SQLite the database's write lock is shared with the other agents processes and the
         # SMTP delivery thread: waiting on it hands the database over the moment it is free,
-        # where SQLite's busy handler would sleep 1-100 ms between tries.
+        # where SQLite's busy handler would sleep 1-100 ms between tries. The batch is taken
+        # once the lock is held, so the writes queued while it was awaited go in it.
+        return database_write_lock()
+
+    def run_batch(self, jobs: list[WriteJob]) -> list[tuple[bool, Any]]:
         # The mode stays as the last batch left it: a statement only when it changes.
         try:
             flush_mode_keep(any(job.flush for job in jobs))
         except DatabaseError as error:
             db_connection.close()
             return [(False, error) for _ in jobs]
-        with database_write_lock():
-            return self._execute([job.call for job in jobs])
+        return self._execute([job.call for job in jobs])
 
     def _execute(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         if len(jobs) == 1:

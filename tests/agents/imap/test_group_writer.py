@@ -147,3 +147,40 @@ def test_state_writes_commit_without_waiting_for_the_flush_unless_always(setting
     finally:
         writer.stop()
     assert results == [state_only, "full", "full", "full", "full"]
+
+
+@pytest.mark.skipif(not connection.vendor == "sqlite", reason="SQLite's write lock")
+def test_writes_queued_while_the_lock_is_awaited_join_the_batch(make_account):
+    """The writer takes its batch once it holds the database's write lock: writes that arrive
+    while another process holds it are committed together with the first, in one transaction."""
+    account = make_account("joined@example.test")
+    writer = GroupWriter()
+    batch_sizes: list[int] = []
+    execute = writer._execute
+
+    def counted(jobs):  # type: ignore[no-untyped-def]
+        batch_sizes.append(len(jobs))
+        return execute(jobs)
+
+    writer._execute = counted  # type: ignore[method-assign]
+    holder = os.open(str(connection.settings_dict["NAME"]) + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+
+    def create(name: str) -> str:
+        return folder_create(account=account, name=name).name
+
+    async def main() -> list[str]:
+        first = asyncio.ensure_future(writer.run(lambda: create("One")))
+        await asyncio.sleep(0.2)  # the writer is waiting for the lock by now
+        later = [asyncio.ensure_future(writer.run(lambda name=name: create(name))) for name in ("Two", "Three")]
+        await asyncio.sleep(0.1)
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        return list(await asyncio.wait_for(asyncio.gather(first, *later), 10))
+
+    try:
+        assert asyncio.run(main()) == ["One", "Two", "Three"]
+    finally:
+        writer.stop()
+        os.close(holder)
+    assert batch_sizes == [3]
+    assert {"One", "Two", "Three"} <= set(Folder.objects.filter(account=account).values_list("name", flat=True))
