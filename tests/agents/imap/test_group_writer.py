@@ -19,6 +19,19 @@ from store.writelock import database_write_lock
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def _batch_sizes(writer: GroupWriter) -> list[int]:
+    """The sizes of the batches the writer runs from now on, in order."""
+    sizes: list[int] = []
+    execute = writer._execute
+
+    def counted(jobs):  # type: ignore[no-untyped-def]
+        sizes.append(len(jobs))
+        return execute(jobs)
+
+    writer._execute = counted  # type: ignore[method-assign]
+    return sizes
+
+
 def test_queued_writes_commit_together_and_a_failure_stays_alone(make_account):
     """While one write runs, three more queue; they commit as one batch: the two good ones are
     stored and answered, the failing one is rolled back (its folder does not exist) and its
@@ -27,14 +40,7 @@ def test_queued_writes_commit_together_and_a_failure_stays_alone(make_account):
     writer = GroupWriter()
     started = threading.Event()
     release = threading.Event()
-    batch_sizes: list[int] = []
-    execute = writer._execute
-
-    def counted(jobs):  # type: ignore[no-untyped-def]
-        batch_sizes.append(len(jobs))
-        return execute(jobs)
-
-    writer._execute = counted  # type: ignore[method-assign]
+    batch_sizes = _batch_sizes(writer)
 
     def blocker() -> str:
         started.set()
@@ -155,14 +161,7 @@ def test_writes_queued_while_the_lock_is_awaited_join_the_batch(make_account):
     while another process holds it are committed together with the first, in one transaction."""
     account = make_account("joined@example.test")
     writer = GroupWriter()
-    batch_sizes: list[int] = []
-    execute = writer._execute
-
-    def counted(jobs):  # type: ignore[no-untyped-def]
-        batch_sizes.append(len(jobs))
-        return execute(jobs)
-
-    writer._execute = counted  # type: ignore[method-assign]
+    batch_sizes = _batch_sizes(writer)
     holder = os.open(str(connection.settings_dict["NAME"]) + "-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(holder, fcntl.LOCK_EX)
 
