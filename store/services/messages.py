@@ -281,6 +281,9 @@ def _converter(field: models.Field) -> Converter:
             return orm(value, connection)
 
         return json_value
+    if isinstance(field, models.GenericIPAddressField):  # the client address of every log row
+        adapt_address, prep = ops.adapt_ipaddressfield_value, field.get_prep_value
+        return lambda value: adapt_address(prep(value))
     return lambda value: orm(value, connection)
 
 

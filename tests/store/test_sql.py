@@ -71,3 +71,14 @@ def test_inserted_rows_read_back_as_the_orm_wrote_them():
     with connection.cursor() as cursor:
         cursor.execute("SELECT created FROM store_deliverylog WHERE id IN (%s, %s)", [orm.pk, dated.pk])
         assert len({row[0] for row in cursor.fetchall()}) == 1
+
+
+def test_addresses_are_normalised_as_the_orm_does():
+    written = ["2001:0DB8:0000::0001", "::ffff:192.0.2.7", "192.0.2.7", None]
+    for address in written:
+        DeliveryLog.objects.create(event="received", client_ip=address)
+    log_records(rows=[{"event": "received", "client_ip": address} for address in written])
+    stored = list(DeliveryLog.objects.order_by("pk").values_list("client_ip", flat=True))
+    by_orm, by_helper = stored[: len(written)], stored[len(written) :]
+    assert by_helper == by_orm
+    assert by_orm[0] == "2001:db8::1"
