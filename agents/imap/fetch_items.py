@@ -80,7 +80,32 @@ class FetchRequest:
         return needed
 
 
+# Item lists already parsed: a client sends the same few again and again (Thunderbird's header
+# list is a 200-byte item), so each is parsed once. Keyed by the tokens as sent; a list and a
+# lone atom differ (macros apply to the atom only).
+_PARSED: dict[tuple[str, ...] | str, FetchRequest] = {}
+_PARSED_ENTRIES = 512
+
+
 def fetch_parse(token: Token) -> FetchRequest:
+    if isinstance(token, Atom):
+        key: tuple[str, ...] | str | None = str(token)
+    elif isinstance(token, list) and all(isinstance(item, Atom) for item in token):
+        key = tuple(str(item) for item in token)
+    else:
+        key = None
+    parsed = _PARSED.get(key) if key is not None else None
+    if parsed is None:
+        parsed = _fetch_parse(token)
+        if key is not None:
+            if len(_PARSED) >= _PARSED_ENTRIES:
+                _PARSED.clear()
+            _PARSED[key] = parsed
+    # A copy: the command adds UID, FLAGS and MODSEQ to its own request. Sections never change.
+    return FetchRequest(list(parsed.simple), list(parsed.sections))
+
+
+def _fetch_parse(token: Token) -> FetchRequest:
     tokens = token if isinstance(token, list) else [token]
     if not tokens:
         raise Bad("Empty FETCH item list")

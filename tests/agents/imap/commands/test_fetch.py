@@ -95,3 +95,20 @@ def test_header_fields_same_answer_every_time(imap):
             assert lines[-1].startswith(tag + b" OK")
             answer = b"".join(lines[:-1])
             assert b"{%d}\r\n" % len(expected) + expected in answer, (item, answer)
+
+
+def test_the_same_items_answer_alike_whatever_was_asked_before(imap):
+    """Item lists are parsed once and reused: what a UID FETCH, a CHANGEDSINCE or a BODY[] adds
+    to its own request (UID, MODSEQ, FLAGS) never shows in a later FETCH of the same items."""
+    imap.deliver(MULTIPART)
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX")
+    first = raw.command(b"c", b"FETCH 1 (RFC822.SIZE)")
+    raw.command(b"d", b"UID FETCH 1 (RFC822.SIZE)")
+    raw.command(b"e", b"FETCH 1 (RFC822.SIZE) (CHANGEDSINCE 1)")
+    raw.command(b"f", b"FETCH 1 (BODY[1])")
+    assert (
+        first[0] == raw.command(b"g", b"FETCH 1 (RFC822.SIZE)")[0] == b"* 1 FETCH (RFC822.SIZE %d)\r\n" % len(MULTIPART)
+    )
+    assert raw.command(b"h", b"FETCH 1 (BODY.PEEK[1])")[0] == b"* 1 FETCH (BODY[1] {5}\r\n"
