@@ -671,6 +671,14 @@ class Session:
         if text == "$":
             saved = getattr(self, "search_result", [])
             return sorted(i for i in (columns.position(u) for u in saved) if i >= 0)
+        if text.isascii() and text.isdigit() and text[0] != "0" and len(text) < 10:  # one number: the usual case
+            number = int(text)
+            if uid:
+                index = columns.position(number)
+                return [index] if index >= 0 else []
+            if number > len(columns.uids):
+                raise Bad("Invalid message sequence number")
+            return [number - 1]
         seqset = SeqSet.parse(text)
         if uid:
             star = columns.uids[-1] if columns.uids else 0

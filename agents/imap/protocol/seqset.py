@@ -65,7 +65,7 @@ class SeqSet:
 def _number(text: str) -> int | None:
     if text == "*":
         return None
-    if not text.isdigit() or text[0] == "0" or len(text) > 10:
+    if not (text.isascii() and text.isdigit()) or text[0] == "0" or len(text) > 10:
         raise SeqSetError(f"bad number in sequence set: {text[:20]!r}")
     value = int(text)
     if value > MAX_NUMBER:

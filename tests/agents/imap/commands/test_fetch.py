@@ -112,3 +112,21 @@ def test_the_same_items_answer_alike_whatever_was_asked_before(imap):
         first[0] == raw.command(b"g", b"FETCH 1 (RFC822.SIZE)")[0] == b"* 1 FETCH (RFC822.SIZE %d)\r\n" % len(MULTIPART)
     )
     assert raw.command(b"h", b"FETCH 1 (BODY.PEEK[1])")[0] == b"* 1 FETCH (BODY[1] {5}\r\n"
+
+
+def test_one_number_sets(imap):
+    """A lone sequence number beyond the mailbox is BAD, a lone UID that is not there is nothing,
+    and digits other than ASCII's are not numbers (RFC 3501 §9: nz-number is ASCII digits)."""
+    imap.deliver(MULTIPART)
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX")
+    assert raw.command(b"c", b"FETCH 1 (RFC822.SIZE)")[0] == b"* 1 FETCH (RFC822.SIZE %d)\r\n" % len(MULTIPART)
+    assert raw.command(b"d", b"FETCH 2 (RFC822.SIZE)")[-1].startswith(b"d BAD ")
+    assert raw.command(b"e", b"UID FETCH 2 (RFC822.SIZE)") == [b"e OK FETCH completed\r\n"]
+    assert raw.command(b"f", b"UID FETCH 1 (RFC822.SIZE)")[0] == b"* 1 FETCH (UID 1 RFC822.SIZE %d)\r\n" % len(
+        MULTIPART
+    )
+    for number in ("²", "١", "01", "4294967296"):
+        assert raw.command(b"g", b"FETCH %s (FLAGS)" % number.encode())[-1].startswith(b"g BAD ")
+    assert raw.command(b"h", b"NOOP")[-1] == b"h OK NOOP completed\r\n"
