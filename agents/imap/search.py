@@ -17,7 +17,7 @@ from agents.imap.errors import Bad, No
 from agents.imap.folder_cache import TEXT_COLUMNS as META_TEXT_COLUMNS
 from agents.imap.folder_cache import FolderMeta
 from agents.imap.parser_helpers import date_parse, string_token
-from agents.imap.protocol.parser import Args, Atom, Token
+from agents.imap.protocol.parser import Args, Atom, Token, ascii_digits
 from agents.imap.protocol.seqset import SeqSet, select_positions
 from store.models import Flag, Message
 from store.selectors.imap import imap_column_search, imap_text_search
@@ -127,13 +127,13 @@ def _key(args: Args, depth: int, state: dict[str, bool]) -> Node:
         return Node("uid", SeqSet.parse(args.atom()))
     if name == "MODSEQ":
         state["modseq"] = True
-        if isinstance(args.peek(), (str, bytes)) and not str(args.peek()).isdigit():
+        if isinstance(args.peek(), (str, bytes)) and not ascii_digits(str(args.peek())):
             args.astring()  # entry name and type (RFC 7162 §3.1.5): one MODSEQ per message here
             args.atom()
         return Node("modseq", args.number())
     if name == "$":
         return Node("saved")
-    if name[:1].isdigit() or name[:1] == "*":
+    if ascii_digits(name[:1]) or name[:1] == "*":
         return Node("seq", SeqSet.parse(name))
     raise Bad(f"Unknown search key {name[:40]}")
 

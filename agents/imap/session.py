@@ -27,7 +27,7 @@ from agents.imap.connection import Closed, Connection, LineTooLong
 from agents.imap.errors import Bad, Bye, ImapError, No
 from agents.imap.folder_cache import META, FolderMeta
 from agents.imap.protocol import response
-from agents.imap.protocol.parser import Args, ParseError, literal_announced, parse_command, tag_of
+from agents.imap.protocol.parser import Args, ParseError, ascii_digits, literal_announced, parse_command, tag_of
 from agents.imap.protocol.seqset import SeqSet, SeqSetError, select_positions, seqset_format
 from agents.imap.protocol.utf7 import Utf7Error, utf7_decode, utf7_encode
 from agents.imap.registry import (
@@ -671,7 +671,7 @@ class Session:
         if text == "$":
             saved = getattr(self, "search_result", [])
             return sorted(i for i in (columns.position(u) for u in saved) if i >= 0)
-        if text.isascii() and text.isdigit() and text[0] != "0" and len(text) < 10:  # one number: the usual case
+        if ascii_digits(text) and text[0] != "0" and len(text) < 10:  # one number: the usual case
             number = int(text)
             if uid:
                 index = columns.position(number)

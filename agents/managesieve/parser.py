@@ -100,7 +100,7 @@ def string_text(token: Token, what: str) -> str:
 
 
 def number_value(token: Token, what: str) -> int:
-    if not isinstance(token, Atom) or not token.value.isdigit() or len(token.value) > 10:
+    if not isinstance(token, Atom) or not (token.value.isascii() and token.value.isdigit()) or len(token.value) > 10:
         raise ParseError(f"{what} must be a number")
     return int(token.value)
 

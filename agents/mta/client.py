@@ -150,7 +150,7 @@ class SmtpConnection:
                 self.broken = True
                 raise SmtpError(f"451 4.4.2 Lost connection with {self.host}[{self.address}]")
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if len(line) < 3 or not line[:3].isdigit() or line[3:4] not in ("", " ", "-"):
+            if len(line) < 3 or not (line[:3].isascii() and line[:3].isdigit()) or line[3:4] not in ("", " ", "-"):
                 self.broken = True
                 raise SmtpError(f"451 4.5.0 Malformed reply from {self.host}[{self.address}]: {line[:80]!r}")
             lines.append(line[4:])
@@ -257,7 +257,7 @@ class SmtpConnection:
     @property
     def size_limit(self) -> int:
         value = self.extensions.get("SIZE", "").strip()
-        return int(value) if value.isdigit() else 0
+        return int(value) if value.isascii() and value.isdigit() else 0
 
     def reset(self) -> bool:
         """RSET before reusing the session; False when the server is gone."""

@@ -517,7 +517,7 @@ class YubinSMTP(SMTP):
     def _mail_params(self, params: dict[str, str | None]) -> str:
         for name, value in params.items():
             if name == "SIZE":
-                if not value or not value.isdigit():
+                if not value or not (value.isascii() and value.isdigit()):
                     return codes.ARGUMENT_SYNTAX.format(usage="SIZE=<number>")
                 if int(value) > self.limits.size_limit:
                     return codes.MESSAGE_TOO_BIG.format(limit=self.limits.size_limit)

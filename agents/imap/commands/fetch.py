@@ -13,6 +13,7 @@ from agents.imap.errors import Bad
 from agents.imap.fetch_items import FetchRequest, Section, fetch_parse, partial_slice, section_bytes
 from agents.imap.folder_cache import WIRE, FolderMeta, WireEntry
 from agents.imap.parser_helpers import datetime_format
+from agents.imap.protocol.parser import ascii_digits
 from agents.imap.protocol.response import literal
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
@@ -35,8 +36,9 @@ async def fetch(session: Session, request: Request) -> str | None:
         index = 0
         while index < len(modifiers):
             name = str(modifiers[index]).upper()
-            if name == "CHANGEDSINCE" and index + 1 < len(modifiers) and str(modifiers[index + 1]).isdigit():
-                changed_since = int(str(modifiers[index + 1]))
+            value = str(modifiers[index + 1]) if index + 1 < len(modifiers) else ""
+            if name == "CHANGEDSINCE" and ascii_digits(value):
+                changed_since = int(value)
                 index += 2
             elif name == "VANISHED" and request.uid and "QRESYNC" in session.enabled:
                 vanished = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agents.imap.errors import Bad, No
 from agents.imap.protocol import response
-from agents.imap.protocol.parser import Atom
+from agents.imap.protocol.parser import Atom, ascii_digits
 from agents.imap.protocol.seqset import SeqSet, select_positions, seqset_format
 from agents.imap.registry import AUTH, SELECTED, Request, command
 from agents.imap.session import Session, flags_bytes
@@ -32,7 +32,7 @@ def _qresync_params(options: list) -> tuple[int, int, str | None] | None:
     if len(options) < 2 or not isinstance(options[1], list):
         raise Bad("QRESYNC needs a parameter list")
     values = options[1]
-    if len(values) < 2 or not all(isinstance(v, Atom) and v.isdigit() for v in values[:2]):
+    if len(values) < 2 or not all(isinstance(v, Atom) and ascii_digits(v) for v in values[:2]):
         raise Bad("QRESYNC needs UIDVALIDITY and MODSEQ")
     known = str(values[2]) if len(values) > 2 and isinstance(values[2], Atom) else None
     return int(values[0]), int(values[1]), known

@@ -5,6 +5,7 @@ from __future__ import annotations
 from agents.imap.errors import Bad, No
 from agents.imap.parser_helpers import flags_parse
 from agents.imap.protocol import response
+from agents.imap.protocol.parser import ascii_digits
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
 from agents.imap.session import Session, flags_bytes
@@ -21,7 +22,7 @@ async def store(session: Session, request: Request) -> str | None:
     unchanged_since = None
     if isinstance(args.peek(), list):
         modifiers = args.list()
-        if len(modifiers) != 2 or str(modifiers[0]).upper() != "UNCHANGEDSINCE" or not str(modifiers[1]).isdigit():
+        if len(modifiers) != 2 or str(modifiers[0]).upper() != "UNCHANGEDSINCE" or not ascii_digits(str(modifiers[1])):
             raise Bad("Unknown STORE modifier")
         unchanged_since = int(str(modifiers[1]))
         session.enabled.add("CONDSTORE")

@@ -22,6 +22,12 @@ _WORD_RUN = re.compile(rb'[^(){ "\x00-\x1f\x7f]*')
 _ATOM_RUN = re.compile(rb'[^(){ "\x00-\x1f\x7f\[]*')
 
 
+def ascii_digits(text: str) -> bool:
+    """Digits as the grammar means them: str.isdigit also takes other scripts' digits and '²',
+    which int() then refuses or reads as a number the client did not send."""
+    return text.isascii() and text.isdigit()
+
+
 class ParseError(ValueError):
     """Syntax error in a command; the session answers BAD and goes on."""
 
@@ -281,7 +287,7 @@ class Args:
 
     def number(self) -> int:
         text = self.atom()
-        if not text.isdigit() or len(text) > 20:
+        if not ascii_digits(text) or len(text) > 20:
             raise ParseError("expected a number")
         return int(text)
 

@@ -10,6 +10,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 
+from agents.imap.protocol.parser import ascii_digits
+
 MAX_NUMBER = 4294967295  # nz-number is 32 bits (RFC 3501 §9)
 MAX_RANGES = 100_000  # Dovecot refuses longer sets the same way (imap_max_line_length bounds them)
 
@@ -65,7 +67,7 @@ class SeqSet:
 def _number(text: str) -> int | None:
     if text == "*":
         return None
-    if not (text.isascii() and text.isdigit()) or text[0] == "0" or len(text) > 10:
+    if not ascii_digits(text) or text[0] == "0" or len(text) > 10:
         raise SeqSetError(f"bad number in sequence set: {text[:20]!r}")
     value = int(text)
     if value > MAX_NUMBER:

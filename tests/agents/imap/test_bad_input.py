@@ -102,3 +102,27 @@ def test_client_that_keeps_talking_is_not_logged_out(imap, monkeypatch):
         tag = b"n%d" % number
         assert client.command(tag, b"NOOP")[-1].startswith(tag + b" OK")
     client.close()
+
+
+def test_numbers_in_other_scripts_are_bad(imap):
+    """str.isdigit also takes '²' and other scripts' digits, which int() then refuses: the
+    grammar's numbers are ASCII digits, so each of these is BAD and the session goes on."""
+    imap.deliver(message())
+    raw = imap.raw()
+    raw.command(b"a", b"LOGIN " + ADDRESS.encode() + b' "' + PASSWORD.encode() + b'"')
+    raw.command(b"b", b"ENABLE QRESYNC")
+    assert raw.command(b"c", b"SELECT INBOX")[-1].startswith(b"c OK")
+    for number, command in enumerate(
+        [
+            b"FETCH \xc2\xb2 (FLAGS)",
+            b"FETCH 1 (FLAGS) (CHANGEDSINCE \xc2\xb2)",
+            b"STORE 1 (UNCHANGEDSINCE \xd9\xa1) +FLAGS (\\Seen)",
+            b"SEARCH \xc2\xb2",
+            b"SEARCH LARGER \xd9\xa1",
+            b"SEARCH MODSEQ \xc2\xb2",
+            b"SELECT INBOX (QRESYNC (\xc2\xb2 1))",
+        ]
+    ):
+        tag = b"n%d" % number
+        assert raw.command(tag, command)[-1].startswith(tag + b" BAD "), command
+    assert raw.command(b"z", b"NOOP")[-1] == b"z OK NOOP completed\r\n"

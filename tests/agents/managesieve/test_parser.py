@@ -12,6 +12,7 @@ from agents.managesieve.parser import (
     ParseError,
     String,
     line_tokens,
+    number_value,
     quote,
     script_name_check,
 )
@@ -83,3 +84,15 @@ def test_quote_round_trip(text):
     tokens, literal = line_tokens(b"NOOP " + wire)
     assert literal is None
     assert tokens == [Atom("NOOP"), String(text.encode())]
+
+
+@pytest.mark.parametrize("text", ["²", "١٢", "", "12345678901"])
+def test_number_value_refuses(text):
+    """Numbers are ASCII digits (RFC 5804 number): '²' and other scripts' digits are refused
+    like any other non-number, not handed to int()."""
+    with pytest.raises(ParseError):
+        number_value(Atom(text), "script size")
+
+
+def test_number_value():
+    assert number_value(Atom("1024"), "script size") == 1024

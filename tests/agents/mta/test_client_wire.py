@@ -67,8 +67,8 @@ def test_5xx_greeting_is_a_permanent_session_error():
 
 @pytest.mark.parametrize(
     "reply",
-    [b"hello\r\n", b"25\r\n", b"250x\r\n", b"", b"250-" + b"x" * 5000 + b"\r\n"],
-    ids=["text", "short", "bad-separator", "closed", "overlong"],
+    [b"hello\r\n", b"25\r\n", b"250x\r\n", b"", b"250-" + b"x" * 5000 + b"\r\n", "²50 ok\r\n".encode()],
+    ids=["text", "short", "bad-separator", "closed", "overlong", "superscript-digit"],
 )
 def test_malformed_reply_to_mail_defers(reply):
     """Garbage, a closed connection or an endless line after MAIL: a 4xx SmtpError, not a crash."""

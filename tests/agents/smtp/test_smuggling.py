@@ -120,3 +120,13 @@ def test_error_budget_closes_session(smtp_server: SmtpPorts, accounts: Any, sett
     assert wire.reply().startswith("500")
     assert wire.reply() == codes.TOO_MANY_ERRORS.format(hostname="mail.test")
     assert wire.closed()
+
+
+def test_size_in_other_scripts_digits_is_a_syntax_error(smtp_server: SmtpPorts, accounts: Any) -> None:
+    """SIZE=² or SIZE=١ (digits to str.isdigit, not to int()): 501, and the session goes on."""
+    wire = open_mx(smtp_server)
+    for value in ("²", "١"):
+        assert wire.command(f"MAIL FROM:<sender@remote.example> SIZE={value}") == codes.ARGUMENT_SYNTAX.format(
+            usage="SIZE=<number>"
+        )
+    assert wire.command("MAIL FROM:<sender@remote.example> SIZE=100").startswith("250 ")
