@@ -53,7 +53,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
     if query:
         accounts = accounts.filter(Q(address__icontains=query) | Q(display_name__icontains=query))
     domain_id = request.GET.get("domain", "")
-    if domain_id.isdigit():
+    if domain_id.isascii() and domain_id.isdigit():
         accounts = accounts.filter(domain_id=int(domain_id))
     sort = request.GET.get("sort", "address")
     accounts = accounts.order_by(SORT_FIELDS.get(sort, "address"), "id")

@@ -274,3 +274,11 @@ def test_dkim_rotation_from_page(world):
     assert new.algorithm == "rsa"
     page = client.get(reverse("admin_panel:domain_dns", kwargs={"domain_id": world.alpha.pk})).content.decode()
     assert new.selector in page and old.selector in page
+
+
+def test_account_list_domain_filter_that_is_no_number(world):
+    """A domain filter that is not a number (the digits of another script included) filters
+    nothing and is no server error."""
+    client = world.client_for("admin_alpha")
+    for value in ("²", "x", ""):
+        assert client.get(reverse("admin_panel:account_list"), {"domain": value}).status_code == 200

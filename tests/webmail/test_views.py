@@ -375,3 +375,12 @@ def test_lists_show_current_flags_of_messages_seen_before(mail_system, client):
     imap.logout()
     assert "unread" not in row(client.get("/").content.decode())
     assert "unread" not in row(client.get("/search/", search).content.decode())
+
+
+def test_digits_of_other_scripts_are_not_uids(mail_system, client):
+    """'²' and '١' pass str.isdigit but not int(): such a uid is left out, never a server error."""
+    mail_system.append(messages.plain(subject="Kept"))
+    for value in ("²", "١"):
+        assert client.post("/actions/", {"f": "INBOX", "uid": [value], "action": "delete"}).status_code < 500
+        assert client.get(f"/compose/?mode=reply&f=INBOX&uid={value}").status_code == 200
+    assert _uid_of(mail_system, "Kept")

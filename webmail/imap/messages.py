@@ -383,6 +383,6 @@ def append(connection: Connection, folder: str, raw: bytes, flags: Sequence[str]
     text = _text(response)
     if text.startswith("[APPENDUID "):
         fields = text[1:].split("]", 1)[0].split()
-        if len(fields) == 3 and fields[2].isdigit():
+        if len(fields) == 3 and fields[2].isascii() and fields[2].isdigit():
             return int(fields[2])
     return None

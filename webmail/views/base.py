@@ -37,6 +37,12 @@ APP_CSP = (
 )
 
 
+def digits(text: str) -> bool:
+    """A form or query value that int() takes as the number it shows: ASCII digits only
+    (str.isdigit also takes '²' and other scripts' digits, which int() refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 def session_token(request: HttpRequest) -> str:
     return str(request.session.get(SESSION_TOKEN, ""))
 

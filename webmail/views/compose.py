@@ -43,7 +43,7 @@ from webmail.mime.transfer import part_text, transfer_decode
 from webmail.preferences import contacts_complete, contacts_record
 from webmail.submit import SubmissionFailed, message_submit
 from webmail.uploads import UploadTooLarge, upload_delete, upload_get, upload_meta, upload_store
-from webmail.views.base import imap, prefs, session_address, session_token, webmail_view
+from webmail.views.base import digits, imap, prefs, session_address, session_token, webmail_view
 from webmail.views.message import _headers
 
 REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv|返信)\s*[:：]\s*", re.IGNORECASE)
@@ -173,7 +173,7 @@ def compose(request: HttpRequest) -> HttpResponse:
     data: dict[str, Any] = {"to": request.GET.get("to", "")[:1000]}
     with imap(request) as connection:
         folders = folders_list(connection)
-        if mode in ("reply", "all", "forward", "attach", "draft") and request.GET.get("uid", "").isdigit():
+        if mode in ("reply", "all", "forward", "attach", "draft") and digits(request.GET.get("uid", "")):
             data.update(_prefill(request, connection, mode, request.GET.get("f", "INBOX"), int(request.GET["uid"])))
     body = data.get("body", "")
     if mode != "draft":
@@ -287,7 +287,7 @@ def _compose_post(request: HttpRequest) -> HttpResponse:
         if not recipients:
             return _compose_error(request, _("Add at least one recipient."))
         with imap(request) as connection:
-            if request.POST.get("forward_uid", "").isdigit():
+            if digits(request.POST.get("forward_uid", "")):
                 raw = sections_fetch(
                     connection, request.POST.get("forward_folder", "INBOX"), int(request.POST["forward_uid"]), [""]
                 )[""]
@@ -326,7 +326,7 @@ def _after_send(request: HttpRequest, connection, sent_copy: bytes) -> None:  # 
     """Keep the sent copy, mark the replied message, drop the draft (each best effort)."""
     try:
         append(connection, special_folder(connection, "\\Sent"), sent_copy, ["\\Seen"])
-        if request.POST.get("reply_uid", "").isdigit():
+        if digits(request.POST.get("reply_uid", "")):
             flags_change(
                 connection,
                 request.POST.get("reply_folder", "INBOX"),
@@ -334,7 +334,7 @@ def _after_send(request: HttpRequest, connection, sent_copy: bytes) -> None:  # 
                 "\\Answered",
                 True,
             )
-        if request.POST.get("draft_uid", "").isdigit():
+        if digits(request.POST.get("draft_uid", "")):
             messages_expunge(connection, special_folder(connection, "\\Drafts"), [int(request.POST["draft_uid"])])
     except IMAPClientError as error:
         messages.warning(request, _("Sent, but the copy could not be saved: %(reason)s") % {"reason": error})
@@ -348,7 +348,7 @@ def _draft_save(request: HttpRequest, outgoing: Outgoing) -> HttpResponse:
         drafts = special_folder(connection, "\\Drafts")
         uid = append(connection, drafts, message_bytes(message), ["\\Draft", "\\Seen"])
         old = request.POST.get("draft_uid", "")
-        if old.isdigit() and int(old) != uid:
+        if digits(old) and int(old) != uid:
             messages_expunge(connection, drafts, [int(old)])
         folders_invalidate(connection)
     if request.headers.get("Accept", "").startswith("application/json"):

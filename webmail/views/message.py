@@ -28,7 +28,7 @@ from webmail.mime.transfer import part_text, transfer_decode
 from webmail.preferences import contacts_record, remote_content_trust
 from webmail.render.plaintext import text_to_html
 from webmail.render.sanitize import body_csp, html_sanitize
-from webmail.views.base import imap, prefs, session_address, webmail_view
+from webmail.views.base import digits, imap, prefs, session_address, webmail_view
 from webmail.views.mailbox import find_folder, folder_param
 
 INLINE_IMAGE_LIMIT = 5 * 1024 * 1024  # total bytes of cid: images inlined as data: URLs
@@ -180,7 +180,7 @@ def message_part(request: HttpRequest, uid: str, section: str) -> HttpResponse:
     """Download one attachment."""
     folder_name = folder_param(request)
     number = _uid(uid)
-    if not all(piece.isdigit() for piece in section.split(".")):
+    if not all(digits(piece) for piece in section.split(".")):
         raise Http404
     with imap(request) as connection:
         loaded = message_load(connection, folder_name, number)

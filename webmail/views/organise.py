@@ -22,7 +22,7 @@ from webmail.imap.folders import (
     special_folder,
 )
 from webmail.imap.messages import flags_change, folder_empty, messages_copy, messages_expunge, messages_move
-from webmail.views.base import error_page, imap, wants_json, webmail_view
+from webmail.views.base import digits, error_page, imap, wants_json, webmail_view
 from webmail.views.mailbox import find_folder
 
 FLAG_ACTIONS = {
@@ -40,7 +40,7 @@ MAX_SELECTION = 5000
 def messages_action(request: HttpRequest) -> HttpResponse:
     folder_name = request.POST.get("f", "INBOX")
     action = request.POST.get("action", "")
-    uids = [int(u) for u in request.POST.getlist("uid") if u.isdigit()][:MAX_SELECTION]
+    uids = [int(u) for u in request.POST.getlist("uid") if digits(u)][:MAX_SELECTION]
     back = request.POST.get("next") or reverse("webmail:mailbox") + f"?f={quote(folder_name)}"
     if not back.startswith("/") or back.startswith("//"):
         back = reverse("webmail:mailbox")

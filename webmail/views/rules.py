@@ -22,7 +22,7 @@ from webmail.sieve.rules import (
     script_build,
     script_parse,
 )
-from webmail.views.base import imap, session_address, session_token, webmail_view
+from webmail.views.base import digits, imap, session_address, session_token, webmail_view
 
 
 def _rules_from_post(request: HttpRequest) -> RuleSet:
@@ -48,7 +48,7 @@ def _rules_from_post(request: HttpRequest) -> RuleSet:
         enabled=bool(post.get("vacation_enabled")),
         subject=post.get("vacation_subject", "").strip(),
         body=post.get("vacation_body", ""),
-        days=int(post.get("vacation_days", "1") or 1) if post.get("vacation_days", "1").isdigit() else 1,
+        days=int(post.get("vacation_days", "1") or 1) if digits(post.get("vacation_days", "1")) else 1,
         start=post.get("vacation_start", ""),
         end=post.get("vacation_end", ""),
     )
