@@ -7,12 +7,11 @@ BODY[1.2]<0.100> reads at most those bytes; nothing is re-parsed.
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from agents.imap.errors import Bad
+from agents.imap.folder_cache import HEADERS
 from agents.imap.protocol.parser import Atom, Token
 from agents.imap.protocol.structure import part_at
 from store.blobs import blob_read_range
@@ -26,7 +25,6 @@ MACROS = {
 }
 SIMPLE = {"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID", "MODSEQ"}
 SIMPLE |= {"RFC822", "RFC822.HEADER", "RFC822.TEXT"}
-HEADER_CACHE_BYTES = 8 * 1024 * 1024  # per process; a listing's header fields are a few hundred bytes a message
 _SECTION = re.compile(
     r"^(BODY|BODY\.PEEK|BINARY|BINARY\.PEEK|BINARY\.SIZE)\[(.*)\](?:<(\d{1,10})(?:\.(\d{1,10}))?>)?$", re.S | re.I
 )
@@ -169,50 +167,13 @@ def section_parse(text: str) -> Section:
     return Section(kind=kind, peek=peek, path=path, text=part, fields=fields, partial=partial, echo=echo)
 
 
-class HeaderCache:
-    """(blob, header offset, field names, NOT) -> the filtered header block, LRU by bytes.
-
-    Clients list a folder with BODY.PEEK[HEADER.FIELDS (...)] of the same fields, again on every
-    resync and every webmail page: like Dovecot's cache file, the answer is kept instead of
-    reading and splitting the header each time. Blobs never change, so entries never go stale.
-    """
-
-    def __init__(self, limit: int = HEADER_CACHE_BYTES) -> None:
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[str, int, tuple[str, ...], bool], bytes] = OrderedDict()
-        self._bytes = 0
-        self.limit = limit
-
-    def get(self, key: tuple[str, int, tuple[str, ...], bool]) -> bytes | None:
-        return self._entries.get(key)
-
-    def put(self, key: tuple[str, int, tuple[str, ...], bool], value: bytes) -> None:
-        cost = len(value) + 200
-        with self._lock:
-            if key in self._entries:
-                return
-            self._entries[key] = value
-            self._bytes += cost
-            while self._bytes > self.limit and self._entries:
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= len(dropped) + 200
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._bytes = 0
-
-
-HEADERS = HeaderCache()
-
-
 def _header_fields_cached(digest: str, start: int, end: int, section: Section) -> bytes:
     exclude = section.text.endswith(".NOT")
     key = (digest, start, tuple(name.lower() for name in section.fields), exclude)
     found = HEADERS.get(key)
     if found is None:
         found = _filter_fields(blob_read_range(digest, start, end), section.fields, exclude)
-        HEADERS.put(key, found)
+        HEADERS.put(key, found, len(found) + 200)
     return found
 
 

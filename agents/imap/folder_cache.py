@@ -21,13 +21,18 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar
 
 from agents.imap.protocol.structure import body_bytes, envelope_bytes
 from store.selectors.imap import imap_blob_parse, imap_meta_rows
 
 META_CACHE_MESSAGES = 1_000_000  # messages whose metadata stays cached per process, in all folders
 WIRE_CACHE_BYTES = 64 * 1024 * 1024  # serialised ENVELOPE/BODYSTRUCTURE bytes kept per process
+# Header fields answers kept per process, as Dovecot keeps them in its cache file: clients list a
+# folder with the same BODY.PEEK[HEADER.FIELDS (...)] on every resync and every webmail page, and
+# blobs never change, so entries never go stale. A listing's fields are a few hundred bytes a message.
+HEADER_CACHE_BYTES = 8 * 1024 * 1024
 
 # SEARCH keys answered from the joined columns (the store's decoded header columns).
 TEXT_COLUMNS = ("subject", "from_display", "to_display", "cc_display", "bcc_display")
@@ -261,23 +266,53 @@ class MetaCache:
 META = MetaCache()
 
 
-# (ENVELOPE bytes, BODY bytes, BODYSTRUCTURE bytes, body tree with offsets, cost in bytes)
-WireEntry = tuple[bytes, bytes, bytes, dict[str, Any], int]
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
 
 
-class WireCache:
-    """sha256 -> (ENVELOPE bytes, BODY bytes, BODYSTRUCTURE bytes, body tree), LRU by bytes."""
+class BytesCache(Generic[K, V]):
+    """key -> value, the oldest entries dropped once their costs (bytes) pass `limit`. Reads take
+    no lock (a dict lookup is atomic); writes do. Shared by the caches of the FETCH answers."""
 
-    def __init__(self, limit: int = WIRE_CACHE_BYTES) -> None:
+    def __init__(self, limit: int) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, WireEntry] = OrderedDict()
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._costs: dict[K, int] = {}
         self._bytes = 0
         self.limit = limit
+
+    def get(self, key: K) -> V | None:
+        return self._entries.get(key)
+
+    def put(self, key: K, value: V, cost: int) -> V:
+        with self._lock:
+            if key in self._entries:
+                del self._entries[key]
+                self._bytes -= self._costs.pop(key)
+            self._entries[key] = value
+            self._costs[key] = cost
+            self._bytes += cost
+            while self._bytes > self.limit and len(self._entries) > 1:
+                dropped, _ = self._entries.popitem(last=False)
+                self._bytes -= self._costs.pop(dropped)
+        return value
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._costs.clear()
             self._bytes = 0
+
+
+# (ENVELOPE bytes, BODY bytes, BODYSTRUCTURE bytes, body tree with offsets)
+WireEntry = tuple[bytes, bytes, bytes, dict[str, Any]]
+
+
+class WireCache(BytesCache[str, WireEntry]):
+    """sha256 -> (ENVELOPE bytes, BODY bytes, BODYSTRUCTURE bytes, body tree), LRU by bytes."""
+
+    def __init__(self, limit: int = WIRE_CACHE_BYTES) -> None:
+        super().__init__(limit)
 
     def entries(self, digests: list[str]) -> dict[str, WireEntry] | None:
         """The entries of digests when every one is cached, else None (no store access)."""
@@ -302,32 +337,24 @@ class WireCache:
                 found[digest] = entry
         if wanted:
             for digest, (envelope, body) in imap_blob_parse(sorted(wanted)).items():
-                found[digest] = self.put(digest, envelope, body)
+                found[digest] = self.store(digest, envelope, body)
         return found
 
-    def put(self, digest: str, envelope: list[Any], body: dict[str, Any]) -> WireEntry:
+    def store(self, digest: str, envelope: list[Any], body: dict[str, Any]) -> WireEntry:
+        """Serialise a message's ENVELOPE and BODY/BODYSTRUCTURE from its stored parse, and keep them."""
         env = envelope_bytes(envelope)
         plain = body_bytes(body, extended=False)
         extended = body_bytes(body, extended=True)
         cost = len(env) + len(plain) + len(extended) + 2 * len(str(body)) + 200
-        with self._lock:
-            old = self._entries.pop(digest, None)
-            if old is not None:
-                self._bytes -= old[4]
-            self._entries[digest] = (env, plain, extended, body, cost)
-            self._bytes += cost
-            while self._bytes > self.limit and len(self._entries) > 1:
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= dropped[4]
-        return self._entries.get(digest) or (env, plain, extended, body, cost)
+        return self.put(digest, (env, plain, extended, body), cost)
 
 
 WIRE = WireCache()
+# (blob, header offset, field names, NOT) -> the filtered header block of BODY[HEADER.FIELDS (...)]
+HEADERS: BytesCache[tuple[str, int, tuple[str, ...], bool], bytes] = BytesCache(HEADER_CACHE_BYTES)
 
 
 def caches_clear() -> None:
-    from agents.imap.fetch_items import HEADERS
-
     META.clear()
     WIRE.clear()
     HEADERS.clear()

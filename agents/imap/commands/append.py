@@ -72,7 +72,7 @@ def _prepare(account_id: int, name: str, message: bytes) -> tuple[FolderRow, Par
     parsed = parse_message(message)
     # A client that appends usually fetches what it appended: its FETCH answers come from the
     # cache without reading the parse back. As stored: through JSON, like the Blob row's columns.
-    WIRE.put(digest, json.loads(json.dumps(parsed.envelope)), json.loads(json.dumps(parsed.body)))
+    WIRE.store(digest, json.loads(json.dumps(parsed.envelope)), json.loads(json.dumps(parsed.body)))
     return folder, parsed
 
 

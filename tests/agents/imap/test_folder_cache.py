@@ -173,3 +173,21 @@ def test_session_far_behind_the_kept_changes_reads_its_own(imap):
     assert behind.search(["ALL"]) == [1, 3, 4]
     # behind selected first, so 1-3 are \Recent in it; busy heard of 4 first and took it.
     assert behind.get_flags([1, 3, 4]) == {1: (imapclient.FLAGGED, imapclient.RECENT), 3: (imapclient.RECENT,), 4: ()}
+
+
+def test_bytes_cache_drops_the_oldest_beyond_its_limit():
+    """The FETCH answer caches keep the newest entries within their byte limit; a key put again
+    is replaced (its old cost given back), and one entry larger than the limit is still kept."""
+    from agents.imap.folder_cache import BytesCache
+
+    cache: BytesCache[str, bytes] = BytesCache(limit=100)
+    for key in "abcd":
+        cache.put(key, key.encode(), 30)
+    assert [cache.get(key) for key in "abcd"] == [None, b"b", b"c", b"d"]
+    cache.put("b", b"B", 10)  # replaced, and now the newest: 30 + 30 + 10 bytes
+    cache.put("e", b"e", 30)  # 100 bytes: at the limit, nothing dropped
+    assert [cache.get(key) for key in "bcde"] == [b"B", b"c", b"d", b"e"]
+    cache.put("huge", b"h", 500)
+    assert [cache.get(key) for key in "bcde"] == [None] * 4 and cache.get("huge") == b"h"
+    cache.clear()
+    assert cache.get("huge") is None
