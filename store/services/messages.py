@@ -259,7 +259,7 @@ _INSERTS: dict[tuple[type[models.Model], bool, str], tuple[Prepared, str]] = {}
 
 
 def _converter(field: models.Field) -> Converter:
-    if isinstance(field, _PLAIN_FIELDS) and not isinstance(field, models.GenericIPAddressField):
+    if isinstance(field, _PLAIN_FIELDS):
         return None
     ops = connection.ops
     orm = field.get_db_prep_save
@@ -323,9 +323,7 @@ def _insert_returning_ids(model: type[models.Model], rows: list[dict[str, object
     return ids
 
 
-def _insert_statement(
-    model: type[models.Model], ignore_conflicts: bool
-) -> tuple[list[tuple[models.Field, Converter]], str]:
+def _insert_statement(model: type[models.Model], ignore_conflicts: bool) -> tuple[Prepared, str]:
     key = (model, ignore_conflicts, connection.vendor)
     if key not in _INSERTS:
         fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
