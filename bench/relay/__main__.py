@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.procs import session_cpu_seconds
+
 ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = int(os.environ.get("BENCH_RELAY_MESSAGES", "1000"))
 WORKERS = int(os.environ.get("BENCH_RELAY_WORKERS", "4"))
@@ -43,26 +45,6 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def session_cpu(leader: int) -> float:
-    """CPU seconds of every live process in `leader`'s session, and of its reaped children."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # fields[0] is the state (field 3 of proc(5)): session is field 6, utime..cstime 14..17
-        if int(fields[3]) != leader:
-            continue
-        total += int(fields[11]) + int(fields[12])
-        if int(stat.parent.name) == leader:
-            total += int(fields[13]) + int(fields[14])
-    return total / TICKS
-
-
 class CpuMeter:
     """CPU milliseconds per message of some process sessions between start() and per_message()."""
 
@@ -71,10 +53,10 @@ class CpuMeter:
         self.begin = 0.0
 
     def start(self) -> None:
-        self.begin = sum(session_cpu(leader) for leader in self.leaders)
+        self.begin = sum(session_cpu_seconds(leader) for leader in self.leaders)
 
     def per_message(self) -> float:
-        return (sum(session_cpu(leader) for leader in self.leaders) - self.begin) * 1000 / MESSAGES
+        return (sum(session_cpu_seconds(leader) for leader in self.leaders) - self.begin) * 1000 / MESSAGES
 
 
 def wait_port(port: int) -> None:
