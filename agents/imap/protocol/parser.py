@@ -18,8 +18,9 @@ _LITERAL_AT_END = re.compile(rb"(~?)\{(\d{1,20})([+-]?)\}\r?\n?$")
 _TAG_CHARS = re.compile(r"[^\x00-\x20\x7f(){%*\"\\+]+")
 _ATOM_STOP = frozenset(b'(){ "\r\n') | frozenset(range(0x00, 0x20)) | {0x7F}
 # Runs of bytes that are not in _ATOM_STOP (and, for atoms, not "["): matched at C speed.
-_WORD_RUN = re.compile(rb'[^(){ "\x00-\x1f\x7f]*')
-_ATOM_RUN = re.compile(rb'[^(){ "\x00-\x1f\x7f\[]*')
+_STOP_CLASS = re.escape(bytes(sorted(_ATOM_STOP)))
+_WORD_RUN = re.compile(b"[^" + _STOP_CLASS + b"]*")
+_ATOM_RUN = re.compile(b"[^" + _STOP_CLASS + rb"\[]*")
 
 
 def ascii_digits(text: str) -> bool:
