@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from django.db import connection
 
+from store.sql import driver_cursor
+
 
 def flush_mode_keep(flush: bool) -> None:
     """Make this thread's commits wait for the disk flush or not, and leave them so.
@@ -35,9 +37,10 @@ def flush_mode_keep(flush: bool) -> None:
 
 def _mode_set(*, flush: bool) -> None:
     if connection.vendor == "sqlite":
-        # On the driver's connection: Django's cursor wrapper costs more than the pragma.
-        connection.connection.execute(f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}")
+        statement = f"PRAGMA synchronous={'FULL' if flush else 'NORMAL'}"
+    elif connection.vendor == "postgresql":
+        statement = f"SET synchronous_commit = {'on' if flush else 'off'}"
+    else:
         return
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"SET synchronous_commit = {'on' if flush else 'off'}")
+    with driver_cursor() as cursor:
+        cursor.execute(statement)
