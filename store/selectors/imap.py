@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Q
 
 from store.models import Account, Expunged, Folder, Message
@@ -88,8 +88,11 @@ class _DataVersion:
         self._connection: sqlite3.Connection | None = None
 
     def __call__(self) -> int | None:
-        settings = connection.settings_dict
-        if connection.vendor != "sqlite":
+        # The settings dict the connection is made from, read from the handler: not through
+        # django.db.connection, whose every attribute on the event loop's thread is a lookup in a
+        # context-local store (asgiref) that cost more than the PRAGMA (the NOOP poll calls this).
+        settings = connections.settings[DEFAULT_DB_ALIAS]
+        if not settings["ENGINE"].endswith("sqlite3"):
             return None
         path = str(settings["NAME"])
         if not path or path == ":memory:" or path.startswith("file:"):

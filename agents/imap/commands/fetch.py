@@ -6,6 +6,7 @@ results and the blob, read in batches of uids.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from datetime import UTC, datetime
 
 from agents.imap import limits
@@ -129,19 +130,40 @@ def _cached_item(session: Session, name: str, index: int) -> bytes:
     return b"MODSEQ (%d)" % columns.modseqs[index]
 
 
+def _recent_uniform(chunk: list[int], starts: list[int], stops: list[int]) -> bool | None:
+    """True when every position of the chunk is in one \\Recent span, False when none is in
+    any, None when it is mixed. A span is a run of positions, so its two ends decide."""
+    low, high = min(chunk), max(chunk)
+    span = bisect_right(starts, low) - 1
+    if span >= 0 and high < stops[span]:
+        return True
+    if (span < 0 or low >= stops[span]) and (span + 1 == len(starts) or high < starts[span + 1]):
+        return False
+    return None
+
+
 async def _render_cached(session: Session, simple: list[str], positions: list[int]) -> None:
     view = session.require_view()
     columns = view.columns
     uids, flags, modseqs, keywords = columns.uids, columns.flags, columns.modseqs, columns.keywords
     if simple == ["UID", "FLAGS"]:  # the hot path of every client's resync
-        spans = view.recent_positions()  # \Recent as position ranges: one test per message
+        # \Recent as sorted, disjoint position ranges; a chunk wholly inside one or wholly
+        # between two (the usual case) is decided once, a mixed one by a bisect per message.
+        spans = view.recent_positions()
+        starts, stops = [span.start for span in spans], [span.stop for span in spans]
         by_bits: dict[int, bytes] = {}
         for start in range(0, len(positions), 5000):
             lines = []
-            for index in positions[start : start + 5000]:
+            chunk = positions[start : start + 5000]
+            uniform = _recent_uniform(chunk, starts, stops) if spans else False
+            for index in chunk:
                 uid = uids[index]
                 words = keywords.get(uid) if keywords else None
-                recent = bool(spans) and any(index in span for span in spans)
+                if uniform is None:
+                    span = bisect_right(starts, index) - 1
+                    recent = span >= 0 and index < stops[span]
+                else:
+                    recent = uniform
                 if words:
                     shown = flags_bytes(flags[index], words, recent)
                 else:

@@ -78,6 +78,29 @@ def test_new_mail_while_selected_is_recent_in_one_session(imap):
     assert first.uid("SEARCH", "RECENT")[1] == [b"1"]
 
 
+def test_recent_in_runs_shows_on_exactly_its_messages(imap):
+    """A session's \\Recent messages need not be one run: FETCH FLAGS shows it on each of them,
+    whether the fetched set lies inside a run, between two, or across both."""
+    imap.deliver(message("one"))
+    imap.deliver(message("two"))
+    first = imap.client()
+    first.select("INBOX")  # takes 1 and 2
+    second = imap.client()
+    second.select("INBOX")
+    imap.deliver(message("three"))
+    second.noop()  # told first: takes 3
+    imap.deliver(message("four"))
+    first.noop()  # takes 4
+    recent, plain = b"\\Recent", b""
+    assert _flags(first) == {1: recent, 2: recent, 3: plain, 4: recent}
+    assert _flags(first, "3") == {3: plain}
+    assert _flags(first, "1:2") == {1: recent, 2: recent}
+    assert _flags(first, "2:3") == {2: recent, 3: plain}
+    assert _flags(first, "3:4") == {3: plain, 4: recent}
+    second.noop()
+    assert _flags(second) == {1: plain, 2: plain, 3: recent, 4: plain}
+
+
 def test_recent_cannot_be_stored_and_ends_with_the_session(imap):
     imap.deliver(message("one"))
     client = imap.client()
