@@ -137,7 +137,14 @@ def _header_text(value: bytes | None) -> str:
     """Display text of a header value: 8-bit guessed, RFC 2047 decoded, whitespace collapsed."""
     if value is None:
         return ""
-    return _WHITESPACE.sub(" ", decode_rfc2047(guess_text(value))).strip()
+    return _collapse(decode_rfc2047(guess_text(value)))
+
+
+def _collapse(text: str) -> str:
+    """Runs of whitespace as one space, none at the ends: what re.sub(r"\\s+", " ") and strip()
+    give (str.split() splits on the same characters), at a fraction of the cost on body text,
+    where a match object per run made the preview the dearest step of a 4 KB message's parse."""
+    return " ".join(text.split())
 
 
 def subject_base(subject: str) -> str:
@@ -152,7 +159,7 @@ def subject_is_reply(subject: str) -> bool:
 
 
 def _subject_extract(subject: str) -> tuple[str, bool]:
-    text = _WHITESPACE.sub(" ", subject[:MAX_SORT_SUBJECT]).strip()
+    text = _collapse(subject[:MAX_SORT_SUBJECT])
     reply = False
     while True:
         before = text
@@ -236,7 +243,7 @@ def _body_text(raw: bytes, body: dict[str, Any]) -> tuple[str, str]:
                 preview_source = text
         if budget <= 0:
             break
-    preview = _WHITESPACE.sub(" ", preview_source[: PREVIEW_LENGTH * 8]).strip()[:PREVIEW_LENGTH]
+    preview = _collapse(preview_source[: PREVIEW_LENGTH * 8])[:PREVIEW_LENGTH]
     return "\n".join(pieces)[:MAX_SEARCH_TEXT], preview
 
 

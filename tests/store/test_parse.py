@@ -521,3 +521,12 @@ def mutated(draw: st.DrawFn) -> bytes:
 def test_fuzz_mutated_messages(raw: bytes) -> None:
     """Mutations of real-shaped messages never raise and keep offsets sane."""
     check_structure(raw, _parse(raw))
+
+
+def test_preview_collapses_every_kind_of_whitespace_and_keeps_200_characters():
+    body = ("Dear  team,\r\n\r\n\tthe\u00a0report\u3000is   attached.\r\n" + "word " * 100).encode()
+    raw = b"From: a@example.org\r\nSubject: =?utf-8?q?Weekly=09report?=\r\n  (draft)\r\n\r\n" + body
+    parsed = parse_message(raw)
+    assert parsed.preview.startswith("Dear team, the report is attached. word word")
+    assert len(parsed.preview) == 200 and "  " not in parsed.preview
+    assert parsed.subject == "Weekly report (draft)"
