@@ -9,6 +9,9 @@ against Postfix's accept rate, the stricter comparison.
 
 BENCH_SMTP_MESSAGES (default 400) sets the messages per run; BENCH_SMTP_LOADS ("1x4096,10x65536")
 restricts the matrix; BENCH_SMTP_DATABASE_URL runs Yubin on that database instead of SQLite.
+Each load runs BENCH_SMTP_ROUNDS times (default 3), Yubin and Postfix taking turns, and the
+table shows the median of each column: a change in the machine's speed during the run weighs
+on both alike, and one slow round moves neither figure much.
 Yubin runs as an operator runs it (`manage.py agents`, only the MX port open), so
 YUBIN_AGENTS_PROCESSES from the environment applies; the run prints how many processes served
 and the CPU they used per message, search indexing included: on SQLite the search index is
@@ -21,10 +24,12 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +40,7 @@ from bench.peers.postfix import Postfix as PeerPostfix  # noqa: E402
 from bench.procs import cpu_seconds, process_tree  # noqa: E402
 
 MESSAGES = int(os.environ.get("BENCH_SMTP_MESSAGES", "400"))
+ROUNDS = int(os.environ.get("BENCH_SMTP_ROUNDS", "3"))
 LOADS = [(1, 4096), (10, 4096), (50, 4096), (1, 65536), (10, 65536), (50, 65536)]
 if os.environ.get("BENCH_SMTP_LOADS"):  # e.g. "1x4096,10x4096"
     LOADS = [
@@ -197,6 +203,17 @@ smtpd_recipient_restrictions = permit_mynetworks, reject_unauth_destination
         self.server.stop()
 
 
+@dataclass(frozen=True)
+class Round:
+    """One round of a load: msg/s of each, and Yubin's CPU per message (ms)."""
+
+    yubin: float
+    postfix: float
+    postfix_maildir: float
+    yubin_indexed: float
+    yubin_cpu_ms: float
+
+
 def main() -> int:
     if shutil.which("smtp-source") is None and not Path("/usr/sbin/smtp-source").exists():
         print("bench/smtp: smtp-source (Debian package postfix) is not installed")
@@ -211,33 +228,48 @@ def main() -> int:
             yubin.stop()
             raise
         database = "PostgreSQL" if "BENCH_SMTP_DATABASE_URL" in os.environ else "SQLite"
-        print(f"{MESSAGES} messages per run, one per connection; msg/s; Yubin on {database}, ", end="")
+        print(f"{MESSAGES} messages per run, one per connection, {ROUNDS} rounds; medians in msg/s; ", end="")
+        print(f"Yubin on {database}, ", end="")
         print(f"{yubin.processes} agents process(es) (YUBIN_AGENTS_PROCESSES)")
         print(
             f"{'sessions':>8} {'size':>6} {'yubin':>9} {'postfix 250':>12} {'postfix maildir':>16} {'ratio':>6} "
-            f"{'yubin indexed':>14} {'yubin cpu ms/msg':>17}"
+            f"{'yubin indexed':>14} {'yubin cpu ms/msg':>17}   ratio per round"
         )
         try:
             yubin_total = postfix_total = 0
             for sessions, size in LOADS:
-                cpu_before = yubin.cpu_seconds()
-                yubin_seconds = smtp_source(yubin.port, sessions, size)
-                indexing_started = time.perf_counter()
-                yubin.index_wait()  # Postfix's run gets the machine to itself, as Yubin's did
-                indexed_seconds = yubin_seconds + time.perf_counter() - indexing_started
-                cpu_per_message = (yubin.cpu_seconds() - cpu_before) / MESSAGES * 1000
-                yubin_total += MESSAGES
-                accept_started = time.perf_counter()
-                postfix_seconds = smtp_source(postfix.port, sessions, size)
-                postfix_total += MESSAGES
-                postfix.wait_delivered(postfix_total)
-                postfix_delivered_seconds = time.perf_counter() - accept_started
-                yubin_rate = MESSAGES / yubin_seconds
-                postfix_rate = MESSAGES / postfix_seconds
+                rounds: list[Round] = []
+                for _ in range(ROUNDS):
+                    cpu_before = yubin.cpu_seconds()
+                    yubin_seconds = smtp_source(yubin.port, sessions, size)
+                    indexing_started = time.perf_counter()
+                    yubin.index_wait()  # Postfix's run gets the machine to itself, as Yubin's did
+                    indexed_seconds = yubin_seconds + time.perf_counter() - indexing_started
+                    cpu_per_message = (yubin.cpu_seconds() - cpu_before) / MESSAGES * 1000
+                    yubin_total += MESSAGES
+                    accept_started = time.perf_counter()
+                    postfix_seconds = smtp_source(postfix.port, sessions, size)
+                    postfix_total += MESSAGES
+                    postfix.wait_delivered(postfix_total)
+                    postfix_delivered_seconds = time.perf_counter() - accept_started
+                    rounds.append(
+                        Round(
+                            yubin=MESSAGES / yubin_seconds,
+                            postfix=MESSAGES / postfix_seconds,
+                            postfix_maildir=MESSAGES / postfix_delivered_seconds,
+                            yubin_indexed=MESSAGES / indexed_seconds,
+                            yubin_cpu_ms=cpu_per_message,
+                        )
+                    )
+                yubin_rate = statistics.median(r.yubin for r in rounds)
+                postfix_rate = statistics.median(r.postfix for r in rounds)
                 print(
                     f"{sessions:>8} {size // 1024:>5}K {yubin_rate:>9.0f} {postfix_rate:>12.0f} "
-                    f"{MESSAGES / postfix_delivered_seconds:>16.0f} {yubin_rate / postfix_rate:>5.2f}x "
-                    f"{MESSAGES / indexed_seconds:>14.0f} {cpu_per_message:>17.2f}",
+                    f"{statistics.median(r.postfix_maildir for r in rounds):>16.0f} "
+                    f"{yubin_rate / postfix_rate:>5.2f}x "
+                    f"{statistics.median(r.yubin_indexed for r in rounds):>14.0f} "
+                    f"{statistics.median(r.yubin_cpu_ms for r in rounds):>17.2f}   "
+                    + " ".join(f"{r.yubin / r.postfix:.2f}" for r in rounds),
                     flush=True,
                 )
             stored = yubin.delivered()
