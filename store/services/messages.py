@@ -661,7 +661,7 @@ def flags_set(
                         failed.append(uid)
                         continue
                     old_keywords = list(keywords_tuple(current_keywords))
-                    new_flags, new_keywords = _apply_flags(current, old_keywords, mode, flags, keyword_set)
+                    new_flags, new_keywords = flags_apply(current, old_keywords, mode, flags, keyword_set)
                     if new_flags == current and new_keywords == sorted(old_keywords):
                         continue
                     if (current & Flag.SEEN) != (new_flags & Flag.SEEN):
@@ -696,9 +696,10 @@ def flags_set(
     return FlagsResult(modseq=modseq, changed=[change for _, change in changed], failed_uids=sorted(failed))
 
 
-def _apply_flags(
-    current: int, current_keywords: list[str], mode: str, flags: int, keywords: set[str]
+def flags_apply(
+    current: int, current_keywords: Iterable[str], mode: str, flags: int, keywords: set[str]
 ) -> tuple[int, list[str]]:
+    """A message's (flags, sorted keywords) after a STORE of mode 'set', 'add' or 'remove'."""
     if mode == "set":
         return flags, sorted(keywords)
     if mode == "add":

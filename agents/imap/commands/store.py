@@ -9,7 +9,9 @@ from agents.imap.protocol.parser import ascii_digits
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
 from agents.imap.session import Session, flags_bytes
-from store.services import flags_set
+from agents.imap.view import FEEDS, Columns
+from store.selectors.imap import imap_data_version
+from store.services import FlagsResult, flags_apply, flags_set
 
 MODES = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}
 
@@ -42,16 +44,19 @@ async def store(session: Session, request: Request) -> str | None:
     uids = [columns.uids[i] for i in positions if columns.uids[i] not in view.pending_expunge]
     if not uids:
         return None
-    result = await session.db.write_state(
-        lambda: flags_set(
-            folder_id=view.folder_id,
-            uids=uids,
-            mode=mode,
-            flags=bits,
-            keywords=keywords,
-            unchanged_since=unchanged_since,
+    if unchanged_since is None and await _changes_nothing(session, view.folder_id, uids, mode, bits, set(keywords)):
+        result = FlagsResult(modseq=0, changed=[], failed_uids=[])  # what flags_set would answer
+    else:
+        result = await session.db.write_state(
+            lambda: flags_set(
+                folder_id=view.folder_id,
+                uids=uids,
+                mode=mode,
+                flags=bits,
+                keywords=keywords,
+                unchanged_since=unchanged_since,
+            )
         )
-    )
     changed = {message.uid: message for message in result.changed}
     for uid, message in changed.items():
         index = columns.position(uid)
@@ -83,3 +88,31 @@ async def store(session: Session, request: Request) -> str | None:
             failed = seqset_format(columns.position(uid) + 1 for uid in result.failed_uids)
         return f"[MODIFIED {failed}] Conditional STORE failed"
     return None
+
+
+async def _changes_nothing(
+    session: Session, folder_id: int, uids: list[int], mode: str, bits: int, keywords: set[str]
+) -> bool:
+    """True when the STORE is known to change no message, so it need not queue for the writer
+    (setting \\Seen on mail already read is common). The process's copy of the folder must show
+    the result on every one of the messages already, as of a moment after the command came: as
+    last read when nothing was committed to the store since (SQLite's data version), else once
+    it has read the changes since (a read, where the write would queue behind the others)."""
+    feed = FEEDS.get(folder_id)
+    if feed is None or not _already(feed.columns, uids, mode, bits, keywords):
+        return False
+    if feed.version is not None and imap_data_version() == feed.version:
+        return True
+    return await session.db.run(lambda: FEEDS.advance(feed) and _already(feed.columns, uids, mode, bits, keywords))
+
+
+def _already(columns: Columns, uids: list[int], mode: str, bits: int, keywords: set[str]) -> bool:
+    for uid in uids:
+        index = columns.position(uid)
+        if index < 0:
+            return False
+        current, current_keywords = columns.flags[index], columns.keywords.get(uid, ())
+        new_flags, new_keywords = flags_apply(current, current_keywords, mode, bits, keywords)
+        if new_flags != current or new_keywords != sorted(current_keywords):
+            return False
+    return True

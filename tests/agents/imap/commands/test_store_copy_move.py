@@ -15,6 +15,39 @@ def test_store_modes_and_silent(imap):
     assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Seen \\Recent))"]
 
 
+def test_store_that_changes_nothing_keeps_modseq_and_answers_the_flags(imap):
+    """Setting flags a message already has, or removing ones it lacks, changes nothing: the
+    FETCH answer shows the flags and the message's MODSEQ stays (RFC 7162 §3.1.3)."""
+    imap.deliver(message("a"))
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX (CONDSTORE)")
+    first = raw.command(b"c", b"STORE 1 +FLAGS (\\Seen $Done)")[0]
+    assert first.startswith(b"* 1 FETCH (FLAGS (\\Seen \\Recent $Done) MODSEQ (")
+    for tag, command in ((b"d", b"STORE 1 +FLAGS (\\Seen)"), (b"e", b"STORE 1 -FLAGS (\\Flagged $Other)")):
+        assert raw.command(tag, command)[0] == first
+    assert raw.command(b"f", b"STORE 1 FLAGS (\\Seen $Done)")[0] == first
+    assert raw.command(b"g", b"STORE 1 +FLAGS.SILENT (\\Seen)") == [b"g OK STORE completed\r\n"]
+
+
+def test_store_after_a_change_by_another_process_writes_it(imap):
+    """A session's STORE that its own copy of the folder would find already done is written when
+    the store changed since that copy was read (another agents process, here the test's own
+    database connection): the change must not be lost."""
+    from store.models import Flag, Folder, Message
+    from store.services import flags_set
+
+    imap.deliver(message("a"))
+    client = imap.client()
+    client.select("INBOX")
+    client.store("1", "+FLAGS", "(\\Seen)")
+    client.noop()  # the process's copy of the folder now shows \Seen
+    inbox = Folder.objects.get(account=imap.account, name="INBOX")
+    flags_set(folder_id=inbox.pk, uids=[1], mode="remove", flags=Flag.SEEN)  # as another process
+    client.store("1", "+FLAGS.SILENT", "(\\Seen)")
+    assert Message.objects.get(folder=inbox, uid=1).flags & Flag.SEEN
+
+
 def test_store_unchangedsince(imap):
     """CONDSTORE: a STORE with an old UNCHANGEDSINCE fails with MODIFIED."""
     imap.deliver(message("a"))
