@@ -22,7 +22,7 @@ def job(n: int, address: str) -> DeliveryJob:
 
 
 def test_batch_of_three_one_broken(make_account: Any) -> None:
-    """The middle message's parse failed on the pool: it gets a failure, the other two are
+    """The middle message's parse failed: it gets a failure, the other two are
     delivered once each and reported delivered."""
     taro = make_account("taro@example.test")
     broken = job(2, "taro@example.test")
