@@ -255,7 +255,7 @@ def _folder_for(folders: dict[tuple[int, str], _FolderState], target: DeliveryTa
 _PLAIN_FIELDS = (models.CharField, models.TextField, models.IntegerField, models.BooleanField, models.ForeignKey)
 Converter = Callable[[object], object] | None
 Prepared = list[tuple[models.Field, Converter]]
-_INSERTS: dict[tuple[type[models.Model], bool, str], tuple[Prepared, str]] = {}
+_INSERTS: dict[tuple[type[models.Model], str, str], tuple[Prepared, str]] = {}
 
 
 def _converter(field: models.Field) -> Converter:
@@ -287,13 +287,13 @@ def _converter(field: models.Field) -> Converter:
     return lambda value: orm(value, connection)
 
 
-def _insert(model: type[models.Model], rows: list[dict[str, object]], *, ignore_conflicts: bool = False) -> None:
+def _insert(model: type[models.Model], rows: list[dict[str, object]], *, on_conflict: str = "") -> None:
     """Insert rows with one executemany: bulk_create without its per-call query compilation.
 
     Missing fields get their default (auto_now_add: now); every value is stored exactly as the
-    ORM stores it (see _converter).
+    ORM stores it (see _converter). on_conflict: an ON CONFLICT clause to end the statement.
     """
-    prepared, sql = _insert_statement(model, ignore_conflicts)
+    prepared, sql = _insert_statement(model, on_conflict)
     params = _insert_params(prepared, rows)
     with driver_cursor() as cursor:
         cursor.executemany(sql, params)
@@ -306,7 +306,7 @@ def _insert_returning_ids(model: type[models.Model], rows: list[dict[str, object
     """Insert rows and return their new primary keys, in the rows' order: one multi-row
     INSERT ... RETURNING per chunk (as bulk_create does on SQLite >= 3.35 and PostgreSQL, whose
     answers come in the order of the VALUES), without the ORM's model instances and compilation."""
-    prepared, sql = _insert_statement(model, False)
+    prepared, sql = _insert_statement(model, "")
     head, _, one_row = sql.partition(" VALUES ")
     pk = connection.ops.quote_name(model._meta.pk.column)
     ids: list[int] = []
@@ -323,14 +323,14 @@ def _insert_returning_ids(model: type[models.Model], rows: list[dict[str, object
     return ids
 
 
-def _insert_statement(model: type[models.Model], ignore_conflicts: bool) -> tuple[Prepared, str]:
-    key = (model, ignore_conflicts, connection.vendor)
+def _insert_statement(model: type[models.Model], on_conflict: str) -> tuple[Prepared, str]:
+    key = (model, on_conflict, connection.vendor)
     if key not in _INSERTS:
         fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         sql = f"INSERT INTO {model._meta.db_table} ({columns}) VALUES ({_in(fields)})"  # noqa: S608
-        if ignore_conflicts:
-            sql += " ON CONFLICT DO NOTHING"
+        if on_conflict:
+            sql += f" {on_conflict}"
         _INSERTS[key] = ([(f, _converter(f)) for f in fields], sql)
     return _INSERTS[key]
 
@@ -401,9 +401,22 @@ def _lock_folders_and_accounts(
     return folders, accounts
 
 
-def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]], blob_refs: dict[str, int]) -> None:
-    """One UPDATE per folder, per account and per blob, sent as three executemany batches."""
-    folder, account, blob = Folder._meta.db_table, Account._meta.db_table, Blob._meta.db_table
+# A blob already stored gets the new references counted instead of a second row.
+_BLOB_UPSERT = f"ON CONFLICT (sha256) DO UPDATE SET refcount = {Blob._meta.db_table}.refcount + excluded.refcount"
+
+
+def blobs_reference(rows: list[dict[str, object]], references: dict[str, int]) -> None:
+    """Store each blob's row (rows: one per digest of `references`, see _blob_row) with its new
+    references counted, or add them to the count of the row already there: one upsert for all,
+    where an insert that skipped the known blobs and an UPDATE of every count took two."""
+    for row in rows:
+        row["refcount"] = references[str(row["sha256"])]
+    _insert(Blob, rows, on_conflict=_BLOB_UPSERT)
+
+
+def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]]) -> None:
+    """One UPDATE per folder and per account, sent as two executemany batches."""
+    folder, account = Folder._meta.db_table, Account._meta.db_table
     with driver_cursor() as cursor:
         cursor.executemany(
             f"UPDATE {folder} SET uid_next = %s, highest_modseq = %s, message_count = message_count + %s, "  # noqa: S608
@@ -413,10 +426,6 @@ def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]]
         cursor.executemany(
             f"UPDATE {account} SET used_bytes = used_bytes + %s WHERE id = %s",  # noqa: S608
             [(added, pk) for pk, (_, _, added) in accounts.items() if added],
-        )
-        cursor.executemany(
-            f"UPDATE {blob} SET refcount = refcount + %s WHERE sha256 = %s",  # noqa: S608
-            [(count, digest) for digest, count in blob_refs.items()],
         )
 
 
@@ -538,9 +547,9 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
         ]
         changed = [folder for folder in folders.values() if folder.added]
         with _pipelined():
-            _insert(Blob, blob_rows, ignore_conflicts=True)
+            blobs_reference(blob_rows, blob_refs)
             _insert(Message, messages)
-            _counters_update(changed, accounts, blob_refs)
+            _counters_update(changed, accounts)
             if logs:
                 _insert(DeliveryLog, logs)
             changes_record([(folder.account_id, folder.pk, "add", folder.modseq) for folder in changed])
@@ -613,9 +622,9 @@ def message_append(
         state = _FolderState(folder_id, account_id, "", uid_next + 1, highest_modseq + 1, added=1, bytes=parsed.size)
         state.unseen = 0 if flags & Flag.SEEN else 1
         with _pipelined():
-            _insert(Blob, [_blob_row(digest, raw, parsed)], ignore_conflicts=True)
+            blobs_reference([_blob_row(digest, raw, parsed)], {digest: 1})
             _insert(Message, [dict(row, folder_id=folder_id, uid=uid_next, modseq=state.modseq)])
-            _counters_update([state], {account_id: [quota, used_bytes, parsed.size]}, {digest: 1})
+            _counters_update([state], {account_id: [quota, used_bytes, parsed.size]})
             changes_record([(account_id, folder_id, "add", state.modseq)])
     return AppendResult(uid_validity=uid_validity, uid=uid_next)
 

@@ -22,7 +22,7 @@ from store.errors import NotFound
 from store.models import Blob, DeliveryLog, OutboundMessage, OutboundRecipient, QueueState
 from store.parse import ParsedMessage, parse_message
 from store.services.log import log_record
-from store.services.messages import _insert, _insert_returning_ids
+from store.services.messages import _insert, _insert_returning_ids, blobs_reference
 
 DispatchHook = Callable[[Sequence[int]], None]
 _dispatch_hooks: list[DispatchHook] = []
@@ -108,13 +108,7 @@ def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
             refs[digest] = refs.get(digest, 0) + 1
         # Rows go in through executemany (store.services.messages._insert): bulk_create compiled
         # each statement and built a model instance per row, a third of the MX's Python time.
-        _insert(Blob, blob_rows, ignore_conflicts=True)
-        blob_table = connection.ops.quote_name(Blob._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {blob_table} SET refcount = refcount + %s WHERE sha256 = %s",  # noqa: S608
-                [(count, digest) for digest, count in refs.items()],
-            )
+        blobs_reference(blob_rows, refs)
         # One INSERT ... RETURNING for the messages (bulk_create compiled the statement and
         # built a model instance per message: the largest part of the MX's CPU when it queues).
         now = timezone.now()
