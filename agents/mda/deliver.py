@@ -193,19 +193,24 @@ def _redirect(job: DeliveryJob, plan: _Plan) -> list[DeliveryTarget]:
     return local
 
 
-def jobs_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
+def jobs_scripts(jobs: list[DeliveryJob]) -> Scripts:
+    """The active Sieve scripts of every account the jobs deliver to, and of their domains: one query."""
+    accounts = (account for job in jobs for rcpt in job.recipients for account in rcpt.accounts)
+    return sieve_scripts_for_many({(account.account_id, account.domain_id) for account in accounts})
+
+
+def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> list[DeliveryOutcome]:
     """Deliver many messages; call inside a transaction (the caller commits them together).
 
-    One query finds the Sieve scripts of every account involved; one store call
-    (messages_deliver_batch) writes every local copy. A message whose local recipients are all
-    over quota and that has no other recipient gets a quota outcome and nothing is written for
-    it. Queue rows, vacation replies and logs of the other paths follow per message.
+    The Sieve scripts of every account involved come from `scripts` (jobs_scripts of these jobs
+    or more), else from one query; one store call (messages_deliver_batch) writes every local
+    copy. A message whose local recipients are all over quota and that has no other recipient
+    gets a quota outcome and nothing is written for it. Queue rows, vacation replies and logs of
+    the other paths follow per message.
     """
     parsed_list = [job.parsed.result() if job.parsed is not None else parse_message(job.raw) for job in jobs]
-    owners = {
-        (account.account_id, account.domain_id) for job in jobs for rcpt in job.recipients for account in rcpt.accounts
-    }
-    scripts = sieve_scripts_for_many(owners)
+    if scripts is None:
+        scripts = jobs_scripts(jobs)
     plans = [_plan(job, parsed, scripts) for job, parsed in zip(jobs, parsed_list, strict=True)]
     items = []
     for job, parsed, plan in zip(jobs, parsed_list, plans, strict=True):
@@ -313,9 +318,12 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     # database's, shared with the other agents processes, and holding it through an fsync of
     # ours would hold up their batches too.
     _blobs_wait(jobs)
+    # A read: before the lock, so that it holds one statement fewer (a script changed meanwhile
+    # applies from the next message on, as if this one had come a moment earlier).
+    scripts = jobs_scripts(jobs)
     try:
         with database_write_lock(), transaction.atomic():
-            outcomes = jobs_deliver(jobs)
+            outcomes = jobs_deliver(jobs, scripts)
             fault_point("blob")
             fault_point("commit")
     except Exception:
@@ -326,7 +334,7 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
         for job in jobs:
             try:
                 with database_write_lock(), transaction.atomic():
-                    outcomes.extend(jobs_deliver([job]))
+                    outcomes.extend(jobs_deliver([job], scripts))
             except Exception as error:  # this job only: the ones before it are committed
                 log.warning("delivery failed: %s", error, exc_info=not isinstance(error, StoreError))
                 outcomes.append(DeliveryOutcome(ok=False))
