@@ -130,3 +130,30 @@ def test_one_number_sets(imap):
     for number in ("²", "١", "01", "4294967296"):
         assert raw.command(b"g", b"FETCH %s (FLAGS)" % number.encode())[-1].startswith(b"g BAD ")
     assert raw.command(b"h", b"NOOP")[-1] == b"h OK NOOP completed\r\n"
+
+
+def test_fetch_of_a_few_in_a_large_folder_answers_each_one(imap):
+    """A FETCH of a few messages in a folder many times larger looks each one up (see _render):
+    the right message for each number, also while the session's view lags behind an expunge
+    made by another session."""
+    from tests.agents.imap.conftest import message
+
+    for number in range(1, 41):
+        imap.deliver(message(f"number {number}", body=f"body {number}\r\n"))
+    client = imap.client()
+    client.select("INBOX")
+    _typ, data = client.fetch("3,39", "(RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)] BODY.PEEK[TEXT])")
+    parts = [part for part in data if isinstance(part, tuple)]
+    assert [part[1] for part in parts] == [
+        b"Subject: number 3\r\n\r\n",
+        b"body 3\r\n",
+        b"Subject: number 39\r\n\r\n",
+        b"body 39\r\n",
+    ]
+    other = imap.client()
+    other.select("INBOX")
+    other.store("2", "+FLAGS.SILENT", "(\\Deleted)")
+    other.expunge()
+    # The first session has not been told of the expunge yet: its number 3 is still UID 3.
+    _typ, data = client.uid("FETCH", "3,40", "(BODY.PEEK[TEXT])")
+    assert [part[1] for part in data if isinstance(part, tuple)] == [b"body 3\r\n", b"body 40\r\n"]
