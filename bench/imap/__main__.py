@@ -1,7 +1,8 @@
 """IMAP benchmark: Yubin against Dovecot (Maildir, the same messages) in the same run.
 
 1. Latency table per folder size (BENCH_IMAP_SIZES, default "1000,10000,100000"), warm, login
-   excluded: p50/p99 per command and the ratio Dovecot/Yubin (above 1.0 means Yubin is faster).
+   excluded: p50/p99 per command over BENCH_IMAP_REPEAT (default 40) runs of it and the ratio
+   Dovecot/Yubin (above 1.0 means Yubin is faster).
    The 1k folder holds 1,000 distinct messages; larger folders repeat those 1,000 contents (for
    Yubin as rows sharing the 1,000 blobs, for Dovecot as Maildir files), distinct UIDs each.
 2. A Thunderbird-like concurrent mix (BENCH_IMAP_CLIENTS clients, BENCH_IMAP_MIX_SECONDS each):
@@ -53,7 +54,7 @@ django.setup()
 
 PASSWORD = "bench password 1"
 ROOT = Path(__file__).resolve().parents[2]
-REPEAT = int(os.environ.get("BENCH_IMAP_REPEAT", "15"))
+REPEAT = int(os.environ.get("BENCH_IMAP_REPEAT", "40"))
 IDLE_CONNECTIONS = int(os.environ.get("BENCH_IMAP_IDLE", "1000"))
 MIX_CLIENTS = int(os.environ.get("BENCH_IMAP_CLIENTS", "10"))
 MIX_SECONDS = float(os.environ.get("BENCH_IMAP_MIX_SECONDS", "5"))
