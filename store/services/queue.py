@@ -17,12 +17,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from store.addresses import split_address
-from store.blobs import blob_digest, blobs_write, wire_facts
+from store.blobs import blob_digest, blobs_write
 from store.errors import NotFound
 from store.models import Blob, DeliveryLog, OutboundMessage, OutboundRecipient, QueueState
 from store.parse import ParsedMessage, parse_message
 from store.services.log import log_record
-from store.services.messages import _insert, _insert_returning_ids, blobs_reference
+from store.services.messages import _blob_row, _insert, _insert_returning_ids, blobs_reference
 
 DispatchHook = Callable[[Sequence[int]], None]
 _dispatch_hooks: list[DispatchHook] = []
@@ -101,10 +101,7 @@ def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
         blob_rows: list[dict[str, object]] = []
         for item, parsed, digest in zip(items, parsed_list, digests, strict=True):
             if digest not in refs:
-                wire = wire_facts(item.raw)
-                blob_rows.append({"sha256": digest, "size": len(item.raw), "envelope": parsed.envelope,
-                                  "body": parsed.body, "wire_size": wire.size, "wire_crlf": wire.crlf,
-                                  "wire_dots": wire.dots})  # fmt: skip
+                blob_rows.append(_blob_row(digest, item.raw, parsed))
             refs[digest] = refs.get(digest, 0) + 1
         # Rows go in through executemany (store.services.messages._insert): bulk_create compiled
         # each statement and built a model instance per row, a third of the MX's Python time.
