@@ -105,3 +105,21 @@ def test_dmarc_reject_policy(smtp_server: SmtpPorts, accounts: Any, dns_zone: by
     assert f"{code} {text.decode()}" == codes.DMARC_REJECT
     client.quit()
     assert Message.objects.count() == 0
+
+
+def test_ehlo_reply_is_one_segment_in_order(smtp_server: SmtpPorts, settings: Any) -> None:
+    """The EHLO reply, byte for byte, comes whole in the first read: one write, not a packet per
+    line (a peer waiting for each line saw eight round trips' worth of segments)."""
+    import socket
+
+    with socket.create_connection((smtp_server.host, smtp_server.mx), timeout=10) as raw:
+        greeting = raw.recv(4096)
+        assert greeting.startswith(b"220 ")
+        raw.sendall(b"EHLO peer.remote.example\r\n")
+        reply = raw.recv(65536)
+    hostname = settings.YUBIN_HOSTNAME.encode()
+    size = settings.YUBIN_MESSAGE_SIZE_LIMIT
+    assert reply == (
+        b"250-" + hostname + b"\r\n250-PIPELINING\r\n250-SIZE %d\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
+        b"250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 STARTTLS\r\n" % size
+    )
