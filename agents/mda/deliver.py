@@ -21,10 +21,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from agents.batchthread import BatchThread
 from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, sieve_parse, sieve_run
 from agents.mda.vacation import vacation_applies, vacation_handle, vacation_reply_build
+from agents.mta.dsn import Notice, ReportEnvelope, notify_allows, report_send
 from agents.smtp.faults import fault_point
 from store.blobs import blob_write, blobs_write
 from store.errors import StoreError
@@ -152,8 +154,11 @@ def _plan(job: DeliveryJob, parsed: ParsedMessage, scripts: Scripts) -> _Plan:
     plan = _Plan()
     seen_accounts: set[int] = set()
     for rcpt in job.recipients:
+        # An address that expands to several destinations gets its success report here
+        # ("expanded"); its remote destinations must not each report success again (RFC 3461 §6.2.7.3).
+        notify = _without_success(rcpt.notify) if _expands(rcpt) else rcpt.notify
         for address in rcpt.remote:
-            plan.remote.setdefault(address, QueueRecipient(address, notify=rcpt.notify, orcpt=rcpt.orcpt))
+            plan.remote.setdefault(address, QueueRecipient(address, notify=notify, orcpt=rcpt.orcpt))
         for account in rcpt.accounts:
             if account.account_id in seen_accounts:
                 continue
@@ -180,6 +185,31 @@ def _plan(job: DeliveryJob, parsed: ParsedMessage, scripts: Scripts) -> _Plan:
             if not result.folders:
                 plan.discarded.append(account.address)
     return plan
+
+
+def _expands(rcpt: RecipientPlan) -> bool:
+    return len(rcpt.accounts) + len(rcpt.remote) > 1
+
+
+def _without_success(notify: str) -> str:
+    words = [word for word in notify.split(",") if word.strip() and word.strip().upper() != "SUCCESS"]
+    return ",".join(words) if words or not notify else "NEVER"
+
+
+def _success_notices(job: DeliveryJob, delivered: set[int]) -> list[Notice]:
+    """RFC 3461 NOTIFY=SUCCESS of the recipients delivered here (local delivery is the final one):
+    "delivered", or "expanded" for an address that led to several destinations. A recipient
+    counts once every local account it leads to has a stored copy (a Sieve discard is none);
+    one that only leads elsewhere is the relay's to report."""
+    notices: list[Notice] = []
+    for rcpt in job.recipients:
+        accounts = {account.account_id for account in rcpt.accounts}
+        if not accounts or not accounts <= delivered or not notify_allows(rcpt.notify, "delivered"):
+            continue
+        action = "expanded" if _expands(rcpt) else "delivered"
+        text = "delivered to mailbox" if action == "delivered" else "delivered, and forwarded to its destinations"
+        notices.append(Notice(rcpt.address, "", orcpt=rcpt.orcpt, text=text, action=action))
+    return notices
 
 
 def _redirect(job: DeliveryJob, plan: _Plan) -> list[DeliveryTarget]:
@@ -263,6 +293,14 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
                 event="discarded", message_id=parsed.message_id[:998], sender=job.sender[:320], recipient=address
             )
         _vacations(plan)
+        notices = _success_notices(job, {copy.account_id for copy in result.delivered}) if job.sender else []
+        if notices:
+            report_send(
+                envelope=ReportEnvelope(job.sender, timezone.now(), job.dsn_envid, job.dsn_ret),
+                notices=notices,
+                kind="delivered",
+                original=job.raw,
+            )
         received.extend(_received_rows(job, parsed))
         outcomes.append(DeliveryOutcome(ok=True, message_id=parsed.message_id))
     queue_enqueue_batch(items=queued)

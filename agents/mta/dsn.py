@@ -1,6 +1,7 @@
 """Delivery status notifications (RFC 3464, RFC 3461 §6) for the envelope sender.
 
-Failure reports, delay warnings and "relayed" reports are multipart/report messages with a
+Failure reports, delay warnings, "relayed" reports and, for NOTIFY=SUCCESS on a local delivery
+(agents.mda.deliver), "delivered" / "expanded" reports are multipart/report messages with a
 human-readable part, a message/delivery-status part (one block per recipient) and the original
 message (RET=FULL, the default up to DSN_FULL_LIMIT bytes) or its headers (RET=HDRS, delay
 warnings, larger originals). A message from the null sender never gets a report (RFC 5321 §4.5.5:
@@ -33,19 +34,39 @@ _ENHANCED = re.compile(r"^\d{3}[ -]([245]\.\d{1,3}\.\d{1,3})\b")
 
 @dataclass(frozen=True)
 class Notice:
-    """One recipient's line in a report."""
+    """One recipient's line in a report. reply: the remote server's, when there was one (then
+    also the Diagnostic-Code); text: what the human-readable part says otherwise; action: the
+    recipient's Action when it is not the report's own (an alias "expanded" in a delivered one)."""
 
     address: str
     reply: str
     host: str = ""
     orcpt: str = ""
+    text: str = ""
+    action: str = ""
 
 
-ACTIONS = {"failure": "failed", "delay": "delayed", "relayed": "relayed"}
+@dataclass(frozen=True)
+class ReportEnvelope:
+    """What a report needs of the message it is about."""
+
+    sender: str  # the envelope sender: the report goes there
+    arrival: datetime
+    envid: str = ""  # DSN ENVID of the submission
+    ret: str = ""  # DSN RET of the submission
+    queue_id: int | None = None  # the outbound row, for the delivery log
+
+    @classmethod
+    def of(cls, outbound: OutboundMessage) -> ReportEnvelope:
+        return cls(outbound.sender, outbound.created, outbound.dsn_envid, outbound.dsn_ret, outbound.pk)
+
+
+ACTIONS = {"failure": "failed", "delay": "delayed", "relayed": "relayed", "delivered": "delivered"}
 SUBJECTS = {
     "failure": "Undelivered Mail Returned to Sender",
     "delay": "Delayed Mail (still being retried)",
     "relayed": "Successful Mail Delivery Report",
+    "delivered": "Successful Mail Delivery Report",
 }
 EXPLANATIONS = {
     "failure": "I'm sorry to have to inform you that your message could not\r\n"
@@ -54,6 +75,7 @@ EXPLANATIONS = {
     "It will be retried until it is {days} days old.",
     "relayed": "Your message was successfully delivered to the destination(s)\r\n"
     "listed below. The remote server does not send its own notifications.",
+    "delivered": "Your message was successfully delivered to the destination(s)\r\nlisted below.",
 }
 
 
@@ -62,7 +84,7 @@ def status_code(reply: str, kind: str) -> str:
     match = _ENHANCED.match(reply)
     if match:
         return match.group(1)
-    if kind == "relayed":
+    if kind in ("relayed", "delivered"):
         return "2.0.0"
     return "5.0.0" if reply[:1] == "5" or kind == "failure" else "4.0.0"
 
@@ -72,7 +94,7 @@ def notify_allows(notify: str, kind: str) -> bool:
     words = {w.strip().upper() for w in notify.split(",") if w.strip()}
     if not words:
         return kind in ("failure", "delay")
-    return {"failure": "FAILURE", "delay": "DELAY", "relayed": "SUCCESS"}[kind] in words
+    return {"failure": "FAILURE", "delay": "DELAY", "relayed": "SUCCESS", "delivered": "SUCCESS"}[kind] in words
 
 
 def _headers_of(original: bytes) -> bytes:
@@ -81,7 +103,7 @@ def _headers_of(original: bytes) -> bytes:
 
 
 def dsn_compose(
-    *, outbound: OutboundMessage, notices: list[Notice], kind: str, original: bytes, now: datetime | None = None
+    *, envelope: ReportEnvelope, notices: list[Notice], kind: str, original: bytes, now: datetime | None = None
 ) -> bytes:
     """The complete report message, CRLF line endings."""
     now = now or timezone.now()
@@ -92,11 +114,11 @@ def dsn_compose(
     )
     human = [f"This is the mail system at host {hostname}.", "", explanation, ""]
     for notice in notices:
-        human.append(f"<{notice.address}>: {notice.reply}")
+        human.append(f"<{notice.address}>: {notice.reply or notice.text}")
     per_message = [f"Reporting-MTA: dns; {hostname}"]
-    if outbound.dsn_envid:
-        per_message.append(f"Original-Envelope-Id: {outbound.dsn_envid}")
-    per_message.append(f"Arrival-Date: {format_datetime(outbound.created)}")
+    if envelope.envid:
+        per_message.append(f"Original-Envelope-Id: {envelope.envid}")
+    per_message.append(f"Arrival-Date: {format_datetime(envelope.arrival)}")
     blocks = ["\r\n".join(per_message)]
     for notice in notices:
         fields = []
@@ -104,7 +126,7 @@ def dsn_compose(
             fields.append(f"Original-Recipient: {notice.orcpt}")
         fields += [
             f"Final-Recipient: rfc822; {notice.address}",
-            f"Action: {ACTIONS[kind]}",
+            f"Action: {notice.action or ACTIONS[kind]}",
             f"Status: {status_code(notice.reply, kind)}",
         ]
         if notice.host:
@@ -113,20 +135,21 @@ def dsn_compose(
             fields.append(f"Diagnostic-Code: smtp; {notice.reply}")
         fields.append(f"Last-Attempt-Date: {format_datetime(now)}")
         if kind == "delay":
-            until = outbound.created + timedelta(seconds=settings.YUBIN_RELAY_LIFETIME)
+            until = envelope.arrival + timedelta(seconds=settings.YUBIN_RELAY_LIFETIME)
             fields.append(f"Will-Retry-Until: {format_datetime(until)}")
         blocks.append("\r\n".join(fields))
-    full = kind == "failure" and outbound.dsn_ret.upper() != "HDRS" and len(original) <= DSN_FULL_LIMIT
+    full = kind == "failure" and envelope.ret.upper() != "HDRS" and len(original) <= DSN_FULL_LIMIT
     if full:
         attached_type, attached = "message/rfc822", original
     else:
         attached_type, attached = "text/rfc822-headers", _headers_of(original)
     if not attached.endswith(b"\r\n"):
         attached += b"\r\n"
+    description = "Undelivered message" if kind in ("failure", "delay") else "Message headers"
     head = "\r\n".join(
         [
             f"From: Mail Delivery System <MAILER-DAEMON@{hostname}>",
-            f"To: <{outbound.sender}>",
+            f"To: <{envelope.sender}>",
             f"Subject: {SUBJECTS[kind]}",
             f"Date: {format_datetime(now)}",
             f"Message-ID: {make_msgid(domain=hostname)}",
@@ -145,7 +168,7 @@ def dsn_compose(
         f"--{boundary}\r\nContent-Description: Delivery report\r\nContent-Type: message/delivery-status\r\n\r\n"
         + "\r\n\r\n".join(blocks)
         + "\r\n",
-        f"--{boundary}\r\nContent-Description: Undelivered message\r\nContent-Type: {attached_type}\r\n\r\n",
+        f"--{boundary}\r\nContent-Description: {description}\r\nContent-Type: {attached_type}\r\n\r\n",
     ]
     body = b"".join(p.encode() if isinstance(p, str) else p for p in parts)
     return body + attached + f"\r\n--{boundary}--\r\n".encode()
@@ -174,17 +197,24 @@ def _local_accounts(address: str, depth: int = 0) -> tuple[list[int], list[str]]
 
 
 def dsn_send(*, outbound: OutboundMessage, notices: list[Notice], kind: str, original: bytes) -> None:
-    """Send a report to the envelope sender; call inside the transaction that records the outcome."""
-    sender = outbound.sender
+    """Send a report on a queued message to its envelope sender; call inside the transaction
+    that records the outcome."""
+    report_send(envelope=ReportEnvelope.of(outbound), notices=notices, kind=kind, original=original)
+
+
+def report_send(*, envelope: ReportEnvelope, notices: list[Notice], kind: str, original: bytes) -> None:
+    """Send a report to the envelope sender: into a local sender's INBOX at once, through the
+    queue to a remote one. Call inside the transaction that records what it reports."""
+    sender = envelope.sender
     if not sender or not notices:
         return  # the null sender never gets a report
-    report = dsn_compose(outbound=outbound, notices=notices, kind=kind, original=original)
+    report = dsn_compose(envelope=envelope, notices=notices, kind=kind, original=original)
     if domain_is_local(sender.rpartition("@")[2]):
         account_ids, remote = _local_accounts(sender)
         if account_ids:
             message_deliver(raw=report, targets=[DeliveryTarget(account_id=a) for a in account_ids])
             for account_id in account_ids:
-                log_record(event="delivered", queue_id=outbound.pk, recipient=sender, folder="INBOX",
+                log_record(event="delivered", queue_id=envelope.queue_id, recipient=sender, folder="INBOX",
                            detail={"dsn": kind, "account_id": account_id})  # fmt: skip
         if not remote:
             if not account_ids:
