@@ -24,7 +24,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from agents.batchthread import BatchThread
-from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, sieve_parse, sieve_run
+from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, flags_stored, sieve_parse, sieve_run
 from agents.mda.vacation import vacation_applies, vacation_handle, vacation_reply_build
 from agents.mta.dsn import Notice, ReportEnvelope, notify_allows, report_send
 from agents.smtp.faults import fault_point
@@ -175,8 +175,15 @@ def _plan(job: DeliveryJob, parsed: ParsedMessage, scripts: Scripts) -> _Plan:
                 continue
             plan.rules[account.account_id] = ", ".join(name for _id, name, _content in account_scripts)
             for target in result.folders:
+                bits, keywords = flags_stored(target.flags)
                 plan.targets.append(
-                    DeliveryTarget(account.account_id, folder=target.folder, create_folder=target.create)
+                    DeliveryTarget(
+                        account.account_id,
+                        folder=target.folder,
+                        create_folder=target.create,
+                        flags=bits,
+                        keywords=keywords,
+                    )
                 )
             for address in result.redirects:
                 plan.redirects[address.lower()] = None

@@ -6,21 +6,29 @@ resulting actions into store deliveries, queue rows and vacation replies.
 
 Supported: require, if/elsif/else, keep, discard, redirect, stop, fileinto (RFC 5228 §4.1),
 `:copy` (RFC 3894), `:create` (RFC 5490 "mailbox"), vacation (RFC 5230: :days :subject :from
-:addresses :mime :handle), tests header, address, envelope, exists, size, allof, anyof, not,
-true, false; match types :is :contains :matches; comparators i;ascii-casemap and i;octet.
-Not supported (refused at validation): body, relational, regex, variables, imap4flags, reject,
-date, enotify.
+:addresses :mime :handle), imap4flags (RFC 5232: setflag, addflag, removeflag, hasflag, :flags
+on keep and fileinto, on the internal variable only), relational (RFC 5231: :count and :value),
+date (RFC 5260: the date and currentdate tests), tests header, address, envelope, exists, size,
+allof, anyof, not, true, false; match types :is :contains :matches; comparators
+i;ascii-casemap, i;octet and i;ascii-numeric (RFC 4790). Not supported (refused at validation):
+body, regex, variables, reject, enotify, index.
 """
 
 from __future__ import annotations
 
+import operator
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.utils import getaddresses
+from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
+from email.utils import format_datetime, getaddresses, parsedate_to_datetime
 from typing import Any
 
+from sievelib import commands as sievelib_commands
 from sievelib.parser import Parser
+
+from store.models import Flag
 
 # What the ManageSieve SIEVE capability announces (RFC 5804 §1.7).
 SUPPORTED_EXTENSIONS = (
@@ -29,11 +37,21 @@ SUPPORTED_EXTENSIONS = (
     "vacation",
     "copy",
     "mailbox",
+    "imap4flags",
+    "relational",
+    "date",
     "comparator-i;ascii-casemap",
     "comparator-i;octet",
+    "comparator-i;ascii-numeric",
 )
 MAX_SCRIPT_BYTES = 256 * 1024  # matches store.services.sieve.MAX_SCRIPT_SIZE
 MAX_NESTING = 32  # Pigeonhole's sieve_max_nesting_depth default is 32
+
+# sievelib checks :comparator against a fixed list of the two comparators every implementation
+# has (RFC 5228 §2.7.3); i;ascii-numeric (RFC 4790 §9.1), which relational tests need, is ours.
+_comparators: Any = sievelib_commands.comparator["extra_arg"]
+if '"i;ascii-numeric"' not in _comparators["values"]:
+    _comparators["values"].append('"i;ascii-numeric"')
 
 _REQUIRE_NAMES = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _parser_lock = threading.Lock()
@@ -68,6 +86,7 @@ def sieve_parse(script: str) -> list:
         # sievelib accepts a last command without its ";"; a trailing probe command exposes it.
         if not Parser().parse(data + b"\nstop;"):
             raise SieveSyntaxError(f"line {max(1, script.count(chr(10)) + 1)}: missing ';' at end of script")
+    required: set[str] = set()
     for command in commands:
         if command.name == "require":
             names = command.arguments["capabilities"]
@@ -76,8 +95,46 @@ def sieve_parse(script: str) -> list:
                 if name not in SUPPORTED_EXTENSIONS:
                     line = _line_of(script, f'"{name}"')
                     raise SieveSyntaxError(f"line {line}: unsupported extension '{name}'")
+                required.add(name)
     _check_depth(commands, 0, script)
+    for command in _walk(commands):
+        relation = _relation(command)
+        if relation is not None and relation not in RELATIONS:
+            raise SieveSyntaxError(f"line {_line_of(script, relation)}: unknown relation '{relation}'")
+        comparator = _unquote(command.extra_arguments.get("comparator", '""'))
+        if comparator == "i;ascii-numeric" and "comparator-i;ascii-numeric" not in required:
+            line = _line_of(script, "i;ascii-numeric")
+            raise SieveSyntaxError(f'line {line}: "i;ascii-numeric" needs require "comparator-i;ascii-numeric"')
+        part = str(_unquote(command.arguments.get("date-part", '""'))).lower()
+        if command.name in ("date", "currentdate") and part not in DATE_PARTS:
+            raise SieveSyntaxError(f"line {_line_of(script, part)}: unknown date part '{part}'")
+        if command.name in FLAG_COMMANDS and (
+            "variable-name" in command.arguments or "variable-list" in command.arguments
+        ):
+            # A variable name before the flags needs "variables" (RFC 5232 §3), which we do not offer.
+            line = _line_of(script, command.name)
+            raise SieveSyntaxError(f"line {line}: {command.name} on a variable needs 'variables'")
     return commands
+
+
+def _walk(commands: list) -> Iterator[Any]:
+    """Every command and test of a script, nested ones included."""
+    for command in commands:
+        yield command
+        args = command.arguments
+        yield from _walk([args["test"]] if "test" in args else [])
+        yield from _walk(list(args.get("tests", [])))
+        yield from _walk(list(command.children))
+
+
+def _relation(command: Any) -> str | None:
+    """The relation of a :count or :value match (RFC 5231), if the command has one."""
+    if command.arguments.get("match-type") in (":count", ":value"):
+        return str(_unquote(command.extra_arguments.get("match-type", '""'))).lower()
+    return None
+
+
+FLAG_COMMANDS = ("setflag", "addflag", "removeflag", "hasflag")
 
 
 def _check_depth(commands: list, depth: int, script: str) -> None:
@@ -110,6 +167,7 @@ class SieveInput:
     size: int
     envelope_from: str
     envelope_to: str
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))  # what currentdate sees
 
     def header_values(self, name: str) -> list[str]:
         wanted = name.lower()
@@ -120,6 +178,7 @@ class SieveInput:
 class FileInto:
     folder: str
     create: bool
+    flags: tuple[str, ...] = ()  # imap4flags: the copy's flags and keywords, as named
 
 
 @dataclass(frozen=True)
@@ -142,15 +201,24 @@ class SieveResult:
     vacation: Vacation | None = None
     discarded: bool = False
     stopped: bool = False
+    keep_flags: tuple[str, ...] = ()  # imap4flags: an explicit keep's, or the internal variable at the end
 
     @property
     def folders(self) -> list[FileInto]:
-        """Where copies go: each fileinto, plus INBOX for keep (explicit or implicit); no duplicates."""
-        targets = list(dict.fromkeys(self.fileinto))
+        """Where copies go: each fileinto, plus INBOX for keep (explicit or implicit); one copy
+        per folder, with the flags of every action that filed it there (RFC 5232 §5)."""
+        targets: dict[str, FileInto] = {}
         if self.keep or self.explicit_keep:
-            if not any(target.folder.upper() == "INBOX" for target in targets):
-                targets.insert(0, FileInto("INBOX", create=False))
-        return targets
+            targets["INBOX"] = FileInto("INBOX", create=False, flags=self.keep_flags)
+        for target in self.fileinto:
+            key = "INBOX" if target.folder.upper() == "INBOX" else target.folder
+            seen = targets.get(key)
+            if seen is None:
+                targets[key] = target
+            else:
+                merged = _flags_union(seen.flags, target.flags)
+                targets[key] = FileInto(seen.folder, seen.create or target.create, merged)
+        return list(targets.values())
 
 
 class SieveRuntimeError(Exception):
@@ -203,8 +271,43 @@ def _ascii_lower(text: str) -> str:
 _ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
-def _match(values: list[str], keys: list[str], match_type: str, comparator: str) -> bool:
-    """RFC 5228 §2.7: any value matching any key; i;ascii-casemap folds ASCII letters only."""
+RELATIONS = {
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+    "eq": operator.eq,
+    "ne": operator.ne,
+}
+COMPARATORS = ("i;ascii-casemap", "i;octet", "i;ascii-numeric")
+_DIGITS = "0123456789"
+
+
+def _ordering(text: str, comparator: str) -> tuple[int, int] | str:
+    """A value as the comparator orders it. i;ascii-numeric (RFC 4790 §9.1): the number its
+    leading ASCII digits make; a string that starts with none is above every number."""
+    if comparator == "i;ascii-numeric":
+        digits = len(text) - len(text.lstrip(_DIGITS))
+        return (0, int(text[:digits])) if digits else (1, 0)
+    return text if comparator == "i;octet" else _ascii_lower(text)
+
+
+def _match(values: list[str], keys: list[str], match_type: str, comparator: str, relation: str | None = None) -> bool:
+    """RFC 5228 §2.7: any value matching any key; i;ascii-casemap folds ASCII letters only.
+    :count compares the number of values and :value each value, by the relation (RFC 5231)."""
+    if comparator not in COMPARATORS:
+        raise SieveRuntimeError(f"unknown comparator {comparator}")
+    if match_type == ":count":
+        values, match_type = [str(len(values))], ":value"
+    if match_type == ":value":
+        compare = RELATIONS[relation or ""]
+        return any(
+            compare(_ordering(value, comparator), _ordering(key, comparator)) for value in values for key in keys
+        )
+    if comparator == "i;ascii-numeric":
+        if match_type != ":is":
+            raise SieveRuntimeError(f"i;ascii-numeric cannot do {match_type}")
+        return any(_ordering(value, comparator) == _ordering(key, comparator) for value in values for key in keys)
     casefold = comparator != "i;octet"
     for value in values:
         for key in keys:
@@ -245,11 +348,75 @@ def _size_limit(value: Any) -> int:
     return int(text.rstrip("KMG")) * multiplier
 
 
+DATE_PARTS = (
+    "year", "month", "day", "date", "julian", "hour", "minute", "second", "time", "iso8601", "std11", "zone", "weekday",
+)  # fmt: skip
+_MJD_EPOCH = date(1858, 11, 17)  # day 0 of the Modified Julian Day count (RFC 5260 §4.2)
+
+
+def _date_part(moment: datetime, part: str) -> str:
+    """RFC 5260 §4.2."""
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds()) // 60
+    zone = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+    return {
+        "year": f"{moment.year:04d}",
+        "month": f"{moment.month:02d}",
+        "day": f"{moment.day:02d}",
+        "date": f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}",
+        "julian": str((moment.date() - _MJD_EPOCH).days),
+        "hour": f"{moment.hour:02d}",
+        "minute": f"{moment.minute:02d}",
+        "second": f"{moment.second:02d}",
+        "time": f"{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}",
+        "iso8601": moment.replace(microsecond=0).isoformat(),
+        "std11": format_datetime(moment.replace(microsecond=0)),
+        "zone": zone,
+        "weekday": str((moment.weekday() + 1) % 7),  # 0 is Sunday
+    }[part]
+
+
+def _zone(text: str) -> tzinfo:
+    """A :zone argument, "+hhmm" or "-hhmm" (RFC 5260 §4.1)."""
+    if len(text) != 5 or text[0] not in "+-" or not all(char in _DIGITS for char in text[1:]):
+        raise SieveRuntimeError(f"bad time zone {text!r}")
+    minutes = int(text[1:3]) * 60 + int(text[3:])
+    return timezone(timedelta(minutes=-minutes if text[0] == "-" else minutes))
+
+
+def _header_date(message: SieveInput, header: Any) -> datetime | None:
+    """The date in the first such field; in a Received field, the part after its last ";"."""
+    values = message.header_values(_unquote(header))
+    if not values:
+        return None
+    text = values[0].rpartition(";")[2] if ";" in values[0] else values[0]
+    try:
+        moment = parsedate_to_datetime(text.strip())
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _flag_names(value: Any) -> list[str]:
+    """RFC 5232 §3: each string holds flags separated by spaces."""
+    return [name for item in _as_list(value) for name in item.split(" ") if name]
+
+
+def _flags_union(*groups: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Flags in first-seen order, once each whatever their case (IMAP flag names ignore case)."""
+    seen: dict[str, str] = {}
+    for group in groups:
+        for name in group:
+            seen.setdefault(name.lower(), name)
+    return tuple(seen.values())
+
+
 class _Runner:
     def __init__(self, message: SieveInput, result: SieveResult) -> None:
         self.message = message
         self.result = result
         self.actions = 0
+        self.flags: tuple[str, ...] = ()  # imap4flags' internal variable, empty at the start
 
     def test(self, command: Any) -> bool:
         name = command.name
@@ -271,9 +438,22 @@ class _Runner:
             return self.message.size > limit if args["comparator"] == ":over" else self.message.size < limit
         match_type = args.get("match-type", ":is")
         comparator = _unquote(extra.get("comparator", '"i;ascii-casemap"'))
+        relation = _relation(command)
+        if name == "hasflag":
+            return _match(list(self.flags), _flag_names(args["list-of-flags"]), match_type, comparator, relation)
         if name == "header":
             values = [v for header in _as_list(args["header-names"]) for v in self.message.header_values(header)]
-            return _match(values, _as_list(args["key-list"]), match_type, comparator)
+            return _match(values, _as_list(args["key-list"]), match_type, comparator, relation)
+        if name in ("date", "currentdate"):
+            moment = self.message.now if name == "currentdate" else _header_date(self.message, args["header-name"])
+            if moment is None:
+                return False  # no such field, or no date in it (RFC 5260 §4)
+            if args.get("zone") == ":zone":
+                moment = moment.astimezone(_zone(_unquote(extra["zone"])))
+            elif args.get("zone") != ":originalzone":
+                moment = moment.astimezone()  # the local time zone
+            value = _date_part(moment, _unquote(args["date-part"]).lower())
+            return _match([value], _as_list(args["key-list"]), match_type, comparator, relation)
         if name in ("address", "envelope"):
             part = args.get("address-part", ":all")
             if name == "address":
@@ -283,7 +463,7 @@ class _Runner:
                 addresses = [self.message.envelope_from] if "from" in wanted else []
                 addresses += [self.message.envelope_to] if "to" in wanted else []
             values = [p for p in (_address_part(a, part) for a in addresses) if p is not None]
-            return _match(values, _as_list(args["key-list"]), match_type, comparator)
+            return _match(values, _as_list(args["key-list"]), match_type, comparator, relation)
         raise SieveRuntimeError(f"unsupported test {name}")
 
     def run(self, commands: list[Any]) -> bool:
@@ -316,13 +496,25 @@ class _Runner:
         name = command.name
         args = command.arguments
         copy = "copy" in args
-        if name == "keep":
+        if name in ("setflag", "addflag", "removeflag"):
+            self.actions -= 1  # flag changes are not actions that count (RFC 5232 §3)
+            names = _flag_names(args["list-of-flags"])
+            if name == "setflag":
+                self.flags = _flags_union(names)
+            elif name == "addflag":
+                self.flags = _flags_union(self.flags, names)
+            else:
+                removed = {flag.lower() for flag in names}
+                self.flags = tuple(flag for flag in self.flags if flag.lower() not in removed)
+        elif name == "keep":
             self.result.explicit_keep = True
+            self.result.keep_flags = self._action_flags(command)
         elif name == "discard":
             self.result.keep = False
             self.result.discarded = True
         elif name == "fileinto":
-            self.result.fileinto.append(FileInto(_unquote(args["mailbox"]), create="create" in args))
+            folder = _unquote(args["mailbox"])
+            self.result.fileinto.append(FileInto(folder, create="create" in args, flags=self._action_flags(command)))
             self.result.keep = self.result.keep and copy
         elif name == "redirect":
             if len(self.result.redirects) >= MAX_REDIRECTS:
@@ -344,6 +536,35 @@ class _Runner:
         else:
             raise SieveRuntimeError(f"unsupported action {name}")
 
+    def _action_flags(self, command: Any) -> tuple[str, ...]:
+        """:flags when given, else the internal variable as it is now (RFC 5232 §5)."""
+        if "flags" in command.arguments:
+            return _flags_union(_flag_names(command.extra_arguments["flags"]))
+        return self.flags
+
+
+_ATOM_SPECIALS = set('(){ %*"\\]')
+MAX_KEYWORD_LENGTH = 100  # as the IMAP server takes them
+
+
+def flags_stored(names: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
+    """imap4flags names as the store keeps them: (system flag bits, keywords). Names that are no
+    IMAP flag (an unknown or \\Recent system flag, a keyword that is no atom) are left out, as
+    RFC 5232 §3 asks, rather than failing the delivery."""
+    bits = 0
+    keywords: list[str] = []
+    for name in names:
+        if name.startswith("\\"):
+            bits |= next((bit for known, bit in Flag.NAMES.items() if known.lower() == name.lower()), 0)
+        elif (
+            len(name) <= MAX_KEYWORD_LENGTH
+            and name.isascii()
+            and all(" " < char < "\x7f" and char not in _ATOM_SPECIALS for char in name)
+            and name.lower() not in (k.lower() for k in keywords)
+        ):
+            keywords.append(name)
+    return bits, tuple(keywords)
+
 
 def sieve_run(scripts: list[list[Any]], message: SieveInput) -> SieveResult:
     """Run parsed scripts in order (the domain's before the account's) and collect actions.
@@ -352,6 +573,10 @@ def sieve_run(scripts: list[list[Any]], message: SieveInput) -> SieveResult:
     """
     result = SieveResult()
     for commands in scripts:
-        if not _Runner(message, result).run(commands):
+        runner = _Runner(message, result)
+        going_on = runner.run(commands)
+        if not result.explicit_keep:
+            result.keep_flags = runner.flags  # the implicit keep takes the variable as it ends
+        if not going_on:
             break
     return result

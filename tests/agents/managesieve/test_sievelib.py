@@ -12,7 +12,7 @@ pytestmark = pytest.mark.filterwarnings("ignore:Credentials are sent over an une
 RULES = 'require ["fileinto"];\r\nif header :contains "Subject" "[list]" {\r\n  fileinto "Lists";\r\n}\r\n'
 VACATION = 'require "vacation";\r\nvacation :days 3 :subject "Away" "I am away until Monday.";\r\n'
 BROKEN = 'require ["fileinto"];\r\nif header :contains "Subject" {\r\n  fileinto "Lists";\r\n}\r\n'
-UNKNOWN_EXTENSION = 'require ["imap4flags"];\r\naddflag "\\\\Seen";\r\n'
+UNKNOWN_EXTENSION = 'require ["variables"];\r\nset "x" "y";\r\n'
 
 
 def as_returned(script: str) -> str:
