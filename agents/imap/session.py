@@ -298,6 +298,7 @@ class Session:
         self.address = ""
         self.view: FolderView | None = None
         self.enabled: set[str] = set()
+        self.search_result: list[int] = []  # SEARCHRES "$" (RFC 5182): UIDs, emptied by SELECT/EXAMINE
         self.client_id: dict[str, str] = {}
         self.changes: asyncio.Queue[Change] | None = None
         self.unsubscribe: Callable[[], None] | None = None
@@ -669,7 +670,7 @@ class Session:
         view = self.require_view()
         columns = view.columns
         if text == "$":
-            saved = getattr(self, "search_result", [])
+            saved = self.search_result
             return sorted(i for i in (columns.position(u) for u in saved) if i >= 0)
         if ascii_digits(text) and text[0] != "0" and len(text) < 10:  # one number: the usual case
             number = int(text)

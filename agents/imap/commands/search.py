@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.imap.errors import Bad
+from agents.imap.errors import Bad, No
 from agents.imap.protocol.parser import Args, Atom
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
@@ -33,7 +33,7 @@ async def evaluate(session: Session, node: Node) -> list[int]:
         columns.flags,
         columns.modseqs,
         columns.keywords,
-        getattr(session, "search_result", []),
+        session.search_result,
         await session.folder_meta() if uses_meta(node) else None,
         {i for positions in view.recent_positions() for i in positions} if uses_recent(node) else frozenset(),
     )
@@ -46,11 +46,16 @@ async def evaluate(session: Session, node: Node) -> list[int]:
 async def search(session: Session, request: Request) -> str | None:
     args = request.args
     options = return_options(args)
-    charset_check(args)
-    node, used_modseq = search_parse(args)
-    if used_modseq:
-        session.enabled.add("CONDSTORE")
-    positions = await evaluate(session, node)
+    try:
+        charset_check(args)
+        node, used_modseq = search_parse(args)
+        if used_modseq:
+            session.enabled.add("CONDSTORE")
+        positions = await evaluate(session, node)
+    except (Bad, No):
+        if options and "SAVE" in options:
+            session.search_result = []  # RFC 5182 §2.1: a SEARCH that fails empties "$"
+        raise
     send_results(session, request, positions, options, used_modseq)
     return None
 
@@ -69,7 +74,12 @@ def send_results(
         return
     options = options or {"ALL"}
     if "SAVE" in options:
-        session.search_result = [columns.uids[i] for i in positions]  # type: ignore[attr-defined]
+        saved = [columns.uids[i] for i in positions]
+        if saved and not options & {"ALL", "COUNT"} and options & {"MIN", "MAX"}:
+            # RFC 5182 §2.1: with MIN and/or MAX alone, "$" holds just those messages.
+            ends = ([saved[0]] if "MIN" in options else []) + ([saved[-1]] if "MAX" in options else [])
+            saved = sorted(set(ends))
+        session.search_result = saved
         options = options - {"SAVE"}
         if not options:
             return

@@ -88,6 +88,7 @@ async def select(session: Session, request: Request) -> str | None:
         await _qresync(session, view, qresync[1], qresync[2])
     session.view = view
     session.state = SELECTED
+    session.search_result = []  # RFC 5182 §2.1
     mode = "READ-ONLY" if read_only else "READ-WRITE"
     return f"[{mode}] {request.name} completed"
 
