@@ -325,6 +325,11 @@ class Session:
     def utf8(self) -> bool:
         return "UTF8=ACCEPT" in self.enabled or "IMAP4REV2" in self.enabled
 
+    @property
+    def rev2(self) -> bool:
+        """ENABLE IMAP4rev2 was sent: no \\Recent, no RECENT or UNSEEN on SELECT (RFC 9051 Appendix E)."""
+        return "IMAP4REV2" in self.enabled
+
     def mailbox_in(self, raw: str) -> str:
         """A mailbox name from the wire to the store's Unicode form (RFC 3501 §5.1.3, RFC 6855 §3)."""
         if self.utf8:
@@ -643,7 +648,9 @@ class Session:
                 line = b"* %d FETCH (UID %d FLAGS %s" % (
                     index + 1,
                     uid,
-                    flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent),
+                    flags_bytes(
+                        columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent and not self.rev2
+                    ),
                 )
                 if condstore:
                     line += b" MODSEQ (%d)" % columns.modseqs[index]

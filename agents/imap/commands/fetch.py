@@ -128,7 +128,8 @@ def _cached_item(session: Session, name: str, index: int) -> bytes:
     if name == "UID":
         return b"UID %d" % uid
     if name == "FLAGS":
-        return b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent)
+        recent = uid in view.recent and not session.rev2
+        return b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), recent)
     return b"MODSEQ (%d)" % columns.modseqs[index]
 
 
@@ -151,7 +152,7 @@ async def _render_cached(session: Session, simple: list[str], positions: list[in
     if simple == ["UID", "FLAGS"]:  # the hot path of every client's resync
         # \Recent as sorted, disjoint position ranges; a chunk wholly inside one or wholly
         # between two (the usual case) is decided once, a mixed one by a bisect per message.
-        spans = view.recent_positions()
+        spans = [] if session.rev2 else view.recent_positions()
         starts, stops = [span.start for span in spans], [span.stop for span in spans]
         by_bits: dict[int, bytes] = {}
         for start in range(0, len(positions), 5000):

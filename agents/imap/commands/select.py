@@ -57,7 +57,7 @@ async def select(session: Session, request: Request) -> str | None:
     name = session.mailbox_in(raw)
     had_view = session.view is not None
     session.deselect()
-    if had_view and "QRESYNC" in session.enabled:
+    if had_view and ("QRESYNC" in session.enabled or session.rev2):  # RFC 7162 §3.2.11, RFC 9051 §6.3.2
         session.untagged("OK [CLOSED] Previous mailbox closed")
     assert session.account_id is not None
     read_only = request.name == "EXAMINE"
@@ -77,10 +77,14 @@ async def select(session: Session, request: Request) -> str | None:
     session.untagged(f"OK [PERMANENTFLAGS ({permanent})] Flags permitted")
     session.untagged(f"{view.exists} EXISTS")
     await session.recent_claim(view)
-    session.untagged(f"{sum(len(r) for r in view.recent_positions())} RECENT")
-    first_unseen = view.first_unseen()
-    if first_unseen:
-        session.untagged(f"OK [UNSEEN {first_unseen}] First unseen")
+    if session.rev2:
+        # RFC 9051 §6.3.2: the mailbox's LIST response; RECENT and [UNSEEN] are IMAP4rev1's only.
+        session.send(b'* LIST () "/" ' + session.mailbox_out(view.name) + b"\r\n")
+    else:
+        session.untagged(f"{sum(len(r) for r in view.recent_positions())} RECENT")
+        first_unseen = view.first_unseen()
+        if first_unseen:
+            session.untagged(f"OK [UNSEEN {first_unseen}] First unseen")
     session.untagged(f"OK [UIDVALIDITY {view.uid_validity}] UIDs valid")
     session.untagged(f"OK [UIDNEXT {view.uid_next}] Predicted next UID")
     session.untagged(f"OK [HIGHESTMODSEQ {view.highest_modseq()}] Highest")
@@ -113,7 +117,9 @@ async def _qresync(session: Session, view: FolderView, since: int, known: str | 
                 % (
                     index + 1,
                     uid,
-                    flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent),
+                    flags_bytes(
+                        columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent and not session.rev2
+                    ),
                     columns.modseqs[index],
                 )
             )

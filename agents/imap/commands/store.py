@@ -77,7 +77,8 @@ async def store(session: Session, request: Request) -> str | None:
         line = b"* %d FETCH (" % (index + 1)
         if request.uid:
             line += b"UID %d " % uid
-        line += b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent)
+        recent = uid in view.recent and not session.rev2
+        line += b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), recent)
         if condstore:
             line += b" MODSEQ (%d)" % columns.modseqs[index]
         session.send(line + b")\r\n")
