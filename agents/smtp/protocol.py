@@ -558,12 +558,16 @@ class YubinSMTP(SMTP):
             params = params_parse(parts[1])
             rcpt = Recipient(path=NULL_PATH)
             for name, value in params.items():
-                if name == "NOTIFY" and value:
-                    words = {word.upper() for word in value.split(",")}
+                if name == "NOTIFY":
+                    words = {word.upper() for word in (value or "").split(",")}
                     if not words <= {"NEVER", "SUCCESS", "FAILURE", "DELAY"} or ("NEVER" in words and len(words) > 1):
-                        raise PathError("bad NOTIFY")
+                        await self.reply(codes.PARAMETER_SYNTAX.format(parameter=name))
+                        return
                     rcpt.notify = ",".join(sorted(words))
-                elif name == "ORCPT" and value and ";" in value and xtext_valid(value.split(";", 1)[1]):
+                elif name == "ORCPT":
+                    if not value or ";" not in value or not xtext_valid(value.split(";", 1)[1]):
+                        await self.reply(codes.PARAMETER_SYNTAX.format(parameter=name))
+                        return
                     rcpt.orcpt = value
                 else:
                     await self.reply(codes.PARAMETER_UNKNOWN.format(parameter=name))

@@ -10,6 +10,8 @@ import smtplib
 from email.message import EmailMessage
 from typing import Any
 
+import pytest
+
 from store.blobs import blob_read
 from store.models import Message, OutboundMessage, OutboundRecipient
 from store.services import alias_create
@@ -129,3 +131,26 @@ def test_sieve_discard_is_no_delivery_and_fileinto_is(smtp_server: SmtpPorts, ac
     (report,) = inbox(accounts["taro"])
     assert status_blocks(report)[1]["action"] == "delivered"
     assert Message.objects.filter(folder__account=accounts["hanako"], folder__name="Archive").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("option", "reply"),
+    [
+        ("NOTIFY=NEVER,SUCCESS", "5.5.4 Bad NOTIFY parameter syntax"),
+        ("NOTIFY=SOMETIMES", "5.5.4 Bad NOTIFY parameter syntax"),
+        ("NOTIFY", "5.5.4 Bad NOTIFY parameter syntax"),
+        ("ORCPT=rfc822;a+ZZb@example.test", "5.5.4 Bad ORCPT parameter syntax"),
+        ("ORCPT=hanako@example.test", "5.5.4 Bad ORCPT parameter syntax"),
+    ],
+)
+def test_bad_dsn_parameters_are_named(smtp_server: SmtpPorts, accounts: Any, option: str, reply: str) -> None:
+    """RFC 3461 §4: a malformed NOTIFY or ORCPT is a syntax error of that parameter (501), not
+    an unknown parameter or a bad address."""
+    with smtplib.SMTP(smtp_server.host, smtp_server.mx, timeout=10) as client:
+        client.ehlo("peer.remote.example")
+        client.mail("someone@remote.example")
+        assert client.rcpt("hanako@example.test", [option]) == (501, reply.encode())
+        assert (
+            client.rcpt("hanako@example.test", ["NOTIFY=FAILURE,DELAY", "ORCPT=rfc822;hanako+2B1@example.test"])[0]
+            == 250
+        )
