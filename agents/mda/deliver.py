@@ -15,8 +15,9 @@ import hashlib
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -29,11 +30,13 @@ from agents.mda.vacation import vacation_applies, vacation_handle, vacation_repl
 from agents.mta.dsn import Notice, ReportEnvelope, notify_allows, report_send
 from agents.smtp.faults import fault_point
 from store.blobs import blob_write, blobs_write
-from store.errors import StoreError
+from store.errors import InvalidName, StoreError
 from store.mime_headers import field_value, header_end, header_fields
 from store.mime_text import decode_rfc2047, guess_text
 from store.parse import ParsedMessage, parse_message
+from store.selectors.imap import imap_folders
 from store.selectors.smtp import LocalAccount, recipient_resolve, sieve_scripts_for_many
+from store.services.folders import folder_name_normalize
 from store.services.log import log_record, log_records
 from store.services.messages import DeliveryItem, DeliveryLogEntry, DeliveryTarget, messages_deliver_batch
 from store.services.queue import QueueItem, QueueRecipient, queue_enqueue, queue_enqueue_batch
@@ -86,13 +89,34 @@ class DeliveryOutcome:
     message_id: str = ""
 
 
-def sieve_input(raw: bytes, *, size: int, envelope_from: str, envelope_to: str) -> SieveInput:
+def sieve_input(
+    raw: bytes, *, size: int, envelope_from: str, envelope_to: str, account_id: int | None = None
+) -> SieveInput:
     header_stop, _ = header_end(raw, 0, len(raw))
     headers = [
         (name.lower(), " ".join(decode_rfc2047(guess_text(field_value(field_bytes))).split()))
         for name, field_bytes in header_fields(raw[:header_stop])
     ]
-    return SieveInput(headers=headers, size=size, envelope_from=envelope_from, envelope_to=envelope_to)
+    message = SieveInput(headers=headers, size=size, envelope_from=envelope_from, envelope_to=envelope_to)
+    if account_id is not None:
+        message = replace(message, mailbox_exists=_mailbox_lookup(account_id))
+    return message
+
+
+def _mailbox_lookup(account_id: int) -> Callable[[str], bool]:
+    """mailboxexists for one account: its folder names, read once and only if a script asks."""
+    names: set[str] | None = None
+
+    def exists(name: str) -> bool:
+        nonlocal names
+        if names is None:
+            names = {folder.name for folder in imap_folders(account_id)}
+        try:
+            return folder_name_normalize(name) in names
+        except InvalidName:
+            return False
+
+    return exists
 
 
 _script_cache: OrderedDict[tuple[int, str], list[Any]] = OrderedDict()
@@ -168,7 +192,13 @@ def _plan(job: DeliveryJob, parsed: ParsedMessage, scripts: Scripts) -> _Plan:
             if not account_scripts:
                 plan.targets.append(DeliveryTarget(account.account_id))
                 continue
-            message = sieve_input(job.raw, size=parsed.size, envelope_from=job.sender, envelope_to=rcpt.address)
+            message = sieve_input(
+                job.raw,
+                size=parsed.size,
+                envelope_from=job.sender,
+                envelope_to=rcpt.address,
+                account_id=account.account_id,
+            )
             result = rules_apply(account_scripts, message)
             if result is None:
                 plan.targets.append(DeliveryTarget(account.account_id))

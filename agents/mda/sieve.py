@@ -5,7 +5,7 @@ and runs them against a message's headers and envelope without any I/O. The MDA 
 resulting actions into store deliveries, queue rows and vacation replies.
 
 Supported: require, if/elsif/else, keep, discard, redirect, stop, fileinto (RFC 5228 §4.1),
-`:copy` (RFC 3894), `:create` (RFC 5490 "mailbox"), vacation (RFC 5230: :days :subject :from
+`:copy` (RFC 3894), `:create` and `mailboxexists` (RFC 5490 "mailbox"), vacation (RFC 5230: :days :subject :from
 :addresses :mime :handle), imap4flags (RFC 5232: setflag, addflag, removeflag, hasflag, :flags
 on keep and fileinto, on the internal variable only), relational (RFC 5231: :count and :value),
 date (RFC 5260: the date and currentdate tests), tests header, address, envelope, exists, size,
@@ -19,7 +19,7 @@ from __future__ import annotations
 import operator
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from email.utils import format_datetime, getaddresses, parsedate_to_datetime
@@ -52,6 +52,17 @@ MAX_NESTING = 32  # Pigeonhole's sieve_max_nesting_depth default is 32
 _comparators: Any = sievelib_commands.comparator["extra_arg"]
 if '"i;ascii-numeric"' not in _comparators["values"]:
     _comparators["values"].append('"i;ascii-numeric"')
+
+
+class MailboxexistsCommand(sievelib_commands.TestCommand):
+    """RFC 5490 §3.1 mailboxexists, which sievelib does not know: registered with it so that
+    scripts using it parse."""
+
+    args_definition = [{"name": "mailbox-names", "type": ["string", "stringlist"], "required": True}]
+    extension = "mailbox"
+
+
+sievelib_commands.add_commands(MailboxexistsCommand)
 
 _REQUIRE_NAMES = re.compile(r'"((?:[^"\\]|\\.)*)"')
 _parser_lock = threading.Lock()
@@ -168,6 +179,8 @@ class SieveInput:
     envelope_from: str
     envelope_to: str
     now: datetime = field(default_factory=lambda: datetime.now(UTC))  # what currentdate sees
+    # mailboxexists: whether the recipient has a folder of that name; none known when not given.
+    mailbox_exists: Callable[[str], bool] = field(default=lambda _name: False, compare=False)
 
     def header_values(self, name: str) -> list[str]:
         wanted = name.lower()
@@ -431,6 +444,8 @@ class _Runner:
         if name in ("allof", "anyof"):
             results = (self.test(child) for child in args["tests"])
             return all(results) if name == "allof" else any(results)
+        if name == "mailboxexists":  # every named folder exists (RFC 5490 §3.1)
+            return all(self.message.mailbox_exists(folder) for folder in _as_list(args["mailbox-names"]))
         if name == "exists":
             return all(self.message.header_values(header) for header in _as_list(args["header-names"]))
         if name == "size":
