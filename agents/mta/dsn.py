@@ -97,6 +97,20 @@ def notify_allows(notify: str, kind: str) -> bool:
     return {"failure": "FAILURE", "delay": "DELAY", "relayed": "SUCCESS", "delivered": "SUCCESS"}[kind] in words
 
 
+_XTEXT_HEX = re.compile(r"\+([0-9A-F]{2})")
+
+
+def _xtext_decoded(value: str) -> str:
+    """ENVID and ORCPT come as xtext (RFC 3461 §4); a report shows what they stand for, as
+    Postfix does ("+2B" is "+"). A byte that would break the report's line stays encoded."""
+
+    def plain(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if 32 <= ord(char) < 127 else match.group(0)
+
+    return _XTEXT_HEX.sub(plain, value)
+
+
 def _headers_of(original: bytes) -> bytes:
     end = original.find(b"\r\n\r\n")
     return original[: end + 2] if end >= 0 else original
@@ -117,13 +131,14 @@ def dsn_compose(
         human.append(f"<{notice.address}>: {notice.reply or notice.text}")
     per_message = [f"Reporting-MTA: dns; {hostname}"]
     if envelope.envid:
-        per_message.append(f"Original-Envelope-Id: {envelope.envid}")
+        per_message.append(f"Original-Envelope-Id: {_xtext_decoded(envelope.envid)}")
     per_message.append(f"Arrival-Date: {format_datetime(envelope.arrival)}")
     blocks = ["\r\n".join(per_message)]
     for notice in notices:
         fields = []
         if notice.orcpt:
-            fields.append(f"Original-Recipient: {notice.orcpt}")
+            address_type, _, address = notice.orcpt.partition(";")
+            fields.append(f"Original-Recipient: {address_type};{_xtext_decoded(address)}")
         fields += [
             f"Final-Recipient: rfc822; {notice.address}",
             f"Action: {notice.action or ACTIONS[kind]}",

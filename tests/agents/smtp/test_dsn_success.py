@@ -54,8 +54,8 @@ def test_local_sender_gets_delivered_report(smtp_server: SmtpPorts, accounts: An
         smtp_server,
         "taro@example.test",
         "hanako@example.test",
-        ["NOTIFY=SUCCESS", "ORCPT=rfc822;hanako@example.test"],
-        ("ENVID=QQ314159", "RET=FULL"),
+        ["NOTIFY=SUCCESS", "ORCPT=rfc822;hanako+2Bdsn@example.test"],
+        ("ENVID=QQ+2B314159", "RET=FULL"),
     )
     assert [m["Subject"] for m in inbox(accounts["hanako"])] == ["please confirm"]
     (report,) = inbox(accounts["taro"])
@@ -63,9 +63,10 @@ def test_local_sender_gets_delivered_report(smtp_server: SmtpPorts, accounts: An
     assert report["To"] == "taro@example.test"
     assert report["Auto-Submitted"] == "auto-replied"
     per_message, recipient = status_blocks(report)
-    assert per_message["original-envelope-id"] == "QQ314159"
+    # ENVID and ORCPT come xtext-encoded; the report shows them decoded ("+2B" is "+").
+    assert per_message["original-envelope-id"] == "QQ+314159"
     assert recipient["final-recipient"] == "rfc822; hanako@example.test"
-    assert recipient["original-recipient"] == "rfc822;hanako@example.test"
+    assert recipient["original-recipient"] == "rfc822;hanako+dsn@example.test"
     assert recipient["action"] == "delivered"
     assert recipient["status"] == "2.0.0"
     assert "diagnostic-code" not in recipient
