@@ -384,3 +384,33 @@ def test_digits_of_other_scripts_are_not_uids(mail_system, client):
         assert client.post("/actions/", {"f": "INBOX", "uid": [value], "action": "delete"}).status_code < 500
         assert client.get(f"/compose/?mode=reply&f=INBOX&uid={value}").status_code == 200
     assert _uid_of(mail_system, "Kept")
+
+
+def test_rules_page_saves_mark_as_read_and_dated_vacation(mail_system, client):
+    """The rules page's 'Mark as read' (imap4flags) and a vacation between two dates (date,
+    relational) are scripts the server takes, and the rule does what it says on the next mail."""
+    response = client.post(
+        "/rules/",
+        {
+            "rule_count": "1",
+            "rule-0-field": "subject",
+            "rule-0-match": "contains",
+            "rule-0-value": "read me",
+            "rule-0-action": "markread",
+            "vacation_enabled": "on",
+            "vacation_subject": "Away",
+            "vacation_body": "Back on Monday.",
+            "vacation_days": "3",
+            "vacation_start": "2001-01-01",
+            "vacation_end": "2001-01-02",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()
+    mail_system.mx_send(messages.plain(subject="Please read me"), [ADDRESS])
+    imap = mail_system.imap()
+    try:
+        imap.select_folder("INBOX")
+        (uid,) = imap.search(["SUBJECT", "read me"])
+        assert b"\\Seen" in imap.get_flags([uid])[uid]
+    finally:
+        imap.logout()
