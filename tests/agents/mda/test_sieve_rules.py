@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agents.mda.deliver import sieve_input
-from agents.mda.sieve import sieve_parse, sieve_run
+from agents.mda.sieve import sieve_parse, sieve_run, sieve_validate
 from store.models import Folder, Message, OutboundRecipient, SieveScript
 from store.services.sieve import sieve_script_put
 
@@ -84,14 +84,16 @@ def send(ports: Any, raw: bytes, sender: str = "bob@remote.example", rcpt: str =
     client.quit()
 
 
+def rules_put(account: Any, content: str) -> None:
+    sieve_script_put(account=account, name="rules", activate=True, content=content)
+
+
 def test_fileinto_create_over_smtp(smtp_server: Any, accounts: Any) -> None:
     """fileinto :create makes the folder; without :create a missing folder means INBOX."""
     hanako = accounts["hanako"]
-    sieve_script_put(
-        account=hanako,
-        name="rules",
-        activate=True,
-        content='require ["fileinto","mailbox"];\n'
+    rules_put(
+        hanako,
+        'require ["fileinto","mailbox"];\n'
         'if header :contains "subject" "report" { fileinto :create "Lists/ML"; }\n'
         'elsif header :contains "subject" "nope" { fileinto "Missing"; }\n',
     )
@@ -100,6 +102,23 @@ def test_fileinto_create_over_smtp(smtp_server: Any, accounts: Any) -> None:
     assert Message.objects.get(folder__account=hanako, folder__name="Lists/ML").subject == "[ml] Weekly report"
     assert Message.objects.get(folder__account=hanako, folder__name="INBOX").subject == "[ml] nope"
     assert not Folder.objects.filter(account=hanako, name="Missing").exists()
+
+
+def test_mailboxexists_parses_only_with_mailbox() -> None:
+    assert sieve_validate('require "mailbox"; if mailboxexists "Archive" { keep; }') is None
+    assert sieve_validate('if mailboxexists "Archive" { keep; }') is not None
+
+
+def test_mailboxexists_over_smtp(smtp_server: Any, accounts: Any) -> None:
+    """RFC 5490 §3.1: true only when every named folder exists; INBOX by any case, other names exactly."""
+    hanako = accounts["hanako"]
+    tests = ['"Archive"', '["Archive", "Nope"]', '"inbox"', '"archive"']
+    targets = ["Archive", "Both", "Sent", "Drafts"]  # folders that exist, but for "Both"
+    lines = [f"if mailboxexists {test} {{ fileinto :copy {target!r}; }}" for test, target in zip(tests, targets)]
+    rules_put(hanako, 'require ["mailbox", "fileinto", "copy"];\n' + "\n".join(lines).replace("'", '"'))
+    send(smtp_server, MESSAGE)
+    folders = sorted(Message.objects.filter(folder__account=hanako).values_list("folder__name", flat=True))
+    assert folders == ["Archive", "INBOX", "Sent"]
 
 
 def test_broken_script_delivers_to_inbox_and_records_error(smtp_server: Any, accounts: Any) -> None:
