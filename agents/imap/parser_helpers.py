@@ -8,7 +8,6 @@ from agents.imap.errors import Bad
 from agents.imap.protocol.parser import Args, Atom, String, Token
 from store.models import Flag
 
-MAX_KEYWORD_LENGTH = 100  # Dovecot refuses longer keywords too
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
@@ -31,14 +30,14 @@ def flags_parse(tokens: list[Token] | Token) -> tuple[int, list[str]]:
             raise Bad("Flags must be atoms")
         name = str(item)
         if name.startswith("\\"):
-            canonical = next((known for known in Flag.NAMES if known.lower() == name.lower()), None)
-            if canonical is None:
+            bit = Flag.bit(name)
+            if not bit:
                 if name.lower() == "\\recent":
                     raise Bad("\\Recent cannot be set")
                 raise Bad(f"Unknown system flag {name[:40]}")
-            bits |= Flag.NAMES[canonical]
+            bits |= bit
         else:
-            if len(name) > MAX_KEYWORD_LENGTH or any(c in name for c in "[]"):
+            if len(name) > Flag.KEYWORD_MAX_LENGTH or any(c in name for c in "[]"):
                 raise Bad("Invalid keyword")
             if name not in keywords:
                 keywords.append(name)

@@ -559,7 +559,6 @@ class _Runner:
 
 
 _ATOM_SPECIALS = set('(){ %*"\\]')
-MAX_KEYWORD_LENGTH = 100  # as the IMAP server takes them
 
 
 def flags_stored(names: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
@@ -570,9 +569,9 @@ def flags_stored(names: tuple[str, ...]) -> tuple[int, tuple[str, ...]]:
     keywords: list[str] = []
     for name in names:
         if name.startswith("\\"):
-            bits |= next((bit for known, bit in Flag.NAMES.items() if known.lower() == name.lower()), 0)
+            bits |= Flag.bit(name)
         elif (
-            len(name) <= MAX_KEYWORD_LENGTH
+            len(name) <= Flag.KEYWORD_MAX_LENGTH
             and name.isascii()
             and all(" " < char < "\x7f" and char not in _ATOM_SPECIALS for char in name)
             and name.lower() not in (k.lower() for k in keywords)

@@ -30,10 +30,18 @@ class Flag:
 
     NAMES = {"\\Seen": SEEN, "\\Answered": ANSWERED, "\\Flagged": FLAGGED, "\\Deleted": DELETED, "\\Draft": DRAFT}
     ORDER = ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")
+    _BY_FOLDED = {name.lower(): bit for name, bit in NAMES.items()}
+    KEYWORD_MAX_LENGTH = 100  # Dovecot refuses longer keywords too
 
     @classmethod
     def to_names(cls, bits: int) -> list[str]:
         return [name for name in cls.ORDER if bits & cls.NAMES[name]]
+
+    @classmethod
+    def bit(cls, name: str) -> int:
+        """The bit of a system flag named in any case (flag names ignore case); 0 for a name that
+        is no stored flag (\\Recent is a session's, never stored)."""
+        return cls._BY_FOLDED.get(name.lower(), 0)
 
 
 class Folder(models.Model):
