@@ -669,10 +669,10 @@ def flags_set(
                     if unchanged_since is not None and current_modseq > unchanged_since:
                         failed.append(uid)
                         continue
-                    old_keywords = list(keywords_tuple(current_keywords))
-                    new_flags, new_keywords = flags_apply(current, old_keywords, mode, flags, keyword_set)
-                    if new_flags == current and new_keywords == sorted(old_keywords):
+                    after = flags_change(current, keywords_tuple(current_keywords), mode, flags, keyword_set)
+                    if after is None:
                         continue
+                    new_flags, new_keywords = after
                     if (current & Flag.SEEN) != (new_flags & Flag.SEEN):
                         unseen_delta += -1 if new_flags & Flag.SEEN else 1
                     changed.append((pk, FlagChange(uid, new_flags, new_keywords, modseq)))
@@ -705,15 +705,21 @@ def flags_set(
     return FlagsResult(modseq=modseq, changed=[change for _, change in changed], failed_uids=sorted(failed))
 
 
-def flags_apply(
+def flags_change(
     current: int, current_keywords: Iterable[str], mode: str, flags: int, keywords: set[str]
-) -> tuple[int, list[str]]:
-    """A message's (flags, sorted keywords) after a STORE of mode 'set', 'add' or 'remove'."""
+) -> tuple[int, list[str]] | None:
+    """A message's (flags, sorted keywords) after a STORE of mode 'set', 'add' or 'remove';
+    None when the STORE leaves both as they are (the message keeps its MODSEQ)."""
+    current_keywords = list(current_keywords)
     if mode == "set":
-        return flags, sorted(keywords)
-    if mode == "add":
-        return current | flags, sorted(set(current_keywords) | keywords)
-    return current & ~flags, sorted(set(current_keywords) - keywords)
+        new_flags, new_keywords = flags, sorted(keywords)
+    elif mode == "add":
+        new_flags, new_keywords = current | flags, sorted(set(current_keywords) | keywords)
+    else:
+        new_flags, new_keywords = current & ~flags, sorted(set(current_keywords) - keywords)
+    if new_flags == current and new_keywords == sorted(current_keywords):
+        return None
+    return new_flags, new_keywords
 
 
 def _messages_by_uid(folder_id: int, uids: Iterable[int]) -> list[Message]:

@@ -11,7 +11,7 @@ from agents.imap.registry import SEL, Request, command
 from agents.imap.session import Session, flags_bytes
 from agents.imap.view import FEEDS, Columns
 from store.selectors.imap import imap_data_version
-from store.services import FlagsResult, flags_apply, flags_set
+from store.services import FlagsResult, flags_change, flags_set
 
 MODES = {"FLAGS": "set", "+FLAGS": "add", "-FLAGS": "remove"}
 
@@ -112,8 +112,6 @@ def _already(columns: Columns, uids: list[int], mode: str, bits: int, keywords: 
         index = columns.position(uid)
         if index < 0:
             return False
-        current, current_keywords = columns.flags[index], columns.keywords.get(uid, ())
-        new_flags, new_keywords = flags_apply(current, current_keywords, mode, bits, keywords)
-        if new_flags != current or new_keywords != sorted(current_keywords):
+        if flags_change(columns.flags[index], columns.keywords.get(uid, ()), mode, bits, keywords) is not None:
             return False
     return True
