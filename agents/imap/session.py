@@ -330,6 +330,13 @@ class Session:
         """ENABLE IMAP4rev2 was sent: no \\Recent, no RECENT or UNSEEN on SELECT (RFC 9051 Appendix E)."""
         return "IMAP4REV2" in self.enabled
 
+    def flags_of(self, view: FolderView, index: int) -> bytes:
+        """The FLAGS list of the view's message at index as this session shows it: with
+        \\Recent when the session holds it, unless it speaks IMAP4rev2."""
+        columns = view.columns
+        uid = columns.uids[index]
+        return flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent and not self.rev2)
+
     def mailbox_in(self, raw: str) -> str:
         """A mailbox name from the wire to the store's Unicode form (RFC 3501 §5.1.3, RFC 6855 §3)."""
         if self.utf8:
@@ -645,13 +652,7 @@ class Session:
                 index = columns.position(uid)
                 if index < 0 or uid in view.pending_expunge:
                     continue
-                line = b"* %d FETCH (UID %d FLAGS %s" % (
-                    index + 1,
-                    uid,
-                    flags_bytes(
-                        columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent and not self.rev2
-                    ),
-                )
+                line = b"* %d FETCH (UID %d FLAGS %s" % (index + 1, uid, self.flags_of(view, index))
                 if condstore:
                     line += b" MODSEQ (%d)" % columns.modseqs[index]
                 self.send(line + b")\r\n")

@@ -128,8 +128,7 @@ def _cached_item(session: Session, name: str, index: int) -> bytes:
     if name == "UID":
         return b"UID %d" % uid
     if name == "FLAGS":
-        recent = uid in view.recent and not session.rev2
-        return b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), recent)
+        return b"FLAGS " + session.flags_of(view, index)
     return b"MODSEQ (%d)" % columns.modseqs[index]
 
 

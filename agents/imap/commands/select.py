@@ -7,7 +7,7 @@ from agents.imap.protocol import response
 from agents.imap.protocol.parser import Atom, ascii_digits
 from agents.imap.protocol.seqset import SeqSet, select_positions, seqset_format
 from agents.imap.registry import AUTH, SELECTED, Request, command
-from agents.imap.session import Session, flags_bytes
+from agents.imap.session import Session
 from agents.imap.view import FEEDS, FolderView
 from store.models import Flag
 from store.selectors.imap import imap_data_version, imap_expunged_since, imap_folder
@@ -117,9 +117,7 @@ async def _qresync(session: Session, view: FolderView, since: int, known: str | 
                 % (
                     index + 1,
                     uid,
-                    flags_bytes(
-                        columns.flags[index], columns.keywords.get(uid, ()), uid in view.recent and not session.rev2
-                    ),
+                    session.flags_of(view, index),
                     columns.modseqs[index],
                 )
             )

@@ -8,7 +8,7 @@ from agents.imap.protocol import response
 from agents.imap.protocol.parser import ascii_digits
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
-from agents.imap.session import Session, flags_bytes
+from agents.imap.session import Session
 from agents.imap.view import FEEDS, Columns
 from store.selectors.imap import imap_data_version
 from store.services import FlagsResult, flags_change, flags_set
@@ -77,8 +77,7 @@ async def store(session: Session, request: Request) -> str | None:
         line = b"* %d FETCH (" % (index + 1)
         if request.uid:
             line += b"UID %d " % uid
-        recent = uid in view.recent and not session.rev2
-        line += b"FLAGS " + flags_bytes(columns.flags[index], columns.keywords.get(uid, ()), recent)
+        line += b"FLAGS " + session.flags_of(view, index)
         if condstore:
             line += b" MODSEQ (%d)" % columns.modseqs[index]
         session.send(line + b")\r\n")
