@@ -78,6 +78,11 @@ async def fetch(session: Session, request: Request) -> str | None:
                     columns.modseqs[index] = message.modseq
             if "FLAGS" not in items.simple:
                 items.simple.append("FLAGS")
+            if session.condstore:  # RFC 7162 §3.1: the implicit \Seen's FETCH has UID and MODSEQ
+                if "UID" not in items.simple:
+                    items.simple.insert(0, "UID")
+                if "MODSEQ" not in items.simple:
+                    items.simple.append("MODSEQ")
     await _render(session, items, positions)
     return None
 

@@ -67,15 +67,19 @@ async def store(session: Session, request: Request) -> str | None:
                 columns.keywords[uid] = tuple(message.keywords)
             else:
                 columns.keywords.pop(uid, None)
+    # Once CONDSTORE is on, every FETCH a STORE causes carries UID and MODSEQ, and .SILENT still
+    # tells the new MODSEQ of each message it changed (RFC 7162 §3.1, §3.1.3), as Dovecot does.
     condstore = session.condstore
     for uid in uids:
         index = columns.position(uid)
         if index < 0 or uid in result.failed_uids:
             continue
-        if silent and (uid not in changed or unchanged_since is None):
+        if silent:
+            if condstore and uid in changed:
+                session.send(b"* %d FETCH (UID %d MODSEQ (%d))\r\n" % (index + 1, uid, columns.modseqs[index]))
             continue
         line = b"* %d FETCH (" % (index + 1)
-        if request.uid:
+        if request.uid or condstore:
             line += b"UID %d " % uid
         line += b"FLAGS " + session.flags_of(view, index)
         if condstore:

@@ -1,5 +1,7 @@
 """FETCH: structures from the stored parse, sections and partials from blob offsets, \\Seen on BODY[]."""
 
+from tests.agents.imap.conftest import message
+
 MULTIPART = (
     b"From: Jiro <jiro@example.org>\r\nTo: taro@example.test\r\nSubject: parts\r\n"
     b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
@@ -41,6 +43,20 @@ def test_sections_partial_binary_and_seen(imap):
     assert client.fetch("1", "(FLAGS)")[1] == [b"1 (FLAGS (\\Recent))"]
     _typ, data = client.fetch("1", "(BODY[TEXT])")
     assert b"FLAGS (\\Seen \\Recent)" in data[0][0] + data[-1]
+
+
+def test_fetch_that_sets_seen_under_condstore_tells_uid_and_modseq(imap):
+    """RFC 7162 §3.1: once CONDSTORE is on, the FETCH that sets \\Seen implicitly carries the
+    message's UID and new MODSEQ, so the client's cache learns the change."""
+    imap.deliver(message("a", body="body one\r\n"))
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX (CONDSTORE)")
+    lines = raw.command(b"c", b"FETCH 1 (BODY[TEXT])")
+    modseq = raw.command(b"d", b"FETCH 1 (MODSEQ)")[0]
+    assert modseq.startswith(b"* 1 FETCH (MODSEQ (") and modseq.endswith(b")\r\n")
+    item = modseq[len(b"* 1 FETCH (") : -3]
+    assert lines[0] == b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) " + item + b" BODY[TEXT] {10}\r\n"
 
 
 def test_fetch_read_only_does_not_set_seen(imap):

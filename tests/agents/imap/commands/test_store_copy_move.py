@@ -23,7 +23,7 @@ def test_store_that_changes_nothing_keeps_modseq_and_answers_the_flags(imap):
     raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
     raw.command(b"b", b"SELECT INBOX (CONDSTORE)")
     first = raw.command(b"c", b"STORE 1 +FLAGS (\\Seen $Done)")[0]
-    assert first.startswith(b"* 1 FETCH (FLAGS (\\Seen \\Recent $Done) MODSEQ (")
+    assert first.startswith(b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent $Done) MODSEQ (")
     for tag, command in ((b"d", b"STORE 1 +FLAGS (\\Seen)"), (b"e", b"STORE 1 -FLAGS (\\Flagged $Other)")):
         assert raw.command(tag, command)[0] == first
     assert raw.command(b"f", b"STORE 1 FLAGS (\\Seen $Done)")[0] == first
@@ -55,9 +55,34 @@ def test_store_unchangedsince(imap):
     raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
     raw.command(b"b", b"SELECT INBOX (CONDSTORE)")
     lines = raw.command(b"c", b"STORE 1 +FLAGS (\\Seen)")
-    assert lines[0].startswith(b"* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ (")
+    assert lines[0].startswith(b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) MODSEQ (")
     lines = raw.command(b"d", b"STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Flagged)")
     assert lines[-1].startswith(b"d OK [MODIFIED 1]")
+
+
+def test_store_silent_under_condstore_tells_the_new_modseq(imap):
+    """RFC 7162 §3.1.3: with CONDSTORE on, a .SILENT STORE still sends each changed message's
+    UID and new MODSEQ (so a client's cache stays current), and nothing for one it did not change;
+    without CONDSTORE .SILENT sends nothing."""
+    imap.deliver(message("a"))
+    imap.deliver(message("b"))
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"SELECT INBOX")
+    assert raw.command(b"c", b"STORE 1 +FLAGS.SILENT (\\Seen)") == [b"c OK STORE completed\r\n"]
+    before = _modseq(raw.command(b"d", b"FETCH 2 (MODSEQ)")[0])
+    lines = raw.command(b"e", b"STORE 1:2 +FLAGS.SILENT (\\Seen)")
+    assert len(lines) == 2 and lines[0].startswith(b"* 2 FETCH (UID 2 MODSEQ (")
+    after = _modseq(lines[0])
+    assert after > before and lines[1] == b"e OK STORE completed\r\n"
+    assert _modseq(raw.command(b"f", b"FETCH 2 (MODSEQ)")[0]) == after
+    lines = raw.command(b"g", b"UID STORE 2 (UNCHANGEDSINCE %d) -FLAGS.SILENT (\\Seen)" % after)
+    assert len(lines) == 2 and lines[0].startswith(b"* 2 FETCH (UID 2 MODSEQ (") and _modseq(lines[0]) > after
+    assert lines[1] == b"g OK STORE completed\r\n"
+
+
+def _modseq(line: bytes) -> int:
+    return int(line.split(b"MODSEQ (")[1].split(b")")[0])
 
 
 def test_copy_move_uidplus(imap):
