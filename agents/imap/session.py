@@ -673,6 +673,16 @@ class Session:
     def condstore(self) -> bool:
         return "CONDSTORE" in self.enabled or "QRESYNC" in self.enabled
 
+    def condstore_enable(self) -> None:
+        """A CONDSTORE enabling command (RFC 7162 §3.1): the first one while a mailbox is
+        selected tells that mailbox's HIGHESTMODSEQ, as Dovecot does, from which the client's
+        MODSEQ tracking starts."""
+        if self.condstore:
+            return
+        self.enabled.add("CONDSTORE")
+        if self.view is not None:
+            self.untagged(f"OK [HIGHESTMODSEQ {self.view.highest_modseq()}] Highest")
+
     def resolve_set(self, text: str, *, uid: bool) -> list[int]:
         """0-based positions in the view named by a sequence set or UID set (RFC 3501 §6.4.8)."""
         view = self.require_view()

@@ -53,7 +53,7 @@ async def fetch(session: Session, request: Request) -> str | None:
     if request.uid and "UID" not in items.simple:
         items.simple.insert(0, "UID")
     if changed_since is not None or "MODSEQ" in items.simple:
-        session.enabled.add("CONDSTORE")
+        session.condstore_enable()
         if "MODSEQ" not in items.simple:
             items.simple.append("MODSEQ")
     columns = view.columns

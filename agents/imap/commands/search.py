@@ -50,7 +50,7 @@ async def search(session: Session, request: Request) -> str | None:
         charset_check(args)
         node, used_modseq = search_parse(args)
         if used_modseq:
-            session.enabled.add("CONDSTORE")
+            session.condstore_enable()
         positions = await evaluate(session, node)
     except (Bad, No):
         if options and "SAVE" in options:
@@ -96,5 +96,10 @@ def send_results(
     if "COUNT" in options:
         pieces.append(f"COUNT {len(numbers)}")
     if used_modseq and numbers:
+        if not options & {"ALL", "COUNT"}:
+            # RFC 7162 §3.1.5 (RFC 4731): the highest MODSEQ of the messages reported, so with
+            # MIN and/or MAX alone only theirs (positions ascend, as the numbers do).
+            ends = ([positions[0]] if "MIN" in options else []) + ([positions[-1]] if "MAX" in options else [])
+            highest = max(columns.modseqs[i] for i in ends)
         pieces.append(f"MODSEQ {highest}")
     session.untagged(" ".join(pieces))

@@ -67,6 +67,8 @@ async def status(session: Session, request: Request) -> str | None:
     name = session.mailbox_in(request.args.astring())
     items = status_items(request.args.list())
     request.args.end()
+    if "HIGHESTMODSEQ" in items:
+        session.condstore_enable()  # RFC 7162 §3.1
     assert session.account_id is not None
     found = await session.db.run(_status, session.account_id, name, items)
     if found is None:

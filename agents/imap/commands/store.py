@@ -27,7 +27,7 @@ async def store(session: Session, request: Request) -> str | None:
         if len(modifiers) != 2 or str(modifiers[0]).upper() != "UNCHANGEDSINCE" or not ascii_digits(str(modifiers[1])):
             raise Bad("Unknown STORE modifier")
         unchanged_since = int(str(modifiers[1]))
-        session.enabled.add("CONDSTORE")
+        session.condstore_enable()
     item = args.atom().upper()
     silent = item.endswith(".SILENT")
     mode = MODES.get(item.removesuffix(".SILENT"))

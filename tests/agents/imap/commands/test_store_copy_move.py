@@ -70,7 +70,7 @@ def test_store_silent_under_condstore_tells_the_new_modseq(imap):
     raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
     raw.command(b"b", b"SELECT INBOX")
     assert raw.command(b"c", b"STORE 1 +FLAGS.SILENT (\\Seen)") == [b"c OK STORE completed\r\n"]
-    before = _modseq(raw.command(b"d", b"FETCH 2 (MODSEQ)")[0])
+    before = _modseq(raw.command(b"d", b"FETCH 2 (MODSEQ)")[-2])
     lines = raw.command(b"e", b"STORE 1:2 +FLAGS.SILENT (\\Seen)")
     assert len(lines) == 2 and lines[0].startswith(b"* 2 FETCH (UID 2 MODSEQ (")
     after = _modseq(lines[0])
