@@ -645,6 +645,8 @@ class Session:
             view.pending_expunge = set()
         if update.added:
             self.untagged(f"{view.exists} EXISTS")
+            if not self.rev2:  # RFC 3501 §7.3.2: RECENT comes when new messages arrive
+                self.untagged(f"{sum(len(r) for r in view.recent_positions())} RECENT")
         if update.flag_changes:
             columns = view.columns
             condstore = self.condstore

@@ -66,6 +66,7 @@ def test_first_sync_sequence(imap):
     threading.Thread(target=lambda: imap.deliver(message("While idling"))).start()
     assert inbox.readline() == b"* 66 EXISTS\r\n"
     assert time.monotonic() - started < 1.5
+    assert inbox.readline() == b"* 66 RECENT\r\n"  # this session holds every message \Recent
     inbox.send(b"DONE\r\n")
     assert inbox.readline().startswith(b"A29 OK")
     typ, data = inbox.uid("FETCH", "1:65", "(UID RFC822.SIZE BODY.PEEK[])")

@@ -78,6 +78,30 @@ def test_new_mail_while_selected_is_recent_in_one_session(imap):
     assert first.uid("SEARCH", "RECENT")[1] == [b"1"]
 
 
+def test_new_mail_is_told_with_exists_and_recent(imap):
+    """RFC 3501 §7.3.2: when new messages arrive, the session hears EXISTS and the new RECENT
+    count (the second session, which took none, hears RECENT 0); IMAP4rev2 has no RECENT."""
+    imap.deliver(message("old"))
+    raws = []
+    for enable in (b"", b"ENABLE IMAP4rev2"):
+        raw = imap.raw()
+        raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+        if enable:
+            raw.command(b"e", enable)
+        raw.command(b"b", b"SELECT INBOX")
+        raws.append(raw)
+    imap.deliver(message("one"))
+    imap.deliver(message("two"))
+    assert raws[0].command(b"c", b"NOOP") == [b"* 3 EXISTS\r\n", b"* 3 RECENT\r\n", b"c OK NOOP completed\r\n"]
+    assert raws[1].command(b"c", b"NOOP") == [b"* 3 EXISTS\r\n", b"c OK NOOP completed\r\n"]
+    other = imap.raw()
+    other.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    other.command(b"b", b"SELECT INBOX")
+    imap.deliver(message("three"))
+    assert raws[0].command(b"d", b"NOOP") == [b"* 4 EXISTS\r\n", b"* 4 RECENT\r\n", b"d OK NOOP completed\r\n"]
+    assert other.command(b"c", b"NOOP") == [b"* 4 EXISTS\r\n", b"* 0 RECENT\r\n", b"c OK NOOP completed\r\n"]
+
+
 def test_recent_in_runs_shows_on_exactly_its_messages(imap):
     """A session's \\Recent messages need not be one run: FETCH FLAGS shows it on each of them,
     whether the fetched set lies inside a run, between two, or across both."""
