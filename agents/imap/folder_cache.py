@@ -17,6 +17,7 @@ Readers never see a half-built object: extension builds a new FolderMeta and swa
 from __future__ import annotations
 
 import math
+import string
 import threading
 from array import array
 from bisect import bisect_left, bisect_right
@@ -46,6 +47,9 @@ STRING_SORT_COLUMNS = {
     "DISPLAYTO": "to_display",
 }
 _STRING_COLUMNS = ("subject_base", "from_sort", "to_sort", "cc_sort", "display_from", "to_display")
+# SORT compares strings with i;ascii-casemap (RFC 5256 §2.1, RFC 4790 §9.2), which maps a-z to
+# A-Z: "a" sorts before "[" and "_". The stored keys are lowercase, so they are mapped once here.
+_ASCII_CASEMAP = str.maketrans(string.ascii_lowercase, string.ascii_uppercase)
 # Positions in store.selectors.imap.META_COLUMNS.
 _ROW = {
     "uid": 0,
@@ -187,7 +191,11 @@ def meta_build(folder_id: int, uid_validity: int, rows: list[tuple[Any, ...]], b
     sent = array("d", (row[2] for row in rows))
     sizes = array("q", (row[3] for row in rows))
     blobs = [share(row[4], row[4]) for row in rows]
-    strings = {name: [share(row[_ROW[name]] or "", row[_ROW[name]] or "") for row in rows] for name in _STRING_COLUMNS}
+    strings = {}
+    for name in _STRING_COLUMNS:
+        column = _ROW[name]
+        keys = ((row[column] or "").translate(_ASCII_CASEMAP) for row in rows)
+        strings[name] = [share(key, key) for key in keys]
     texts = {name: _joined([row[_ROW[name]] or "" for row in rows]) for name in TEXT_COLUMNS}
     if base is None:
         return FolderMeta(folder_id, uid_validity, uids, internal, sent, sizes, blobs, strings, texts)

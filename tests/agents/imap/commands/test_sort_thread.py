@@ -26,6 +26,18 @@ def test_sort_by_date_subject_size(imap):
     assert client.sort(["DATE"], ["SUBJECT", "an"]) == [1]
 
 
+def test_sort_compares_with_ascii_casemap(imap):
+    """RFC 5256 SORT compares with i;ascii-casemap, which maps a-z to A-Z: letters come before
+    "[" and "_" whatever their case (the order imaptest's sort-subject script asks of Dovecot)."""
+    subjects = ["a", "C", "b", "_", "[foo] Fwd: [bar] Re: fw: b (fWd)  (fwd)", "b (a)", "Re: [FWD: c]", "[xyz]"]
+    for subject in subjects:
+        imap.deliver(message(subject, body=f"{subject}\r\n"))
+    imap.deliver(message("", body="no subject\r\n"))
+    client = _client(imap)
+    assert client.sort(["SUBJECT"]) == [9, 1, 3, 5, 6, 2, 7, 8, 4]
+    assert client.sort(["REVERSE", "SUBJECT"]) == [4, 8, 2, 7, 6, 3, 5, 1, 9]
+
+
 def test_thread_references(imap):
     """THREAD REFERENCES links replies under their parents."""
     imap.deliver(message("Topic", Message_ID="<a@x>", Date="Mon, 01 Jan 2024 10:00:00 +0000"))
