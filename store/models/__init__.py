@@ -2,7 +2,7 @@
 
 from store.models.directory import AccessToken, Account, Alias, DkimKey, Domain, Role
 from store.models.log import ChangeEvent, DeliveryLog, LogEvent, LoginEvent
-from store.models.mail import Blob, Expunged, Flag, Folder, MaildropLock, Message, SieveScript, SpecialUse
+from store.models.mail import Blob, Expunged, Flag, Folder, MaildropLock, Message, SieveScript, SpecialUse, Subscription
 from store.models.queue import OutboundMessage, OutboundRecipient, QueueState
 from store.models.smtp import VacationReply
 
@@ -28,5 +28,6 @@ __all__ = [
     "Role",
     "SieveScript",
     "SpecialUse",
+    "Subscription",
     "VacationReply",
 ]

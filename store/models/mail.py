@@ -50,7 +50,6 @@ class Folder(models.Model):
     uid_validity = models.BigIntegerField()
     uid_next = models.BigIntegerField(default=1)
     highest_modseq = models.BigIntegerField(default=1)
-    subscribed = models.BooleanField(default=True)
     special_use = models.CharField(max_length=16, blank=True, default="", choices=SpecialUse.choices)
     message_count = models.IntegerField(default=0)
     unseen_count = models.IntegerField(default=0)
@@ -60,6 +59,25 @@ class Folder(models.Model):
     # below uid_next by moving this on; only that session shows them as \Recent.
     recent_uid = models.BigIntegerField(default=1)
     created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        unique_together = [("account", "name")]
+        ordering = ["account", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}:{self.name}"
+
+
+class Subscription(models.Model):
+    """A name on an account's subscription list (RFC 3501 §6.3.6, LSUB and LIST (SUBSCRIBED)).
+
+    Apart from the folders: a deleted folder's name stays subscribed, as RFC 3501 requires (a
+    server MUST NOT remove a name from the list because its mailbox is gone), and lists as
+    \\NonExistent until it is unsubscribed or made again. CREATE subscribes the new folder.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="subscriptions")
+    name = models.CharField(max_length=1000)
 
     class Meta:
         unique_together = [("account", "name")]

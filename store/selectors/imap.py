@@ -19,7 +19,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Q
 
-from store.models import Account, Expunged, Folder, Message
+from store.models import Account, Expunged, Folder, Message, Subscription
 from store.sql import driver_cursor
 
 FTS_TABLE = "store_message_fts"
@@ -42,7 +42,6 @@ class FolderRow:
     id: int
     name: str
     special_use: str
-    subscribed: bool
     uid_validity: int
     uid_next: int
     highest_modseq: int
@@ -56,7 +55,6 @@ _FOLDER_FIELDS = (
     "id",
     "name",
     "special_use",
-    "subscribed",
     "uid_validity",
     "uid_next",
     "highest_modseq",
@@ -117,6 +115,11 @@ def imap_folders(account_id: int) -> list[FolderRow]:
     with driver_cursor() as cursor:
         cursor.execute(_FOLDERS_OF_ACCOUNT, [account_id])
         return [FolderRow(*row) for row in cursor.fetchall()]
+
+
+def imap_subscriptions(account_id: int) -> set[str]:
+    """The account's subscription list (names, whether their folders exist or not)."""
+    return set(Subscription.objects.filter(account_id=account_id).values_list("name", flat=True))
 
 
 def imap_folder(account_id: int, name: str) -> FolderRow | None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import time
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from store.changes import change_record
 from store.errors import AlreadyExists, InvalidName, NotFound
-from store.models import Account, Folder, SpecialUse
+from store.models import Account, Folder, SpecialUse, Subscription
 from store.sql import driver_cursor
 
 SEPARATOR = "/"
@@ -66,8 +66,9 @@ def folder_create(*, account: Account, name: str, special_use: str = "", subscri
                 name=stored,
                 uid_validity=_next_uid_validity(account),
                 special_use=special_use,
-                subscribed=subscribed,
             )
+            if subscribed:
+                Subscription.objects.get_or_create(account=account, name=stored)
             change_record(account_id=account.pk, folder_id=folder.pk, kind="folder")
     except IntegrityError:
         raise AlreadyExists(f"folder already exists: {stored}") from None
@@ -78,6 +79,9 @@ def folder_create_defaults(*, account: Account) -> None:
     base = int(time.time())
     Folder.objects.bulk_create(
         Folder(account=account, name=name, uid_validity=base, special_use=use) for name, use in DEFAULT_FOLDERS
+    )
+    Subscription.objects.bulk_create(
+        (Subscription(account=account, name=name) for name, _use in DEFAULT_FOLDERS), ignore_conflicts=True
     )
 
 
@@ -105,6 +109,7 @@ def folder_rename(*, account: Account, old_name: str, new_name: str) -> Folder:
         folder.name = new
         folder.uid_validity = _next_uid_validity(account)
         folder.save(update_fields=["name", "uid_validity"])
+        _subscriptions_rename(account, old, new)
         change_record(account_id=account.pk, folder_id=folder.pk, kind="folder")
     return folder
 
@@ -135,11 +140,28 @@ def _used_after_removing(account: Account, folder: Folder) -> int:
     return max(0, account.used_bytes - folder.total_bytes)
 
 
+def _subscriptions_rename(account: Account, old: str, new: str) -> None:
+    """A renamed folder's subscriptions follow it, its children's too (as Dovecot does)."""
+    moved = Subscription.objects.filter(account=account).filter(Q(name=old) | Q(name__startswith=old + SEPARATOR))
+    names = list(moved.values_list("name", flat=True))
+    if not names:
+        return
+    moved.delete()
+    Subscription.objects.bulk_create(
+        (Subscription(account=account, name=new + name[len(old) :]) for name in names), ignore_conflicts=True
+    )
+
+
 def folder_subscribe(*, account: Account, name: str, subscribed: bool) -> None:
+    """SUBSCRIBE (an existing folder only, as Dovecot) or UNSUBSCRIBE, whether or not the
+    folder still exists (RFC 3501 §6.3.6-6.3.7)."""
     stored = folder_name_normalize(name)
-    updated = Folder.objects.filter(account=account, name=stored).update(subscribed=subscribed)
-    if not updated and subscribed:
+    if not subscribed:
+        Subscription.objects.filter(account=account, name=stored).delete()
+        return
+    if not Folder.objects.filter(account=account, name=stored).exists():
         raise NotFound(f"no such folder: {stored}")
+    Subscription.objects.get_or_create(account=account, name=stored)
 
 
 def folder_recent_claim(*, folder_id: int, upto_uid: int) -> tuple[int, int] | None:

@@ -13,7 +13,7 @@ from agents.imap.errors import Bad
 from agents.imap.parser_helpers import string_token
 from agents.imap.registry import AUTH, Request, command
 from agents.imap.session import Session
-from store.selectors.imap import FolderRow, imap_folders
+from store.selectors.imap import FolderRow, imap_folders, imap_subscriptions
 
 SEPARATOR = "/"
 
@@ -33,21 +33,37 @@ def pattern_regex(pattern: str) -> re.Pattern[str]:
 
 
 class _Listing:
-    def __init__(self, folders: list[FolderRow]) -> None:
+    def __init__(self, folders: list[FolderRow], subscribed: set[str]) -> None:
         self.by_name = {folder.name: folder for folder in folders}
         self.names = set(self.by_name)
-        self.parents: set[str] = set()
-        self.subscribed_parents: set[str] = set()
-        for folder in folders:
-            pieces = folder.name.split(SEPARATOR)
-            for depth in range(1, len(pieces)):
-                parent = SEPARATOR.join(pieces[:depth])
-                self.parents.add(parent)
-                if folder.subscribed:
-                    self.subscribed_parents.add(parent)
+        self.subscribed = subscribed
+        self.parents = _parents(self.names)
+        self.subscribed_parents = _parents(subscribed)
 
-    def all_names(self) -> list[str]:
-        return sorted(self.names | self.parents, key=lambda n: (n != "INBOX", n))
+    def all_names(self, *, with_subscribed: bool) -> list[str]:
+        """Folders and the parents their names imply; with_subscribed adds subscribed names
+        whose folders do not exist (RFC 3501 §6.3.6 keeps them on the list)."""
+        names = self.names | self.parents
+        if with_subscribed:
+            names |= self.subscribed
+        return sorted(names, key=lambda n: (n != "INBOX", n))
+
+
+def _parents(names: set[str]) -> set[str]:
+    parents: set[str] = set()
+    for name in names:
+        pieces = name.split(SEPARATOR)
+        parents.update(SEPARATOR.join(pieces[:depth]) for depth in range(1, len(pieces)))
+    return parents
+
+
+def _listed_below(listing: _Listing, name: str, regexes: list[re.Pattern[str]]) -> bool:
+    prefix = name + SEPARATOR
+    return any(regex.match(child) for child in listing.subscribed if child.startswith(prefix) for regex in regexes)
+
+
+def _folders_and_subscriptions(account_id: int) -> tuple[list[FolderRow], set[str]]:
+    return imap_folders(account_id), imap_subscriptions(account_id)
 
 
 @command("LIST", "LSUB", states=AUTH)
@@ -58,7 +74,8 @@ async def list_(session: Session, request: Request) -> str | None:
         selection = {str(item).upper() for item in args.list()}
         if not selection <= {"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"}:
             raise Bad("Unknown LIST selection option")
-        if selection == {"RECURSIVEMATCH"}:
+        if "RECURSIVEMATCH" in selection and not selection - {"RECURSIVEMATCH", "REMOTE"}:
+            # RFC 5258 §3: never alone, nor with REMOTE alone (which selects nothing of its own)
             raise Bad("RECURSIVEMATCH needs another selection option")
     reference = args.astring()
     token = args.next()
@@ -87,8 +104,7 @@ async def list_(session: Session, request: Request) -> str | None:
         session.untagged('LIST (\\Noselect) "/" ""')
         return None
     assert session.account_id is not None
-    folders = await session.db.run(imap_folders, session.account_id)
-    listing = _Listing(folders)
+    listing = _Listing(*await session.db.run(_folders_and_subscriptions, session.account_id))
     lsub = request.name == "LSUB"
     subscribed_only = lsub or "SUBSCRIBED" in selection
     show_subscribed = "SUBSCRIBED" in selection or "SUBSCRIBED" in returns
@@ -96,17 +112,19 @@ async def list_(session: Session, request: Request) -> str | None:
     for pattern in patterns:
         full = session.mailbox_in(reference + pattern) if (reference + pattern) else ""
         regexes.append(pattern_regex(full))
-    for name in listing.all_names():
+    for name in listing.all_names(with_subscribed=subscribed_only):
         if not any(regex.match(name) for regex in regexes):
             continue
         folder = listing.by_name.get(name)
+        is_subscribed = name in listing.subscribed
         attributes: list[str] = []
         if subscribed_only:
-            is_subscribed = folder is not None and folder.subscribed
             if not is_subscribed:
                 if "RECURSIVEMATCH" in selection and name in listing.subscribed_parents:
                     attributes.append("\\NonExistent" if folder is None else "")
-                elif lsub and name in listing.subscribed_parents:
+                elif lsub and name in listing.subscribed_parents and not _listed_below(listing, name, regexes):
+                    # RFC 3501 §6.3.9: "%" stops above a subscribed child, which then shows
+                    # through its parent, \\Noselect; "*" lists the child itself instead.
                     attributes.append("\\Noselect")
                 else:
                     continue
@@ -118,11 +136,11 @@ async def list_(session: Session, request: Request) -> str | None:
             attributes.append("\\HasChildren" if name in listing.parents else "\\HasNoChildren")
         if folder is not None and folder.special_use.startswith("\\"):
             attributes.append(folder.special_use)
-        if show_subscribed and folder is not None and folder.subscribed:
+        if show_subscribed and is_subscribed:
             attributes.append("\\Subscribed")
         text = " ".join(attribute for attribute in dict.fromkeys(attributes) if attribute)
         line = b"* " + f'{request.name} ({text}) "/" '.encode() + session.mailbox_out(name)
-        if "RECURSIVEMATCH" in selection and name in listing.subscribed_parents and folder is not None:
+        if "RECURSIVEMATCH" in selection and name in listing.subscribed_parents:
             line += b' ("CHILDINFO" ("SUBSCRIBED"))'
         session.send(line + b"\r\n")
         if status_request is not None and folder is not None:

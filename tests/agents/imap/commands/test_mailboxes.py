@@ -36,6 +36,64 @@ def test_subscribe_lsub_status(imap):
     assert client.untagged_responses.pop("STATUS") == [b'"INBOX" (MESSAGES 1)']
 
 
+def test_subscription_outlives_its_folder(imap):
+    """RFC 3501 §6.3.6: deleting a folder leaves its name subscribed; LSUB and LIST (SUBSCRIBED)
+    show it (\\Noselect, \\NonExistent) until it is unsubscribed; plain LIST does not."""
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"CREATE Work/Old")
+    assert raw.command(b"c", b'LSUB "" Work/*') == [b'* LSUB () "/" "Work/Old"\r\n', b"c OK LSUB completed\r\n"]
+    raw.command(b"d", b"DELETE Work/Old")
+    assert raw.command(b"e", b'LSUB "" Work/*') == [
+        b'* LSUB (\\Noselect) "/" "Work/Old"\r\n',
+        b"e OK LSUB completed\r\n",
+    ]
+    assert raw.command(b"f", b'LIST (SUBSCRIBED) "" Work/*') == [
+        b'* LIST (\\NonExistent \\HasNoChildren \\Subscribed) "/" "Work/Old"\r\n',
+        b"f OK LIST completed\r\n",
+    ]
+    assert raw.command(b"g", b'LIST "" Work*') == [b"g OK LIST completed\r\n"]
+    assert raw.command(b"h", b"UNSUBSCRIBE Work/Old") == [b"h OK UNSUBSCRIBE completed\r\n"]
+    assert raw.command(b"i", b'LSUB "" Work/*') == [b"i OK LSUB completed\r\n"]
+    assert raw.command(b"j", b"SUBSCRIBE Work/Old")[-1].startswith(b"j NO [NONEXISTENT]")
+
+
+def test_rename_takes_subscriptions_along(imap):
+    client = imap.client()
+    client.create("Projects/2024")
+    client.create("Projects")
+    client.unsubscribe("Projects")
+    assert client.rename("Projects", "Done")[0] == "OK"
+    _typ, data = client.lsub('""', "*")
+    assert b'() "/" "Done/2024"' in data
+    assert not [line for line in data if b"Projects" in line or line.endswith(b'"Done"')]
+    _typ, data = client.lsub('""', "%")
+    assert b'(\\Noselect) "/" "Done"' in data  # "%" shows the subscribed child through its parent
+
+
+def test_list_extended_selection_errors(imap):
+    """RFC 5258 §3: RECURSIVEMATCH alone, or with REMOTE alone, and unknown options are BAD."""
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    for tag, command in (
+        (b"b", b'LIST (RECURSIVEMATCH) "" ""'),
+        (b"c", b'LIST (RECURSIVEMATCH REMOTE) "" ""'),
+        (b"d", b'LIST (BOGUS) "" ""'),
+        (b"e", b'LIST "" "" RETURN (BOGUS)'),
+    ):
+        assert raw.command(tag, command)[-1].startswith(tag + b" BAD ")
+    assert raw.command(b"f", b'LIST (REMOTE) "" INBOX') == [
+        b'* LIST (\\HasNoChildren) "/" "INBOX"\r\n',
+        b"f OK LIST completed\r\n",
+    ]
+    raw.command(b"g", b"CREATE Parent/Child")
+    raw.command(b"h", b"UNSUBSCRIBE Parent")
+    assert raw.command(b"i", b'LIST (SUBSCRIBED RECURSIVEMATCH) "" Parent') == [
+        b'* LIST (\\NonExistent \\HasChildren) "/" "Parent" ("CHILDINFO" ("SUBSCRIBED"))\r\n',
+        b"i OK LIST completed\r\n",
+    ]
+
+
 def test_select_qresync(imap):
     """ENABLE QRESYNC; SELECT with QRESYNC reports VANISHED (EARLIER) and changed flags."""
     for name in "abc":
