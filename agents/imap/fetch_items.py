@@ -190,6 +190,8 @@ def section_bytes(digest: str, body: dict[str, Any], section: Section) -> bytes 
         return None
     text = section.text
     if section.kind.startswith("BINARY"):
+        if not section.path:  # BINARY[]: the whole message, which has no transfer encoding
+            return blob_read_range(digest, 0, body["end"])
         if "parts" in part:
             return None
         raw = blob_read_range(digest, part["body_start"], part["end"])

@@ -82,8 +82,10 @@ def part_at(body: dict[str, Any], path: list[int]) -> dict[str, Any] | None:
     addressed through it.
     """
     current = body
-    for number in path:
-        if "message" in current and current is not body:
+    for depth, number in enumerate(path):
+        # After the first number, a message/rfc822 part's numbers address the parts of the
+        # message it encapsulates ("1.1" of a message/rfc822 message is its inner message's body).
+        if depth and "message" in current:
             current = current["message"]["body"]
         if "parts" in current:
             parts = current["parts"]

@@ -59,6 +59,56 @@ def test_fetch_that_sets_seen_under_condstore_tells_uid_and_modseq(imap):
     assert lines[0] == b"* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent) " + item + b" BODY[TEXT] {10}\r\n"
 
 
+NESTED = (
+    b"From: user@domain.org\r\nMime-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n"
+    b"From: user2@domain.org\r\nMime-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n"
+    b"From: sub@domain.org\r\nSubject: submsg\r\n\r\nHello world\r\n"
+)
+DIGEST_INSIDE = (
+    b"From: user@domain.org\r\nMime-Version: 1.0\r\nContent-Type: message/rfc822\r\n\r\n"
+    b'From: sub@domain.org\r\nContent-Type: multipart/digest; boundary="foo"\r\n\r\n'
+    b"--foo\r\n\r\nFrom: m1@example.com\r\nSubject: m1\r\n\r\nm1 body\r\n"
+    b"--foo\r\nX-Mime: m2 header\r\n\r\nFrom: m2@example.com\r\nSubject: m2\r\n\r\nm2 body\r\n"
+    b"--foo--\r\n"
+)
+
+
+def _section(client, number: str, section: str) -> bytes | None:
+    _typ, data = client.fetch(number, f"(BODY.PEEK[{section}])")
+    return data[0][1] if isinstance(data[0], tuple) else None
+
+
+def test_sections_inside_encapsulated_messages(imap):
+    """RFC 3501 §6.4.5: after the first number, a message/rfc822 part's numbers address the parts
+    of the message it holds: "1.1" of a message/rfc822 message is its inner message's body
+    (imaptest's fetch-body-message-rfc822-x2 and -mime scripts, which Dovecot passes)."""
+    imap.deliver(NESTED)
+    imap.deliver(DIGEST_INSIDE)
+    client = imap.client()
+    client.select("INBOX")
+    inner = b"From: sub@domain.org\r\nSubject: submsg\r\n\r\nHello world\r\n"
+    assert _section(client, "1", "1") == NESTED[NESTED.index(b"From: user2") :]
+    assert _section(client, "1", "1.1") == inner
+    assert _section(client, "1", "1.1.1") == b"Hello world\r\n"
+    assert _section(client, "1", "1.1.HEADER") == b"From: sub@domain.org\r\nSubject: submsg\r\n\r\n"
+    assert _section(client, "1", "1.1.TEXT") == b"Hello world\r\n"
+    assert _section(client, "2", "1.1") == b"From: m1@example.com\r\nSubject: m1\r\n\r\nm1 body"
+    assert _section(client, "2", "1.2.MIME") == b"X-Mime: m2 header\r\n\r\n"
+    assert _section(client, "2", "1.2.HEADER") == b"From: m2@example.com\r\nSubject: m2\r\n\r\n"
+    assert _section(client, "2", "1.2.TEXT") == b"m2 body"
+
+
+def test_binary_of_the_whole_message(imap):
+    """RFC 3516: BINARY[] is the whole message (nothing to decode), BINARY.SIZE[] its size."""
+    imap.deliver(MULTIPART)
+    client = imap.client()
+    client.select("INBOX")
+    whole = _section(client, "1", "")
+    _typ, data = client.fetch("1", "(BINARY.PEEK[] BINARY.SIZE[])")
+    assert data[0][1] == whole and data[0][0].startswith(b"1 (BINARY[] {%d}" % len(whole))
+    assert b"BINARY.SIZE[] %d" % len(whole) in data[0][0] + data[1]
+
+
 def test_fetch_read_only_does_not_set_seen(imap):
     """EXAMINE: BODY[] leaves flags alone."""
     imap.deliver(MULTIPART)
