@@ -405,7 +405,7 @@ def cmd_rset(session: Session, command: Command) -> None:
     for message in session.maildrop.messages:
         restored += message.deleted
         message.deleted = False
-    session.reply(replies.RSET_OK.format(count=restored))
+    session.reply(replies.RSET_OK.format(count=restored, messages=replies.messages(restored)))
 
 
 def cmd_noop(session: Session, command: Command) -> None:
@@ -429,7 +429,7 @@ async def cmd_quit(session: Session, command: Command) -> None:
         return
     # Released before the reply, so a client that logs in again right after QUIT finds it free.
     await session.lock_release()
-    session.reply(replies.BYE_UPDATE.format(count=remaining))
+    session.reply(replies.BYE_UPDATE.format(count=remaining, messages=replies.messages(remaining)))
 
 
 COMMANDS: dict[str, CommandEntry] = {

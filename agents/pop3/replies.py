@@ -18,11 +18,11 @@ UIDL_FOLLOWS = "+OK Unique-ID list follows"
 RETR_FOLLOWS = "+OK {size} octets"
 TOP_FOLLOWS = "+OK Top of message follows"
 DELE_OK = "+OK Marked to be deleted."
-RSET_OK = "+OK {count} messages restored."
+RSET_OK = "+OK {count} {messages} restored."
 AUTH_MECHANISMS_FOLLOW = "+OK Mechanisms follow"
 SASL_CONTINUE = "+ "
 BYE_AUTHORIZATION = "+OK Logging out."
-BYE_UPDATE = "+OK Logging out, {count} messages left."
+BYE_UPDATE = "+OK Logging out, {count} {messages} left."
 
 UNKNOWN_COMMAND = "-ERR Unknown command."
 WRONG_STATE = "-ERR Command not valid in this state."
@@ -61,3 +61,7 @@ def scan_line(number: int, size: int) -> str:
 
 def uid_line(number: int, unique_id: str) -> str:
     return f"{number} {unique_id}"
+
+
+def messages(count: int) -> str:
+    return "message" if count == 1 else "messages"

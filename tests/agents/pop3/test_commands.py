@@ -209,7 +209,7 @@ def test_dele_rset_and_deleted_messages_hidden(pop3_server, mailbox):
     assert client.stat()[0] == 2
     assert [line.split()[0] for line in client.list()[1]] == [b"1", b"3"]
     assert [line.split()[0] for line in client.uidl()[1]] == [b"1", b"3"]
-    assert client.rset() == b"+OK 1 messages restored."
+    assert client.rset() == b"+OK 1 message restored."
     assert client.stat()[0] == 3
     client.quit()
 
