@@ -44,6 +44,15 @@ SUPPORTED_EXTENSIONS = (
     "comparator-i;octet",
     "comparator-i;ascii-numeric",
 )
+# RFC 5228 §5.1: the address test MUST be limited to header fields that hold addresses; this is
+# Pigeonhole's list, so a script that Dovecot accepts is accepted here and the reverse.
+ADDRESS_HEADERS = frozenset(
+    {
+        "from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender", "resent-to",
+        "resent-cc", "resent-bcc", "delivered-to", "errors-to", "mail-followup-to", "mail-reply-to",
+        "return-receipt-to", "x-original-to", "apparently-to",
+    }
+)  # fmt: skip
 MAX_SCRIPT_BYTES = 256 * 1024  # matches store.services.sieve.MAX_SCRIPT_SIZE
 MAX_NESTING = 32  # Pigeonhole's sieve_max_nesting_depth default is 32
 
@@ -116,6 +125,11 @@ def sieve_parse(script: str) -> list:
         if comparator == "i;ascii-numeric" and "comparator-i;ascii-numeric" not in required:
             line = _line_of(script, "i;ascii-numeric")
             raise SieveSyntaxError(f'line {line}: "i;ascii-numeric" needs require "comparator-i;ascii-numeric"')
+        if command.name == "address":
+            for header in _as_list(command.arguments.get("header-list", [])):
+                if str(header).lower() not in ADDRESS_HEADERS:
+                    line = _line_of(script, f'"{header}"')
+                    raise SieveSyntaxError(f"line {line}: '{header}' is not an address header for the address test")
         part = str(_unquote(command.arguments.get("date-part", '""'))).lower()
         if command.name in ("date", "currentdate") and part not in DATE_PARTS:
             raise SieveSyntaxError(f"line {_line_of(script, part)}: unknown date part '{part}'")

@@ -17,6 +17,7 @@ VALID = [
     'if header :comparator "i;octet" :is "x-spam" "YES" { discard; } elsif true { keep; } else { stop; }',
     "# only a comment\n",
     "",
+    'if address :domain :is ["Reply-To", "resent-from", "delivered-to"] "example.org" { keep; }',
 ]
 
 
@@ -35,6 +36,9 @@ def test_valid_scripts_have_no_error(script: str) -> None:
         ('if header :is "a" "b" {\n  keep;\n', 3, ""),
         ("keep", 1, ""),
         ('if size :over "x" { keep; }', 1, ""),
+        # RFC 5228 §5.1: address tests only on headers that hold addresses (as Pigeonhole)
+        ('keep;\nif address :is ["to", "Subject"] "x" { keep; }', 2, "Subject"),
+        ('if not address :all :contains "x-spam" "a" { keep; }', 1, "x-spam"),
     ],
 )
 def test_invalid_scripts_name_the_line(script: str, line: int, fragment: str) -> None:
