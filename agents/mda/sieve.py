@@ -223,29 +223,29 @@ class Vacation:
 class SieveResult:
     keep: bool = True  # implicit keep unless cancelled (RFC 5228 §2.10.2)
     explicit_keep: bool = False
-    fileinto: list[FileInto] = field(default_factory=list)
+    fileinto: list[FileInto] = field(default_factory=list)  # fileinto and explicit keep, in order
     redirects: list[str] = field(default_factory=list)
     vacation: Vacation | None = None
     discarded: bool = False
     stopped: bool = False
-    keep_flags: tuple[str, ...] = ()  # imap4flags: an explicit keep's, or the internal variable at the end
+    keep_flags: tuple[str, ...] = ()  # imap4flags: the internal variable as the script ends
 
     @property
     def folders(self) -> list[FileInto]:
-        """Where copies go: each fileinto, plus INBOX for keep (explicit or implicit); one copy
-        per folder, with the flags of every action that filed it there (RFC 5232 §5)."""
+        """Where copies go: each fileinto and explicit keep, then the implicit keep when nothing
+        cancelled it; one copy per folder, INBOX first. A folder filed into more than once gets
+        the flags of the last action that filed it (imap4flags, RFC 5232, as Pigeonhole does:
+        `keep :flags "\\Deleted"; ... keep;` stores the message without \\Deleted)."""
+        actions = list(self.fileinto)
+        if self.keep and not self.explicit_keep:
+            actions.append(FileInto("INBOX", create=False, flags=self.keep_flags))
         targets: dict[str, FileInto] = {}
-        if self.keep or self.explicit_keep:
-            targets["INBOX"] = FileInto("INBOX", create=False, flags=self.keep_flags)
-        for target in self.fileinto:
+        for target in actions:
             key = "INBOX" if target.folder.upper() == "INBOX" else target.folder
             seen = targets.get(key)
-            if seen is None:
-                targets[key] = target
-            else:
-                merged = _flags_union(seen.flags, target.flags)
-                targets[key] = FileInto(seen.folder, seen.create or target.create, merged)
-        return list(targets.values())
+            targets[key] = target if seen is None else FileInto(seen.folder, seen.create or target.create, target.flags)
+        inbox = targets.pop("INBOX", None)
+        return ([inbox] if inbox is not None else []) + list(targets.values())
 
 
 class SieveRuntimeError(Exception):
@@ -537,7 +537,7 @@ class _Runner:
                 self.flags = tuple(flag for flag in self.flags if flag.lower() not in removed)
         elif name == "keep":
             self.result.explicit_keep = True
-            self.result.keep_flags = self._action_flags(command)
+            self.result.fileinto.append(FileInto("INBOX", create=False, flags=self._action_flags(command)))
         elif name == "discard":
             self.result.keep = False
             self.result.discarded = True
