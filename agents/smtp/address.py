@@ -64,11 +64,15 @@ def _domain(text: str, *, utf8: bool) -> tuple[str, bool]:
     return ascii_name.lower(), False
 
 
-def path_parse(text: str, *, utf8: bool = False, allow_null: bool = False) -> Path:
-    """Parse '<local@domain>' (the brackets are required, RFC 5321 §4.1.2)."""
+def path_parse(text: str, *, utf8: bool = False, allow_null: bool = False, postmaster_domain: str = "") -> Path:
+    """Parse '<local@domain>' (the brackets are required, RFC 5321 §4.1.2). With
+    postmaster_domain (RCPT), '<Postmaster>' without a domain is postmaster at that domain
+    (RFC 5321 §4.1.1.3, §4.5.1)."""
     if len(text) > MAX_PATH_LENGTH or not (text.startswith("<") and text.endswith(">")):
         raise PathError("path must be enclosed in <>")
     inner = text[1:-1]
+    if postmaster_domain and inner.lower() == "postmaster":
+        return Path(local="postmaster", domain=postmaster_domain)
     if inner == "":
         if allow_null:
             return NULL_PATH

@@ -572,7 +572,7 @@ class YubinSMTP(SMTP):
                 else:
                     await self.reply(codes.PARAMETER_UNKNOWN.format(parameter=name))
                     return
-            rcpt.path = path_parse(parts[0], utf8=self.envelope.smtp_utf8)
+            rcpt.path = path_parse(parts[0], utf8=self.envelope.smtp_utf8, postmaster_domain=self.hostname.lower())
         except PathError:
             utf8_needed = not parts[0].isascii() and not self.envelope.smtp_utf8
             await self.reply(codes.SMTPUTF8_REQUIRED if utf8_needed else codes.ADDRESS_SYNTAX)

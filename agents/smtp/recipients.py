@@ -16,7 +16,7 @@ import weakref
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from store.selectors.smtp import RecipientResolution, recipient_resolve
 
@@ -71,6 +71,8 @@ def _connect() -> None:
     for model in (Account, Alias, Domain):
         post_save.connect(_directory_changed, sender=model, dispatch_uid=f"smtp-recipients-save-{model.__name__}")
         post_delete.connect(_directory_changed, sender=model, dispatch_uid=f"smtp-recipients-delete-{model.__name__}")
+    # Domain administrators read postmaster mail that nobody else takes.
+    m2m_changed.connect(_directory_changed, sender=Account.admin_domains.through, dispatch_uid="smtp-recipients-admins")
 
 
 _connect()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 from store.addresses import AddressError, normalize_address, split_address
-from store.models import Account, Alias, Domain, SieveScript
+from store.models import Account, Alias, Domain, Role, SieveScript
 from store.sql import driver_cursor
 
 MAX_ALIAS_DEPTH = 10  # Postfix's virtual_alias_recursion_limit is 1000; ours is plenty for humans
@@ -52,6 +54,18 @@ def _alias(address: str) -> list[str] | None:
     return list(row) if row is not None else None
 
 
+def _postmasters(domain: str | None) -> list[LocalAccount]:
+    """Who reads postmaster mail that no account or alias takes (RFC 5321 §4.5.1: every system
+    that delivers mail MUST accept "postmaster"): the domain's administrators, else the site's
+    superadministrators."""
+    accounts = Account.objects.filter(is_active=True, domain__active=True).order_by("pk")
+    fields = ("pk", "address", "domain_id", "quota", "used_bytes")
+    rows = list(accounts.filter(admin_domains__name=domain).values_list(*fields)) if domain else []
+    if not rows:
+        rows = list(accounts.filter(role=Role.SUPERADMIN).values_list(*fields))
+    return [LocalAccount(*row) for row in rows]
+
+
 def local_domains() -> set[str]:
     return set(Domain.objects.filter(active=True).values_list("name", flat=True))
 
@@ -63,9 +77,12 @@ def recipient_resolve(address: str) -> RecipientResolution:
     except AddressError:
         # A local part no account can have ("a@b"@local, odd characters): local, but nobody.
         return RecipientResolution(local_domain=address.rpartition("@")[2].lower() in local_domains())
-    domain = split_address(normalized)[1]
+    local_part, domain = split_address(normalized)
+    postmaster = local_part.lower() == "postmaster"
     domains = local_domains()
     if domain not in domains:
+        if postmaster and domain == settings.YUBIN_HOSTNAME.lower():  # also what "<Postmaster>" means
+            return RecipientResolution(local_domain=True, accounts=_postmasters(None))
         return RecipientResolution(local_domain=False, remote=[address])
     result = RecipientResolution(local_domain=True)
     seen_accounts: set[int] = set()
@@ -96,6 +113,8 @@ def recipient_resolve(address: str) -> RecipientResolution:
             walk(destination.lower(), (*path, current))
 
     walk(normalized, ())
+    if postmaster and not result.found and not result.loop:
+        result.accounts = _postmasters(domain)
     return result
 
 

@@ -41,6 +41,35 @@ def test_alias_multilevel_catch_all_and_remote(smtp_server: SmtpPorts, accounts:
     assert list(OutboundRecipient.objects.values_list("address", flat=True)) == ["friend@remote.example"]
 
 
+def test_postmaster_always_reaches_someone(smtp_server: SmtpPorts, accounts: Any, settings: Any) -> None:
+    """RFC 5321 §4.5.1: postmaster (any case) is accepted in every local domain and bare, without a
+    domain. With no account or alias of that name, it goes to the domain's administrators, else to
+    the site's superadministrators; an alias of the name wins."""
+    from store.models import Role
+
+    hanako = accounts["hanako"]
+    hanako.admin_domains.add(Domain.objects.get(name="example.test"))
+    jiro = accounts["jiro"]
+    jiro.role = Role.SUPERADMIN
+    jiro.save()
+    client = mx(smtp_server)
+    client.mail("sender@remote.example")
+    assert client.rcpt("<PostMaster@example.test>")[0] == 250
+    client.data(BODY)
+    client.mail("sender@remote.example")
+    assert client.rcpt("<Postmaster>")[0] == 250  # the host's own postmaster: the superadministrators
+    assert client.rcpt("<postmaster@nowhere.example>")[0] == 554  # still no relay
+    assert client.rcpt("<nobody@example.test>")[0] == 550
+    client.data(BODY)
+    client.quit()
+    assert inbox_count(hanako) == 1 and inbox_count(jiro) == 1 and inbox_count(accounts["taro"]) == 0
+    alias_create(source="postmaster@example.test", destinations=["taro@example.test"])
+    client = mx(smtp_server)
+    client.sendmail("sender@remote.example", ["postmaster@example.test"], BODY)
+    client.quit()
+    assert inbox_count(accounts["taro"]) == 1 and inbox_count(hanako) == 1
+
+
 def test_alias_loop_refused_at_rcpt(smtp_server: SmtpPorts, accounts: Any) -> None:
     """An alias loop that leads nowhere is refused with 550 5.4.6, not delivered forever."""
     domain = Domain.objects.get(name="example.test")
