@@ -705,13 +705,14 @@ class Session:
             star = columns.uids[-1] if columns.uids else 0
             return select_positions(columns.uids, seqset.resolve(star))
         count = len(columns.uids)
+        if count == 0:
+            # RFC 9051 §6.4.8 (and Dovecot): no sequence number is valid in an empty mailbox,
+            # "*" included; UID sets may name nothing.
+            raise Bad("No messages in the mailbox")
         positions: list[int] = []
         for low, high in seqset.resolve(count):
-            if low < 1 or high > count:
-                if count == 0 and not seqset.has_star():
-                    raise Bad("Invalid message sequence number")
-                if high > count and not seqset.has_star():
-                    raise Bad("Invalid message sequence number")
+            if high > count and not seqset.has_star():
+                raise Bad("Invalid message sequence number")
             positions.extend(range(max(low, 1) - 1, min(high, count)))
         return positions
 

@@ -223,3 +223,27 @@ def test_fetch_of_a_few_in_a_large_folder_answers_each_one(imap):
     # The first session has not been told of the expunge yet: its number 3 is still UID 3.
     _typ, data = client.uid("FETCH", "3,40", "(BODY.PEEK[TEXT])")
     assert [part[1] for part in data if isinstance(part, tuple)] == [b"body 3\r\n", b"body 40\r\n"]
+
+
+def test_sequence_numbers_in_an_empty_mailbox_are_bad(imap):
+    """RFC 9051 §6.4.8: in an empty mailbox no message sequence number is valid, "*" included
+    (BAD, as Dovecot); UID sets and SEARCH may name nothing and succeed."""
+    raw = imap.raw()
+    raw.command(b"a", b'LOGIN taro@example.test "correct horse battery staple"')
+    raw.command(b"b", b"CREATE Empty")
+    raw.command(b"c", b"SELECT Empty")
+    for tag, command in (
+        (b"d", b"FETCH 1:* (FLAGS)"),
+        (b"e", b"FETCH * (FLAGS)"),
+        (b"f", b"STORE 1:* +FLAGS (\\Seen)"),
+        (b"g", b"COPY 1:* INBOX"),
+        (b"h", b"MOVE * INBOX"),
+    ):
+        assert raw.command(tag, command)[-1].startswith(tag + b" BAD ")
+    for tag, command in (
+        (b"i", b"UID FETCH 1:* (FLAGS)"),
+        (b"j", b"UID STORE 1:* +FLAGS (\\Seen)"),
+        (b"k", b"UID COPY 1:* INBOX"),
+    ):
+        assert raw.command(tag, command) == [tag + b" OK " + command.split(b" ")[1] + b" completed\r\n"]
+    assert raw.command(b"l", b"SEARCH 1:*") == [b"* SEARCH\r\n", b"l OK SEARCH completed\r\n"]
