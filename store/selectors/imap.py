@@ -119,7 +119,9 @@ def imap_folders(account_id: int) -> list[FolderRow]:
 
 def imap_subscriptions(account_id: int) -> set[str]:
     """The account's subscription list (names, whether their folders exist or not)."""
-    return set(Subscription.objects.filter(account_id=account_id).values_list("name", flat=True))
+    with driver_cursor() as cursor:
+        cursor.execute(_SUBSCRIPTIONS_OF_ACCOUNT, [account_id])
+        return {row[0] for row in cursor.fetchall()}
 
 
 def imap_folder(account_id: int, name: str) -> FolderRow | None:
@@ -141,6 +143,7 @@ _FOLDER_SELECT = f"SELECT {', '.join(_FOLDER_FIELDS)} FROM {Folder._meta.db_tabl
 _FOLDER_BY_ID = f"{_FOLDER_SELECT} WHERE id = %s"
 _FOLDER_BY_NAME = f"{_FOLDER_SELECT} WHERE account_id = %s AND name = %s"
 _FOLDERS_OF_ACCOUNT = f"{_FOLDER_SELECT} WHERE account_id = %s ORDER BY name"
+_SUBSCRIPTIONS_OF_ACCOUNT = f"SELECT name FROM {Subscription._meta.db_table} WHERE account_id = %s"  # noqa: S608
 
 
 def keywords_tuple(value: Any) -> tuple[str, ...]:
