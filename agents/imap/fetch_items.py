@@ -58,6 +58,14 @@ class FetchRequest:
     simple: list[str]
     sections: list[Section]
 
+    def want(self, name: str) -> None:
+        """Answer `name` too: UID first in the reply (as clients expect), anything else last."""
+        if name not in self.simple:
+            if name == "UID":
+                self.simple.insert(0, name)
+            else:
+                self.simple.append(name)
+
     def sets_seen(self) -> bool:
         return any(not s.peek and s.kind != "BINARY.SIZE" for s in self.sections) or bool(
             {"RFC822", "RFC822.TEXT"} & set(self.simple)

@@ -646,7 +646,7 @@ class Session:
         if update.added:
             self.untagged(f"{view.exists} EXISTS")
             if not self.rev2:  # RFC 3501 §7.3.2: RECENT comes when new messages arrive
-                self.untagged(f"{sum(len(r) for r in view.recent_positions())} RECENT")
+                self.untagged(f"{view.recent_count()} RECENT")
         if update.flag_changes:
             columns = view.columns
             condstore = self.condstore

@@ -358,6 +358,10 @@ class FolderView:
         uids = self.columns.uids
         return [range(bisect_left(uids, low), bisect_left(uids, high + 1)) for low, high in self.recent.ranges]
 
+    def recent_count(self) -> int:
+        """How many messages are \\Recent in this session (the RECENT response, RFC 3501 §7.3.2)."""
+        return sum(len(span) for span in self.recent_positions())
+
     @property
     def exists(self) -> int:
         return len(self.columns.uids)

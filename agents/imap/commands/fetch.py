@@ -50,12 +50,11 @@ async def fetch(session: Session, request: Request) -> str | None:
             raise Bad("VANISHED needs CHANGEDSINCE")
     args.end()
     positions = session.resolve_set(set_text, uid=request.uid)
-    if request.uid and "UID" not in items.simple:
-        items.simple.insert(0, "UID")
+    if request.uid:
+        items.want("UID")
     if changed_since is not None or "MODSEQ" in items.simple:
         session.condstore_enable()
-        if "MODSEQ" not in items.simple:
-            items.simple.append("MODSEQ")
+        items.want("MODSEQ")
     columns = view.columns
     if changed_since is not None:
         positions = [i for i in positions if columns.modseqs[i] > changed_since]
@@ -76,13 +75,10 @@ async def fetch(session: Session, request: Request) -> str | None:
                 if index >= 0:
                     columns.flags[index] = message.flags
                     columns.modseqs[index] = message.modseq
-            if "FLAGS" not in items.simple:
-                items.simple.append("FLAGS")
+            items.want("FLAGS")
             if session.condstore:  # RFC 7162 §3.1: the implicit \Seen's FETCH has UID and MODSEQ
-                if "UID" not in items.simple:
-                    items.simple.insert(0, "UID")
-                if "MODSEQ" not in items.simple:
-                    items.simple.append("MODSEQ")
+                items.want("UID")
+                items.want("MODSEQ")
     await _render(session, items, positions)
     return None
 

@@ -65,21 +65,16 @@ def send_results(
 ) -> None:
     columns = session.require_view().columns
     numbers = [columns.uids[i] for i in positions] if request.uid else [i + 1 for i in positions]
-    highest = max((columns.modseqs[i] for i in positions), default=0) if used_modseq else 0
     if options is None and "IMAP4REV2" not in session.enabled:
         text = " ".join(["SEARCH", *map(str, numbers)])
         if used_modseq and numbers:
-            text += f" (MODSEQ {highest})"
+            text += f" (MODSEQ {max(columns.modseqs[i] for i in positions)})"
         session.untagged(text)
         return
     options = options or {"ALL"}
     if "SAVE" in options:
-        saved = [columns.uids[i] for i in positions]
-        if saved and not options & {"ALL", "COUNT"} and options & {"MIN", "MAX"}:
-            # RFC 5182 §2.1: with MIN and/or MAX alone, "$" holds just those messages.
-            ends = ([saved[0]] if "MIN" in options else []) + ([saved[-1]] if "MAX" in options else [])
-            saved = sorted(set(ends))
-        session.search_result = saved
+        # RFC 5182 §2.1: with MIN and/or MAX alone, "$" holds just those messages.
+        session.search_result = [columns.uids[i] for i in _reported(positions, options)]
         options = options - {"SAVE"}
         if not options:
             return
@@ -96,10 +91,15 @@ def send_results(
     if "COUNT" in options:
         pieces.append(f"COUNT {len(numbers)}")
     if used_modseq and numbers:
-        if not options & {"ALL", "COUNT"}:
-            # RFC 7162 §3.1.5 (RFC 4731): the highest MODSEQ of the messages reported, so with
-            # MIN and/or MAX alone only theirs (positions ascend, as the numbers do).
-            ends = ([positions[0]] if "MIN" in options else []) + ([positions[-1]] if "MAX" in options else [])
-            highest = max(columns.modseqs[i] for i in ends)
+        # RFC 7162 §3.1.5 (RFC 4731): the highest MODSEQ of the messages reported.
+        highest = max(columns.modseqs[i] for i in _reported(positions, options))
         pieces.append(f"MODSEQ {highest}")
     session.untagged(" ".join(pieces))
+
+
+def _reported(positions: list[int], options: set[str]) -> list[int]:
+    """The positions a RETURN reports (ascending): with MIN and/or MAX alone just those, with
+    ALL or COUNT (or none of the four, as SAVE alone) every match."""
+    if not positions or options & {"ALL", "COUNT"} or not options & {"MIN", "MAX"}:
+        return positions
+    return sorted({*([positions[0]] if "MIN" in options else []), *([positions[-1]] if "MAX" in options else [])})

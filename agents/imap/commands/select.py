@@ -81,7 +81,7 @@ async def select(session: Session, request: Request) -> str | None:
         # RFC 9051 §6.3.2: the mailbox's LIST response; RECENT and [UNSEEN] are IMAP4rev1's only.
         session.send(b'* LIST () "/" ' + session.mailbox_out(view.name) + b"\r\n")
     else:
-        session.untagged(f"{sum(len(r) for r in view.recent_positions())} RECENT")
+        session.untagged(f"{view.recent_count()} RECENT")
         first_unseen = view.first_unseen()
         if first_unseen:
             session.untagged(f"OK [UNSEEN {first_unseen}] First unseen")
