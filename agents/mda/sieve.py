@@ -603,8 +603,7 @@ def sieve_run(scripts: list[list[Any]], message: SieveInput) -> SieveResult:
     for commands in scripts:
         runner = _Runner(message, result)
         going_on = runner.run(commands)
-        if not result.explicit_keep:
-            result.keep_flags = runner.flags  # the implicit keep takes the variable as it ends
+        result.keep_flags = runner.flags  # the implicit keep takes the variable as it ends
         if not going_on:
             break
     return result
