@@ -1,8 +1,12 @@
-"""Content-addressed, immutable message files (DESIGN rule 5).
+"""Content-addressed, immutable message bytes (DESIGN rule 5).
 
-A blob is written to a temporary file, fsynced, renamed into place and its directory fsynced,
-so a crash at any moment leaves either no file or a whole one; a half-written temporary file
-is never visible under a blob name. The GC sweep (store.services.blobs) removes files that no
+A blob of at most YUBIN_BLOB_INLINE_MAX bytes lives in the database: its bytes go into a
+BlobData row in the transaction that first names the blob (store.services.messages.blobs_reference),
+so the commit that makes a delivery durable makes its bytes durable too. A larger blob is a file,
+written to a temporary file, fsynced, renamed into place and its directory fsynced, so a crash at
+any moment leaves either no file or a whole one; a half-written temporary file is never visible
+under a blob name. The readers take either, the file first: blobs written before the limit
+changed stay where they are. The GC sweep (store.services.blobs) removes blobs and files that no
 row refers to.
 """
 
@@ -11,11 +15,16 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from store.sql import driver_cursor
 
 TEMP_DIR_NAME = "tmp"
 T = TypeVar("T")
@@ -28,6 +37,11 @@ def blob_root() -> Path:
 
 def blob_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def blob_inline(size: int) -> bool:
+    """A blob of this size keeps its bytes in the database, not in a file."""
+    return size <= settings.YUBIN_BLOB_INLINE_MAX
 
 
 class WireFacts(NamedTuple):
@@ -126,8 +140,14 @@ def _in_directory(directory: str, operation: Callable[[], T]) -> T:
 
 
 def blob_write(data: bytes) -> str:
-    """Write data durably under its digest and return the digest; idempotent."""
+    """Write data durably under its digest and return the digest; idempotent.
+
+    Bytes that fit in the database (blob_inline) are not written here: the caller's transaction
+    stores them with the blob's row (blobs_reference), and its commit makes them durable.
+    """
     digest = blob_digest(data)
+    if blob_inline(len(data)):
+        return digest
     final = _file(digest)
     if not _present(final, data):
         _write_new(data, digest, final)
@@ -147,7 +167,7 @@ def blobs_write(chunks: list[bytes]) -> list[str]:
     for data in chunks:
         digest = blob_digest(data)
         digests.append(digest)
-        if digest in done:
+        if digest in done or blob_inline(len(data)):
             continue
         done.add(digest)
         final = _file(digest)
@@ -160,15 +180,22 @@ def blobs_write(chunks: list[bytes]) -> list[str]:
 
 
 def blob_read(digest: str) -> bytes:
-    with open(_file(digest), "rb") as handle:
-        return handle.read()
+    """The blob's bytes; FileNotFoundError when neither a file nor a row holds them."""
+    try:
+        with open(_file(digest), "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return _stored(digest, 0, None)
 
 
 def blob_read_range(digest: str, start: int, end: int) -> bytes:
-    """Bytes [start, end) of a blob, read without loading the rest (or fewer at the file's end)."""
+    """Bytes [start, end) of a blob, read without loading the rest (or fewer at the blob's end)."""
     if end <= start:
         return b""
-    fd = os.open(_file(digest), os.O_RDONLY)
+    try:
+        fd = os.open(_file(digest), os.O_RDONLY)
+    except FileNotFoundError:
+        return _stored(digest, start, end)
     try:
         data = os.pread(fd, end - start, start)
         if len(data) < end - start and data:  # a short read before the end: read on
@@ -181,6 +208,58 @@ def blob_read_range(digest: str, start: int, end: int) -> bytes:
         return data
     finally:
         os.close(fd)
+
+
+def blob_reads_anywhere() -> bool:
+    """True when the readers may be called on an event loop's thread: on SQLite a blob kept in
+    the database is read through a connection of the module's own (microseconds, like a file
+    from the page cache); on a database server it takes a query on a thread with a Django
+    connection, so callers on a loop read on a thread."""
+    return str(connections.settings[DEFAULT_DB_ALIAS]["ENGINE"]).endswith("sqlite3")
+
+
+class _Readers(threading.local):
+    """Per thread: a read-only SQLite connection of its own (opened on first use, reopened when
+    the database file changes), so a read needs no Django connection and works on any thread."""
+
+    path = ""
+    inode = 0
+    connection: sqlite3.Connection | None = None
+
+    def connect(self) -> sqlite3.Connection:
+        path = str(connections.settings[DEFAULT_DB_ALIAS]["NAME"])
+        inode = os.stat(path).st_ino
+        if self.connection is None or path != self.path or inode != self.inode:
+            if self.connection is not None:
+                self.connection.close()
+            self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self.path, self.inode = path, inode
+        return self.connection
+
+
+_READERS = _Readers()
+_RANGE = "SELECT substr(data, %s) FROM store_blobdata WHERE sha256 = %s"  # from a 1-based position
+_SPAN = "SELECT substr(data, %s, %s) FROM store_blobdata WHERE sha256 = %s"  # position and length
+
+
+def _stored(digest: str, start: int, end: int | None) -> bytes:
+    """Bytes [start, end) (end None: to the end) of a blob kept in the database."""
+    if _DIGEST.fullmatch(digest) is None:
+        raise ValueError(f"not a blob digest: {digest!r}")
+    params: list[object] = [start + 1, digest] if end is None else [start + 1, end - start, digest]
+    sql = _RANGE if end is None else _SPAN
+    row = None
+    if blob_reads_anywhere():
+        row = _READERS.connect().execute(sql.replace("%s", "?"), params).fetchone()
+    if row is None and (not blob_reads_anywhere() or connections[DEFAULT_DB_ALIAS].in_atomic_block):
+        # On a database server; or this thread's transaction may have written the row, which
+        # only its own connection sees before the commit.
+        with driver_cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    if row is None:
+        raise FileNotFoundError(f"blob {digest} is neither a file nor in the database")
+    return bytes(row[0])
 
 
 def blob_delete(digest: str) -> None:

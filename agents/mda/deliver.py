@@ -29,7 +29,7 @@ from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, flags_st
 from agents.mda.vacation import vacation_applies, vacation_handle, vacation_reply_build
 from agents.mta.dsn import Notice, ReportEnvelope, notify_allows, report_send
 from agents.smtp.faults import fault_point
-from store.blobs import blob_write, blobs_write
+from store.blobs import blob_inline, blob_write, blobs_write
 from store.errors import InvalidName, StoreError
 from store.mime_headers import field_value, header_end, header_fields
 from store.mime_text import decode_rfc2047, guess_text
@@ -457,11 +457,12 @@ class GroupCommitter(BatchThread[DeliveryJob, DeliveryOutcome]):
         self.start()
 
     async def deliver(self, job: DeliveryJob) -> DeliveryOutcome:
-        # Message files are written and fsynced on a pool, in parallel with each other (the file
-        # system merges concurrent fsyncs into one journal commit), with the delivery thread's
-        # work on the batch before and with its parse of this one; the thread waits for them
-        # before it takes the write lock.
-        job.blob = self._blob_pool.submit(blob_write, job.raw)
+        # The files of messages too large to keep in the database are written and fsynced on a
+        # pool, in parallel with each other (the file system merges concurrent fsyncs into one
+        # journal commit), with the delivery thread's work on the batch before and with its parse
+        # of this one; the thread waits for them before it takes the write lock.
+        if not blob_inline(len(job.raw)):  # else its bytes go in with its row
+            job.blob = self._blob_pool.submit(blob_write, job.raw)
         return await self.submit(job)
 
     def acquire(self) -> None:

@@ -34,6 +34,7 @@ from agents.pop3.session import MAX_AUTH_FAILURES, Session, State
 from agents.pop3.wire import WireEncoder, dot_stuff, top_lines, wire_parts
 from agents.popbeforesmtp import pbs_record
 from agents.storecalls import store_call
+from store.blobs import blob_reads_anywhere
 from store.services.log import login_record
 
 log = logging.getLogger(__name__)
@@ -283,6 +284,8 @@ def cmd_retr(session: Session, command: Command) -> Awaitable[None] | None:
     header = (replies.RETR_FOLLOWS.format(size=message.size) + "\r\n").encode()
     if message.stored_size > INLINE_READ_LIMIT:
         return _stream(session, message, header)
+    if not blob_reads_anywhere():
+        return _retr_threaded(session, message, header)
     prefetched, session.prefetched = session.prefetched, None
     if prefetched is not None and prefetched[0] == message.number:
         parts = prefetched[1]
@@ -299,6 +302,19 @@ def cmd_retr(session: Session, command: Command) -> Awaitable[None] | None:
     return None
 
 
+async def _retr_threaded(session: Session, message: MaildropMessage, header: bytes) -> None:
+    """RETR of a message read on a thread: one kept in a database server is read with a query."""
+    try:
+        parts = await asyncio.to_thread(_parts, message)
+    except OSError:
+        _unreadable(session, message)
+        return
+    parts[0] = header
+    session.write_parts(parts)
+    message.retrieved = True
+    await session.drain()
+
+
 def _parts(message: MaildropMessage) -> list[bytes | memoryview]:
     """The message's multi-line form as parts for one gathered write, the +OK line still to fill in."""
     data = message_read(message)
@@ -313,6 +329,8 @@ def _prefetch_next(session: Session, message: MaildropMessage) -> None:
     following = session.maildrop.get(message.number + 1)
     if following is None or following.deleted or following.stored_size > INLINE_READ_LIMIT:
         return
+    if not blob_reads_anywhere():
+        return
 
     def prepare() -> None:
         try:
@@ -326,6 +344,9 @@ def _prefetch_next(session: Session, message: MaildropMessage) -> None:
 async def _stream(session: Session, message: MaildropMessage, header: bytes) -> None:
     try:
         handle = await asyncio.to_thread(open, message.path, "rb")
+    except FileNotFoundError:  # kept in the database (a limit set higher than it was)
+        await _retr_threaded(session, message, header)
+        return
     except OSError:
         _unreadable(session, message)
         return
@@ -360,7 +381,7 @@ def cmd_top(session: Session, command: Command) -> Awaitable[None] | None:
         session.reply(problem or replies.NO_SUCH_MESSAGE)
         return None
     body_lines = line_count_parse(lines_text)
-    if message.stored_size > INLINE_READ_LIMIT:
+    if message.stored_size > INLINE_READ_LIMIT or not blob_reads_anywhere():
         return _top_large(session, message, body_lines)
     try:
         data = message_read(message)

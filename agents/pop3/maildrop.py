@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 
 from agents.storecalls import store_call
-from store.blobs import blob_path
+from store.blobs import blob_path, blob_read
 from store.selectors.pop3 import maildrop_snapshot
 from store.services.blobs import blob_wire_fill
 from store.services.pop3 import (
@@ -111,8 +111,12 @@ def maildrop_commit(maildrop: Maildrop) -> int:
 
 
 def message_read(message: MaildropMessage) -> bytes:
-    """The stored bytes: one open and, blobs being immutable with their size known, one read."""
-    fd = os.open(message.path, os.O_RDONLY | os.O_CLOEXEC)
+    """The stored bytes: one open and, blobs being immutable with their size known, one read;
+    a blob with no file is kept in the database (on a database server: call from a thread)."""
+    try:
+        fd = os.open(message.path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return blob_read(message.blob_id)
     try:
         data = os.read(fd, message.stored_size + 1)
         return data if len(data) == message.stored_size else data + _read_rest(fd)

@@ -2,7 +2,18 @@
 
 from store.models.directory import AccessToken, Account, Alias, DkimKey, Domain, Role
 from store.models.log import ChangeEvent, DeliveryLog, LogEvent, LoginEvent
-from store.models.mail import Blob, Expunged, Flag, Folder, MaildropLock, Message, SieveScript, SpecialUse, Subscription
+from store.models.mail import (
+    Blob,
+    BlobData,
+    Expunged,
+    Flag,
+    Folder,
+    MaildropLock,
+    Message,
+    SieveScript,
+    SpecialUse,
+    Subscription,
+)
 from store.models.queue import OutboundMessage, OutboundRecipient, QueueState
 from store.models.smtp import VacationReply
 
@@ -11,6 +22,7 @@ __all__ = [
     "Account",
     "Alias",
     "Blob",
+    "BlobData",
     "ChangeEvent",
     "DeliveryLog",
     "DkimKey",

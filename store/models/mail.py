@@ -88,7 +88,8 @@ class Subscription(models.Model):
 
 
 class Blob(models.Model):
-    """An immutable, content-addressed message file (DESIGN rule 5)."""
+    """An immutable, content-addressed message (DESIGN rule 5): its bytes in a file of the blob
+    directory, or, for a message of at most YUBIN_BLOB_INLINE_MAX bytes, in its BlobData row."""
 
     sha256 = models.CharField(max_length=64, primary_key=True)
     size = models.BigIntegerField()
@@ -102,6 +103,15 @@ class Blob(models.Model):
     wire_size = models.BigIntegerField(null=True)  # size with every line ending CRLF, last line terminated
     wire_crlf = models.BooleanField(null=True)  # the bytes already are that form: sent as stored
     wire_dots = models.BooleanField(null=True)  # some line starts with "." (dot-stuffing needed)
+
+
+class BlobData(models.Model):
+    """The bytes of a small blob, written by the transaction that first names it: the commit
+    that makes the delivery durable makes the bytes durable too, with no file of its own to
+    create and fsync (see store.blobs)."""
+
+    blob = models.OneToOneField(Blob, primary_key=True, on_delete=models.CASCADE, db_column="sha256", related_name="+")
+    data = models.BinaryField()
 
 
 class Message(models.Model):

@@ -1,8 +1,10 @@
-"""Blob services: store a message's bytes once, count references, sweep the unreferenced.
+"""Blob services: count references, sweep the unreferenced.
 
-Order of writes (DESIGN rules 1 and 5): the file is made durable before the row that names it
+Order of writes (DESIGN rules 1 and 5): a file is made durable before the row that names it
 is committed, so no committed row ever points at a missing file. A crash between the two leaves
-an unreferenced file, which the sweep removes after a grace period.
+an unreferenced file, which the sweep removes after a grace period. The bytes of a blob kept in
+the database (store.blobs.blob_inline) are written by the transaction that names it, and go with
+its row.
 """
 
 from __future__ import annotations
@@ -15,28 +17,10 @@ from django.db import transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
-from store.blobs import TEMP_DIR_NAME, WireFacts, blob_delete, blob_read, blob_root, blob_write, wire_facts
+from store.blobs import TEMP_DIR_NAME, WireFacts, blob_delete, blob_read, blob_root, wire_facts
 from store.models import Blob, Message, OutboundMessage
-from store.parse import ParsedMessage
 
 GC_GRACE_SECONDS = 3600  # a file younger than this may belong to a transaction still running
-
-
-def blob_store(*, raw: bytes, parsed: ParsedMessage) -> str:
-    """Write the bytes durably and make sure a Blob row exists; call inside a transaction."""
-    digest = blob_write(raw)
-    if not Blob.objects.filter(pk=digest).exists():
-        wire = wire_facts(raw)
-        Blob.objects.create(
-            sha256=digest,
-            size=len(raw),
-            envelope=parsed.envelope,
-            body=parsed.body,
-            wire_size=wire.size,
-            wire_crlf=wire.crlf,
-            wire_dots=wire.dots,
-        )
-    return digest
 
 
 def blob_wire_fill(*, digest: str) -> WireFacts:

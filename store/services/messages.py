@@ -17,10 +17,10 @@ from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from store.blobs import blob_digest, blob_write, blobs_write, wire_facts
+from store.blobs import blob_digest, blob_inline, blob_write, blobs_write, wire_facts
 from store.changes import change_record, changes_record
 from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
-from store.models import Account, Blob, DeliveryLog, Expunged, Flag, Folder, Message
+from store.models import Account, Blob, BlobData, DeliveryLog, Expunged, Flag, Folder, Message
 from store.parse import ParsedMessage, parse_message
 from store.selectors.imap import keywords_tuple
 from store.sql import driver_cursor
@@ -403,15 +403,25 @@ def _lock_folders_and_accounts(
 
 # A blob already stored gets the new references counted instead of a second row.
 _BLOB_UPSERT = f"ON CONFLICT (sha256) DO UPDATE SET refcount = {Blob._meta.db_table}.refcount + excluded.refcount"
+_BLOB_DATA_KEEP = "ON CONFLICT (sha256) DO NOTHING"  # the same digest: the same bytes
+_DATA = "_data"  # a _blob_row key: the bytes, for a blob kept in the database
 
 
 def blobs_reference(rows: list[dict[str, object]], references: dict[str, int]) -> None:
     """Store each blob's row (rows: one per digest of `references`, see _blob_row) with its new
     references counted, or add them to the count of the row already there: one upsert for all,
-    where an insert that skipped the known blobs and an UPDATE of every count took two."""
+    where an insert that skipped the known blobs and an UPDATE of every count took two. The
+    bytes of the blobs kept in the database (store.blobs.blob_inline) go in with them, in the
+    same transaction: no file was written for those."""
+    inline: list[dict[str, object]] = []
     for row in rows:
         row["refcount"] = references[str(row["sha256"])]
+        data = row.pop(_DATA, None)
+        if data is not None:
+            inline.append({"blob_id": row["sha256"], "data": data})
     _insert(Blob, rows, on_conflict=_BLOB_UPSERT)
+    if inline:
+        _insert(BlobData, inline, on_conflict=_BLOB_DATA_KEEP)
 
 
 def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]]) -> None:
@@ -431,7 +441,7 @@ def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]]
 
 def _blob_row(digest: str, raw: bytes, parsed: ParsedMessage) -> dict[str, object]:
     wire = wire_facts(raw)
-    return {
+    row: dict[str, object] = {
         "sha256": digest,
         "size": len(raw),
         "envelope": parsed.envelope,
@@ -440,6 +450,9 @@ def _blob_row(digest: str, raw: bytes, parsed: ParsedMessage) -> dict[str, objec
         "wire_crlf": wire.crlf,
         "wire_dots": wire.dots,
     }
+    if blob_inline(len(raw)):
+        row[_DATA] = raw
+    return row
 
 
 def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryResult]:

@@ -6,10 +6,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 
 from store.blobs import TEMP_DIR_NAME, blob_digest, blob_path, blob_read, blob_read_range, blob_write
-from store.models import Blob, Flag, Folder
+from store.models import Blob, BlobData, Flag, Folder
 from store.services import DeliveryTarget, flags_set, message_deliver, messages_expunge
 from store.services.blobs import blob_gc_sweep
 
@@ -21,7 +22,13 @@ def age(path: Path, seconds: int) -> None:
     os.utime(path, (past, past))
 
 
-def test_write_is_content_addressed_and_idempotent():
+@pytest.fixture
+def files_only(settings):
+    """Every blob a file, whatever its size (the blob directory's own behaviour)."""
+    settings.YUBIN_BLOB_INLINE_MAX = 0
+
+
+def test_write_is_content_addressed_and_idempotent(files_only):
     digest = blob_write(b"hello")
     assert digest == blob_digest(b"hello")
     assert blob_write(b"hello") == digest
@@ -31,7 +38,7 @@ def test_write_is_content_addressed_and_idempotent():
     assert not list(leftovers), "the temporary file was renamed into place, not left behind"
 
 
-def test_torn_file_under_the_blob_name_is_rewritten():
+def test_torn_file_under_the_blob_name_is_rewritten(files_only):
     """A file left under a blob's name with the right size but other bytes (a crash between the
     rename and the fsync) is replaced, by blob_write and by blobs_write alike."""
     from store.blobs import blobs_write
@@ -45,22 +52,74 @@ def test_torn_file_under_the_blob_name_is_rewritten():
         assert blob_read(blob_digest(data)) == data
 
 
-def test_gc_keeps_referenced_and_removes_unreferenced(make_account):
-    """The sweep removes a blob only when no message refers to it and its grace period passed."""
+@pytest.mark.parametrize("inline_max", [0, 1024])
+def test_gc_keeps_referenced_and_removes_unreferenced(make_account, settings, inline_max):
+    """The sweep removes a blob only when no message refers to it and its grace period passed,
+    a file and a blob kept in the database alike."""
+    settings.YUBIN_BLOB_INLINE_MAX = inline_max
     account = make_account("taro@example.test")
-    kept = message_deliver(raw=b"Subject: keep\r\n\r\nx\r\n", targets=[DeliveryTarget(account_id=account.pk)]).blob
-    gone = message_deliver(raw=RAW, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    keep = b"Subject: keep %d\r\n\r\nx\r\n" % inline_max  # not the other case's blob (its file may be left)
+    kept = message_deliver(raw=keep, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    gone = message_deliver(raw=RAW + b"%d" % inline_max, targets=[DeliveryTarget(account_id=account.pk)]).blob
     inbox = Folder.objects.get(account=account, name="INBOX")
     flags_set(folder_id=inbox.pk, uids=[2], mode="add", flags=Flag.DELETED)
     messages_expunge(folder_id=inbox.pk)
     assert blob_gc_sweep(grace_seconds=3600) == 0  # too young: a transaction may still be running
     Blob.objects.update(created="2000-01-01T00:00:00Z")
     assert blob_gc_sweep(grace_seconds=3600) == 1
-    assert blob_path(kept).exists() and not blob_path(gone).exists()
+    assert blob_read(kept) == keep
+    assert not blob_path(gone).exists() and not BlobData.objects.filter(pk=gone).exists()
+    with pytest.raises(FileNotFoundError):
+        blob_read(gone)
     assert list(Blob.objects.values_list("sha256", flat=True)) == [kept]
+    assert blob_path(kept).exists() is (inline_max == 0)
 
 
-def test_gc_removes_orphan_and_temporary_files(transactional_db):
+def test_small_message_kept_in_the_database_large_one_in_a_file(make_account, settings):
+    """Up to YUBIN_BLOB_INLINE_MAX the bytes go into the database with the delivery; above it, a
+    file. Both read the same, whole and in ranges."""
+    settings.YUBIN_BLOB_INLINE_MAX = 1000
+    account = make_account("taro@example.test")
+    small = b"Subject: small\r\n\r\n" + b"s" * 900 + b"\r\n"
+    large = b"Subject: large\r\n\r\n" + b"l" * 2000 + b"\r\n"
+    small_digest = message_deliver(raw=small, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    large_digest = message_deliver(raw=large, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    assert not blob_path(small_digest).exists()
+    assert bytes(BlobData.objects.get(pk=small_digest).data) == small
+    assert blob_path(large_digest).read_bytes() == large and not BlobData.objects.filter(pk=large_digest).exists()
+    for digest, raw in ((small_digest, small), (large_digest, large)):
+        assert blob_read(digest) == raw
+        assert blob_read_range(digest, 9, 14) == raw[9:14]
+        assert blob_read_range(digest, len(raw) - 3, len(raw) + 50) == raw[-3:]
+
+
+def test_blobs_stay_readable_when_the_limit_changes(make_account, settings):
+    """A blob written under one limit is read where it was put after the limit moved either way;
+    the same bytes delivered again under the other limit are still one blob."""
+    account = make_account("taro@example.test")
+    raw = b"Subject: moved\r\n\r\n" + b"m" * 500 + b"\r\n"
+    settings.YUBIN_BLOB_INLINE_MAX = 0
+    as_file = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    settings.YUBIN_BLOB_INLINE_MAX = 4096
+    assert blob_read(as_file) == raw
+    again = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    assert again == as_file and Blob.objects.get(pk=as_file).refcount == 2 and blob_read(again) == raw
+    other = raw.replace(b"moved", b"Moved")
+    in_db = message_deliver(raw=other, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    settings.YUBIN_BLOB_INLINE_MAX = 0
+    assert not blob_path(in_db).exists() and blob_read(in_db) == other
+
+
+def test_blob_kept_in_the_database_read_by_another_connection(transactional_db, make_account):
+    """Committed, it is read through the readers' own connection (on SQLite) or this thread's."""
+    account = make_account("taro@example.test")
+    raw = b"Subject: committed\r\n\r\nbody\r\n"
+    digest = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    assert not blob_path(digest).exists()
+    assert blob_read(digest) == raw and blob_read_range(digest, 0, 7) == b"Subject"
+
+
+def test_gc_removes_orphan_and_temporary_files(transactional_db, files_only):
     """Files left by a crash between fsync and commit (no row) go once they are old enough."""
     orphan = blob_path(blob_write(b"orphan after crash"))
     temp_dir = Path(settings.YUBIN_BLOB_DIR) / TEMP_DIR_NAME

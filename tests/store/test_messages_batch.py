@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from store.blobs import blob_path, blob_read
-from store.models import Account, Blob, ChangeEvent, DeliveryLog, Folder, Message
+from store.blobs import blob_digest, blob_read
+from store.models import Account, Blob, BlobData, ChangeEvent, DeliveryLog, Folder, Message
 from store.services import (
     DeliveryItem,
     DeliveryLogEntry,
@@ -57,14 +57,15 @@ def test_batch_gives_ascending_uids_one_modseq_per_folder_and_exact_counters(mak
 
 
 def test_same_message_twice_in_a_batch_shares_one_blob(make_account):
-    """Two items with the same bytes share one blob file and row with two references."""
+    """Two items with the same bytes share one blob (its bytes stored once) with two references."""
     taro = make_account("taro@example.test")
     results = messages_deliver_batch(
         items=[DeliveryItem(raw=raw(1), targets=[DeliveryTarget(taro.pk)]) for _ in range(2)]
     )
     assert results[0].blob == results[1].blob
     assert Blob.objects.get(pk=results[0].blob).refcount == 2
-    assert blob_path(results[0].blob).exists()
+    assert BlobData.objects.filter(pk=results[0].blob).count() == 1
+    assert blob_read(results[0].blob) == raw(1)
     assert [d.uid for r in results for d in r.delivered] == [1, 2]
 
 
@@ -147,7 +148,9 @@ def test_flags_and_keywords_per_target(make_account):
 
 
 def test_empty_batch_and_no_targets(make_account):
-    """An empty batch does nothing; an item without targets still gets its blob written."""
+    """An empty batch does nothing; an item without targets stores nothing that names its blob
+    (a file written for it, when it is one, is left to the sweep)."""
     assert messages_deliver_batch(items=[]) == []
     (result,) = messages_deliver_batch(items=[DeliveryItem(raw=raw(1), targets=[])])
-    assert result.delivered == [] and blob_path(result.blob).exists()
+    assert result.delivered == [] and result.blob == blob_digest(raw(1))
+    assert not Blob.objects.filter(pk=result.blob).exists()

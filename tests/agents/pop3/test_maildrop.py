@@ -216,16 +216,24 @@ def test_deletion_is_visible_to_imap_semantics(pop3_server, mailbox):
     assert any(e.kind == "expunge" and e.folder_id == folder.pk for e in events)
 
 
-def test_missing_blob_gets_temporary_error(pop3_server, make_account, deliver):
-    """A message whose file has gone gets -ERR [SYS/TEMP] on RETR and TOP; the others still download."""
+def _bytes_lose(digest: str) -> None:
+    """The stored bytes of a blob vanish (a file removed by hand, a row by a broken restore)."""
     from store.blobs import blob_path
+    from store.models import BlobData
+
+    blob_path(digest).unlink(missing_ok=True)
+    BlobData.objects.filter(pk=digest).delete()
+
+
+def test_missing_blob_gets_temporary_error(pop3_server, make_account, deliver):
+    """A message whose bytes have gone gets -ERR [SYS/TEMP] on RETR and TOP; the others still download."""
     from store.models import Message
 
     account = make_account("lost@example.test")
     deliver(account, sample_message(1, b"first\r\n"))
     deliver(account, sample_message(2, b"second\r\n"))
     lost = Message.objects.get(folder__account=account, uid=1)
-    blob_path(lost.blob_id).unlink()
+    _bytes_lose(lost.blob_id)
     client = pop3_server.login("lost@example.test")
     with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
         client.retr(1)
@@ -261,16 +269,15 @@ def test_blob_rows_record_wire_facts(make_account, deliver):
 
 
 def test_login_reads_no_message_file(pop3_server, make_account, deliver):
-    """LIST sizes come from the blob rows: with a blob file gone, login and LIST still give the exact
-    CRLF sizes (only RETR of that message fails, with -ERR)."""
-    from store.blobs import blob_path
+    """LIST sizes come from the blob rows: with a message's bytes gone, login and LIST still give the
+    exact CRLF sizes (only RETR of that message fails, with -ERR)."""
     from store.models import Message
 
     account = make_account(ADDRESS)
     for raw in WIRE_CASES:
         deliver(account, raw)
     gone = Message.objects.filter(folder__account=account, uid=3).get().blob_id
-    blob_path(gone).unlink()
+    _bytes_lose(gone)
     client = pop3_server.login(ADDRESS)
     _, listing, _ = client.list()
     expected = [len(WIRE_CASES[0]), len(WIRE_CASES[1]), len(WIRE_CASES[2]) + 3, len(WIRE_CASES[3]) + 2]
