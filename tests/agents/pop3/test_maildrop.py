@@ -331,3 +331,31 @@ def test_stopping_the_server_gives_back_open_sessions_locks(loop_thread, mailbox
     assert not MaildropLock.objects.filter(account_id=account.pk).exists()
     assert inbox_uids(account) == uids
     client.close()
+
+
+def test_retr_and_top_alike_from_a_file_and_from_the_database(pop3_server, make_account, deliver, settings):
+    """A message kept in the database (YUBIN_BLOB_INLINE_MAX) and one kept in a file download alike:
+    RETR (read on the loop or, on PostgreSQL, on a thread), TOP, and the streamed path of a large one."""
+    from agents.pop3 import commands
+    from store.blobs import blob_path
+    from store.models import Message
+
+    account = make_account(ADDRESS)
+    raws = [b"Subject: %d\r\n\r\n.dot line\r\nbody\n" % n for n in range(2)]
+    settings.YUBIN_BLOB_INLINE_MAX = 0
+    deliver(account, raws[0])
+    settings.YUBIN_BLOB_INLINE_MAX = 128 * 1024
+    deliver(account, raws[1])
+    stored = Message.objects.filter(folder__account=account).order_by("uid")
+    assert [blob_path(m.blob_id).exists() for m in stored] == [True, False]
+    for inline_read_limit in (commands.INLINE_READ_LIMIT, 0):  # 0: every message takes the streamed path
+        commands.INLINE_READ_LIMIT, saved = inline_read_limit, commands.INLINE_READ_LIMIT
+        try:
+            client = pop3_server.login(ADDRESS)
+            for number in (1, 2):
+                subject = b"Subject: %d" % (number - 1)
+                assert client.retr(number)[1] == [subject, b"", b".dot line", b"body"]
+                assert client.top(number, 1)[1] == [subject, b"", b".dot line"]
+            client.quit()
+        finally:
+            commands.INLINE_READ_LIMIT = saved

@@ -247,3 +247,29 @@ def test_sequence_numbers_in_an_empty_mailbox_are_bad(imap):
     ):
         assert raw.command(tag, command) == [tag + b" OK " + command.split(b" ")[1] + b" completed\r\n"]
     assert raw.command(b"l", b"SEARCH 1:*") == [b"* SEARCH\r\n", b"l OK SEARCH completed\r\n"]
+
+
+def test_sections_alike_from_a_file_and_from_the_database(imap, settings):
+    """A message kept in the database (YUBIN_BLOB_INLINE_MAX) and one kept in a file answer every
+    section alike, delivered or APPENDed."""
+    from store.blobs import blob_path
+    from store.models import Message
+
+    raws = [MULTIPART.replace(b"Subject: parts", b"Subject: %d" % n) for n in range(4)]
+    client = imap.client()
+    settings.YUBIN_BLOB_INLINE_MAX = 0
+    imap.deliver(raws[0])
+    client.append("INBOX", None, None, raws[1])
+    settings.YUBIN_BLOB_INLINE_MAX = 128 * 1024
+    imap.deliver(raws[2])
+    client.append("INBOX", None, None, raws[3])
+    stored = Message.objects.filter(folder__account__address="taro@example.test").order_by("uid")
+    assert [blob_path(m.blob_id).exists() for m in stored] == [True, True, False, False]
+    client.select("INBOX")
+    items = "(BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[]<5.20> BINARY.PEEK[2] BODY.PEEK[TEXT])"
+    expected = [b"hello", raws[0][raws[0].index(b"Content-Type: application") :].split(b"\r\n\r\n")[0] + b"\r\n\r\n"]
+    expected += [raws[0][5:25], b"\x00\x01\x02", raws[0].split(b"\r\n\r\n", 1)[1]]
+    for number, raw in enumerate(raws, 1):
+        _typ, data = client.fetch(str(number), items)
+        assert [part[1] for part in data if isinstance(part, tuple)] == expected
+        assert _section(client, str(number), "") == raw
