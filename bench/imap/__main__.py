@@ -8,7 +8,7 @@
 2. A Thunderbird-like concurrent mix (BENCH_IMAP_CLIENTS clients, BENCH_IMAP_MIX_SECONDS each):
    LIST, SELECT, FETCH flags, FETCH headers, FETCH a body, STORE, SEARCH, APPEND (45 KB), EXPUNGE,
    IDLE; once logging in and out every cycle, once with long-lived sessions. ops/s, sessions/s,
-   the server's CPU per command and p50/p99 per command. Each mix runs in BENCH_IMAP_MIX_ROUNDS
+   the server's CPU per command and p50/p99/mean per command. Each mix runs in BENCH_IMAP_MIX_ROUNDS
    rounds (default 4), Yubin and Dovecot taking turns, so a change in the machine's speed
    during the run weighs on both alike. Yubin's round ends when its search index has caught up
    with the messages appended (it indexes after the commit, when the load pauses): that CPU is
@@ -398,6 +398,12 @@ class MixResult:
     def percentiles(self) -> dict[str, tuple[float, float]]:
         return {name: percentiles(values) for name, values in self.timings.items()}
 
+    def means(self) -> dict[str, float]:
+        """Mean latency per command: in a closed loop of clients the sum of a cycle's latencies is
+        what throughput is made of, so a server whose medians are low but whose tail is long (a
+        write waiting for its fsync) and one whose every command waits a little show it here."""
+        return {name: statistics.fmean(values) for name, values in self.timings.items()}
+
 
 def run_mix(port: int, address: str, relogin: bool, server_pid: int, result: MixResult, yubin: bool) -> None:
     """MIX_CLIENTS clients for MIX_SECONDS, added to result.
@@ -532,11 +538,19 @@ def main() -> None:
             if relogin:
                 print(f"  {'sessions/s':<16}{sessions:10.0f}{other_sessions:20.0f}")
             print(f"  {'CPU ms/command':<16}{cpu:10.2f}{other_cpu:20.2f}  (server processes)")
-            print(f"  {'command':<16}{'yubin p50':>10}{'p99':>8}{'dovecot p50':>12}{'p99':>8}{'ratio':>8}")
+            ours_mean, theirs_mean = ours.means(), theirs.means()
+            print(
+                f"  {'command':<16}{'yubin p50':>10}{'p99':>8}{'mean':>8}{'dovecot p50':>12}{'p99':>8}{'mean':>8}"
+                f"{'ratio':>8}{'mean ratio':>11}"
+            )
             for name, (p50, p99) in ours_mix.items():
                 other = theirs_mix.get(name)
-                other_text = f"{other[0]:12.2f}{other[1]:8.2f}" if other else f"{'n/a':>12}{'':>8}"
-                print(f"  {name:<16}{p50:10.2f}{p99:8.2f}{other_text}{ratio(other[0] if other else None, p50)}")
+                mean, other_mean = ours_mean[name], theirs_mean.get(name)
+                other_text = f"{other[0]:12.2f}{other[1]:8.2f}{other_mean:8.2f}" if other else f"{'n/a':>12}{'':>16}"
+                print(
+                    f"  {name:<16}{p50:10.2f}{p99:8.2f}{mean:8.2f}{other_text}"
+                    f"{ratio(other[0] if other else None, p50)}   {ratio(other_mean, mean)}"
+                )
             print(flush=True)
         if "memory" not in PHASES:
             return
