@@ -387,7 +387,8 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     back and each job is retried in a transaction of its own, so one bad message cannot cost
     the others their delivery.
     """
-    blobs_write([job.raw for job in jobs if job.blob is None])  # durable before any row names them
+    # Files durable before any row names them; the bytes of small messages go in with their rows.
+    blobs_write([job.raw for job in jobs if job.blob is None and not blob_inline(len(job.raw))])
     _parse(jobs)  # while the pool writes and fsyncs the files
     # The files are waited for before the write lock is taken: on SQLite the lock is the
     # database's, shared with the other agents processes, and holding it through an fsync of
