@@ -219,21 +219,23 @@ def blob_reads_anywhere() -> bool:
 
 
 class _Readers(threading.local):
-    """Per thread: a read-only SQLite connection of its own (opened on first use, reopened when
-    the database file changes), so a read needs no Django connection and works on any thread."""
+    """Per thread: a SQLite connection of its own that only reads (opened on first use, opened
+    anew when the database file changes or in a forked child), so a read needs no Django
+    connection and works on any thread."""
 
     path = ""
     inode = 0
+    pid = 0
     connection: sqlite3.Connection | None = None
 
     def connect(self) -> sqlite3.Connection:
         path = str(connections.settings[DEFAULT_DB_ALIAS]["NAME"])
-        inode = os.stat(path).st_ino
-        if self.connection is None or path != self.path or inode != self.inode:
-            if self.connection is not None:
-                self.connection.close()
+        inode, pid = os.stat(path).st_ino, os.getpid()
+        if self.connection is None or path != self.path or inode != self.inode or pid != self.pid:
+            if self.connection is not None and pid == self.pid:
+                self.connection.close()  # (a parent's connection is left alone in a child)
             self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self.path, self.inode = path, inode
+            self.path, self.inode, self.pid = path, inode, pid
         return self.connection
 
 

@@ -154,3 +154,36 @@ def test_finished_queue_rows_are_pruned_and_release_their_blob(make_account):
     assert list(OutboundMessage.objects.values_list("pk", flat=True)) == [pending.pk]
     assert Blob.objects.get(pk=done.blob_id).refcount == 0
     assert Blob.objects.get(pk=pending.blob_id).refcount == 1
+
+
+def test_a_forked_child_reads_through_a_connection_of_its_own(transactional_db, make_account):
+    """SQLite connections must not cross a fork (a Celery prefork worker's children): a child
+    that reads a blob kept in the database opens its own and reads the same bytes."""
+    from django.db import connection
+
+    from store import blobs
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the reader connection is SQLite's")
+    account = make_account("taro@example.test")
+    raw = b"Subject: fork\r\n\r\nbody\r\n"
+    digest = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    assert blob_read(digest) == raw
+    parent = blobs._READERS.connection
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        status = 1
+        try:
+            same = blob_read(digest) == raw and blobs._READERS.connection is not parent
+            status = 0 if same else 1
+        finally:
+            os.write(write, bytes([status]))
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"\x00"
+    finally:
+        os.close(read)
+        os.waitpid(child, 0)
+    assert blobs._READERS.connection is parent and blob_read(digest) == raw
