@@ -9,8 +9,19 @@ announced size with what it received finds them equal. A bare CR is left as it i
 
 from __future__ import annotations
 
-CRLF = b"\r\n"
-TERMINATOR = b".\r\n"
+from agents.multiline import CRLF, TERMINATOR, crlf_normalize, dot_stuff, encode_message
+
+__all__ = [
+    "CRLF",
+    "TERMINATOR",
+    "WireEncoder",
+    "crlf_normalize",
+    "crlf_size",
+    "dot_stuff",
+    "encode_message",
+    "top_lines",
+    "wire_parts",
+]
 
 
 def crlf_size(data: bytes) -> int:
@@ -20,25 +31,6 @@ def crlf_size(data: bytes) -> int:
     bare_lf = data.count(b"\n") - data.count(b"\r\n")
     unterminated = 0 if data.endswith(b"\n") else 2
     return len(data) + bare_lf + unterminated
-
-
-def crlf_normalize(data: bytes) -> bytes:
-    """Every line ending as CRLF, the last line terminated."""
-    if not data:
-        return b""
-    if data.count(b"\n") != data.count(b"\r\n"):
-        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-    if not data.endswith(b"\n"):
-        data += CRLF
-    return data
-
-
-def dot_stuff(lines: bytes) -> bytes:
-    """Double a leading "." on every line of CRLF-terminated lines that start at a line start."""
-    stuffed = lines.replace(b"\n.", b"\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    return stuffed
 
 
 class WireEncoder:
@@ -65,20 +57,6 @@ class WireEncoder:
         tail = dot_stuff(crlf_normalize(self._pending)) if self._pending else b""
         self._pending = b""
         return tail + TERMINATOR
-
-
-def encode_message(data: bytes, *, crlf_clean: bool = False, dot_lines: bool = True) -> bytes:
-    """A whole message in multi-line form, terminator included.
-
-    crlf_clean says the caller knows every line already ends in CRLF (the common case), which
-    spares two scans of the message; dot_lines=False that no line starts with "." (both are
-    recorded per blob at write time, store.blobs.wire_facts).
-    """
-    if not data:
-        return TERMINATOR
-    if not crlf_clean:
-        data = crlf_normalize(data)
-    return (dot_stuff(data) if dot_lines else data) + TERMINATOR
 
 
 def wire_parts(header: bytes, data: bytes, *, crlf_clean: bool, dot_lines: bool) -> list[bytes | memoryview]:
