@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
+import fcntl
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -259,21 +266,72 @@ def test_source_address_is_bound(relay_env, settings):
     assert relay_env.sink.received[0].peer == "127.0.0.9"
 
 
-def test_destination_at_its_concurrency_limit_is_put_back_without_an_attempt(relay_env, settings):
-    """Every slot of remote.test taken by other workers: the row waits a few seconds, attempts unchanged."""
+@contextlib.contextmanager
+def _slot_held_elsewhere(domain: str, index: int) -> Iterator[None]:
+    """Another worker holding a destination slot: a cache key (Redis) or a lock file (file cache)."""
     from django.core.cache import cache
 
+    from agents.mta.queue import slot_file, slots_shared
+
+    if slots_shared():
+        cache.set(f"mta:slot:{domain}:{index}", "other-worker", 60)
+        try:
+            yield
+        finally:
+            cache.delete(f"mta:slot:{domain}:{index}")
+        return
+    os.makedirs(os.path.dirname(slot_file(domain, index)), exist_ok=True)
+    fd = os.open(slot_file(domain, index), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # its own open file: a lock of its own, as another process's
+        yield
+    finally:
+        os.close(fd)
+
+
+def test_destination_at_its_concurrency_limit_is_put_back_without_an_attempt(relay_env, settings):
+    """Every slot of remote.test taken by other workers: the row waits a few seconds, attempts unchanged."""
     settings.YUBIN_RELAY_DESTINATION_CONCURRENCY = 1
-    cache.set("mta:slot:remote.test:0", "other-worker", 60)
     outbound = relay_env.enqueue()
-    relay_message(outbound.pk)
+    with _slot_held_elsewhere("remote.test", 0):
+        relay_message(outbound.pk)
     row = OutboundRecipient.objects.get(message=outbound)
     assert (row.state, row.attempts) == ("queued", 0)
     assert relay_env.sink.received == []
-    cache.delete("mta:slot:remote.test:0")
     _make_due(outbound)
     relay_message(outbound.pk)
     assert len(relay_env.sink.received) == 1
+
+
+def test_a_dead_workers_destination_slot_is_free_at_once(relay_env, settings):
+    """A worker killed while it holds a destination's slot does not keep it (file cache: lock files
+    the kernel releases; a cache key would stay taken until its lease ended)."""
+    from agents.mta.queue import slot_file, slots_shared
+
+    if slots_shared():
+        pytest.skip("slots in a cache shared between hosts are held for the lease")
+    settings.YUBIN_RELAY_DESTINATION_CONCURRENCY = 1
+    path = slot_file("remote.test", 0)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, path], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+    outbound = relay_env.enqueue()
+    relay_message(outbound.pk)
+    assert relay_env.sink.received == []  # the live holder keeps it
+    holder.kill()
+    holder.wait(10)
+    _make_due(outbound)
+    relay_message(outbound.pk)
+    assert len(relay_env.sink.received) == 1
+
+
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(60)
+"""
 
 
 def test_pooled_connection_closed_by_the_server_is_replaced(relay_env, settings):
