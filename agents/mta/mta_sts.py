@@ -121,11 +121,15 @@ def policy_cache_clear() -> None:
 
 
 def policy_for(domain: str) -> Policy | None:
-    """The policy to apply to a domain now, or None (opportunistic TLS)."""
+    """The policy to apply to a domain now, or None (opportunistic TLS).
+
+    A domain this process found without a `_mta-sts` record and without a cached policy is taken
+    to have none for ABSENT_SECONDS, like a negative DNS answer, without reading the cache again:
+    most domains publish no policy, and that read was one per message."""
+    if _absent_until.get(domain, 0.0) > time.monotonic():
+        return None
     cache_key = f"mta-sts:{domain}"
     cached: Policy | None = cache.get(cache_key)
-    if cached is None and _absent_until.get(domain, 0.0) > time.monotonic():
-        return None
     record_id = _record_id(domain)
     if record_id is None and cached is None:
         _absent_until[domain] = time.monotonic() + ABSENT_SECONDS
