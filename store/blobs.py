@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -226,33 +227,39 @@ class _Readers(threading.local):
     path = ""
     inode = 0
     pid = 0
+    checked = 0.0  # when the file's identity was last compared (once a second, not every read)
     connection: sqlite3.Connection | None = None
 
     def connect(self) -> sqlite3.Connection:
-        path = str(connections.settings[DEFAULT_DB_ALIAS]["NAME"])
-        inode, pid = os.stat(path).st_ino, os.getpid()
-        if self.connection is None or path != self.path or inode != self.inode or pid != self.pid:
-            if self.connection is not None and pid == self.pid:
-                self.connection.close()  # (a parent's connection is left alone in a child)
-            self.connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self.path, self.inode, self.pid = path, inode, pid
-        return self.connection
+        path, pid, now = str(connections.settings[DEFAULT_DB_ALIAS]["NAME"]), os.getpid(), time.monotonic()
+        connection = self.connection
+        fresh = connection is not None and path == self.path and pid == self.pid
+        if connection is not None and fresh and now - self.checked < 1.0:
+            return connection
+        inode = os.stat(path).st_ino
+        if connection is None or not fresh or inode != self.inode:
+            if connection is not None and pid == self.pid:
+                connection.close()  # (a parent's connection is left alone in a child)
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self.connection, self.path, self.inode, self.pid = connection, path, inode, pid
+        self.checked = now
+        return connection
 
 
 _READERS = _Readers()
 _RANGE = "SELECT substr(data, %s) FROM store_blobdata WHERE sha256 = %s"  # from a 1-based position
 _SPAN = "SELECT substr(data, %s, %s) FROM store_blobdata WHERE sha256 = %s"  # position and length
+_QMARK = {sql: sql.replace("%s", "?") for sql in (_RANGE, _SPAN)}  # the sqlite3 module's placeholders
 
 
 def _stored(digest: str, start: int, end: int | None) -> bytes:
-    """Bytes [start, end) (end None: to the end) of a blob kept in the database."""
-    if _DIGEST.fullmatch(digest) is None:
-        raise ValueError(f"not a blob digest: {digest!r}")
+    """Bytes [start, end) (end None: to the end) of a blob kept in the database; the digest was
+    checked by the caller (_file)."""
     params: list[object] = [start + 1, digest] if end is None else [start + 1, end - start, digest]
     sql = _RANGE if end is None else _SPAN
     row = None
     if blob_reads_anywhere():
-        row = _READERS.connect().execute(sql.replace("%s", "?"), params).fetchone()
+        row = _READERS.connect().execute(_QMARK[sql], params).fetchone()
     if row is None and (not blob_reads_anywhere() or connections[DEFAULT_DB_ALIAS].in_atomic_block):
         # On a database server; or this thread's transaction may have written the row, which
         # only its own connection sees before the commit.
