@@ -95,6 +95,14 @@ def _cache_slot(domain: str, limit: int) -> Iterator[bool]:
             cache.delete(taken)
 
 
+def _slot_open(path: str) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
 SLOT_FILES = 4096  # (domain, slot) pairs hash into this many lock files: a collision costs a slot
 
 
@@ -110,10 +118,11 @@ def _lock_slot(domain: str, limit: int) -> Iterator[bool]:
     for index in range(limit):
         path = slot_file(domain, index)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except FileNotFoundError:
-            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            fd = _slot_open(path)
+        except OSError as error:  # e.g. made by another user: the limit must not stop the mail
+            log.warning("relay: destination slot file %s unusable (%s); delivering without the limit", path, error)
+            yield True
+            return
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
