@@ -25,7 +25,7 @@ from typing import NamedTuple, TypeVar
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from store.sql import driver_cursor
+from store.sql import driver_cursor, sqlite_file
 
 TEMP_DIR_NAME = "tmp"
 T = TypeVar("T")
@@ -186,7 +186,7 @@ def blob_read(digest: str) -> bytes:
         with open(_file(digest), "rb") as handle:
             return handle.read()
     except FileNotFoundError:
-        return _stored(digest, 0, None)
+        return blob_read_row(digest)
 
 
 def blob_read_range(digest: str, start: int, end: int) -> bytes:
@@ -196,7 +196,7 @@ def blob_read_range(digest: str, start: int, end: int) -> bytes:
     try:
         fd = os.open(_file(digest), os.O_RDONLY)
     except FileNotFoundError:
-        return _stored(digest, start, end)
+        return blob_read_row(digest, start, end)
     try:
         data = os.pread(fd, end - start, start)
         if len(data) < end - start and data:  # a short read before the end: read on
@@ -216,7 +216,7 @@ def blob_reads_anywhere() -> bool:
     the database is read through a connection of the module's own (microseconds, like a file
     from the page cache); on a database server it takes a query on a thread with a Django
     connection, so callers on a loop read on a thread."""
-    return str(connections.settings[DEFAULT_DB_ALIAS]["ENGINE"]).endswith("sqlite3")
+    return sqlite_file() is not None
 
 
 class _Readers(threading.local):
@@ -230,8 +230,8 @@ class _Readers(threading.local):
     checked = 0.0  # when the file's identity was last compared (once a second, not every read)
     connection: sqlite3.Connection | None = None
 
-    def connect(self) -> sqlite3.Connection:
-        path, pid, now = str(connections.settings[DEFAULT_DB_ALIAS]["NAME"]), os.getpid(), time.monotonic()
+    def connect(self, path: str) -> sqlite3.Connection:
+        pid, now = os.getpid(), time.monotonic()
         connection = self.connection
         fresh = connection is not None and path == self.path and pid == self.pid
         if connection is not None and fresh and now - self.checked < 1.0:
@@ -252,15 +252,16 @@ _SPAN = "SELECT substr(data, %s, %s) FROM store_blobdata WHERE sha256 = %s"  # p
 _QMARK = {sql: sql.replace("%s", "?") for sql in (_RANGE, _SPAN)}  # the sqlite3 module's placeholders
 
 
-def _stored(digest: str, start: int, end: int | None) -> bytes:
-    """Bytes [start, end) (end None: to the end) of a blob kept in the database; the digest was
-    checked by the caller (_file)."""
+def blob_read_row(digest: str, start: int = 0, end: int | None = None) -> bytes:
+    """Bytes [start, end) (end None: to the end) of a blob kept in the database, for a caller
+    that found no file (blob_read and blob_read_range look for the file first themselves)."""
     params: list[object] = [start + 1, digest] if end is None else [start + 1, end - start, digest]
     sql = _RANGE if end is None else _SPAN
     row = None
-    if blob_reads_anywhere():
-        row = _READERS.connect().execute(_QMARK[sql], params).fetchone()
-    if row is None and (not blob_reads_anywhere() or connections[DEFAULT_DB_ALIAS].in_atomic_block):
+    path = sqlite_file()
+    if path is not None:
+        row = _READERS.connect(path).execute(_QMARK[sql], params).fetchone()
+    if row is None and (path is None or connections[DEFAULT_DB_ALIAS].in_atomic_block):
         # On a database server; or this thread's transaction may have written the row, which
         # only its own connection sees before the commit.
         with driver_cursor() as cursor:

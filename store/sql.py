@@ -78,3 +78,17 @@ def driver_cursor() -> Iterator[Cursor]:
             yield Cursor(raw, db.vendor == "sqlite")
         finally:
             raw.close()
+
+
+def sqlite_file() -> str | None:
+    """The default database's file when it is SQLite on disk, else None (another database, or
+    SQLite in memory): what a connection of one's own, beside Django's, can open. Read from the
+    connection handler's settings, not through django.db.connection, whose every attribute on an
+    event loop's thread is a lookup in a context-local store."""
+    settings = connections.settings[DEFAULT_DB_ALIAS]
+    if not str(settings["ENGINE"]).endswith("sqlite3"):
+        return None
+    path = str(settings["NAME"])
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path

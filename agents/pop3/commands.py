@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from agents.auth import Throttled, credentials_check
 from agents.linestream import LineTooLong
+from agents.multiline import dot_stuff
 from agents.pop3 import replies
 from agents.pop3.maildrop import (
     READ_CHUNK,
@@ -31,7 +32,7 @@ from agents.pop3.parser import (
     sasl_plain_decode,
 )
 from agents.pop3.session import MAX_AUTH_FAILURES, Session, State
-from agents.pop3.wire import WireEncoder, dot_stuff, top_lines, wire_parts
+from agents.pop3.wire import WireEncoder, top_lines, wire_parts
 from agents.popbeforesmtp import pbs_record
 from agents.storecalls import store_call
 from store.blobs import blob_reads_anywhere

@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 
 from agents.storecalls import store_call
-from store.blobs import blob_path, blob_read
+from store.blobs import blob_path, blob_read_row
 from store.selectors.pop3 import maildrop_snapshot
 from store.services.blobs import blob_wire_fill
 from store.services.pop3 import (
@@ -116,7 +116,7 @@ def message_read(message: MaildropMessage) -> bytes:
     try:
         fd = os.open(message.path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        return blob_read(message.blob_id)
+        return blob_read_row(message.blob_id)
     try:
         data = os.read(fd, message.stored_size + 1)
         return data if len(data) == message.stored_size else data + _read_rest(fd)

@@ -9,19 +9,7 @@ announced size with what it received finds them equal. A bare CR is left as it i
 
 from __future__ import annotations
 
-from agents.multiline import CRLF, TERMINATOR, crlf_normalize, dot_stuff, encode_message
-
-__all__ = [
-    "CRLF",
-    "TERMINATOR",
-    "WireEncoder",
-    "crlf_normalize",
-    "crlf_size",
-    "dot_stuff",
-    "encode_message",
-    "top_lines",
-    "wire_parts",
-]
+from agents.multiline import CRLF, TERMINATOR, crlf_normalize, dot_stuff
 
 
 def crlf_size(data: bytes) -> int:

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import connection
 from django.db.models import Q
 
 from store.models import Account, Expunged, Folder, Message, Subscription
-from store.sql import driver_cursor
+from store.sql import driver_cursor, sqlite_file
 
 FTS_TABLE = "store_message_fts"
 FTS_STATE_TABLE = "store_message_fts_state"  # high-water mark of the index (migration 0007)
@@ -86,14 +86,8 @@ class _DataVersion:
         self._connection: sqlite3.Connection | None = None
 
     def __call__(self) -> int | None:
-        # The settings dict the connection is made from, read from the handler: not through
-        # django.db.connection, whose every attribute on the event loop's thread is a lookup in a
-        # context-local store (asgiref) that cost more than the PRAGMA (the NOOP poll calls this).
-        settings = connections.settings[DEFAULT_DB_ALIAS]
-        if not settings["ENGINE"].endswith("sqlite3"):
-            return None
-        path = str(settings["NAME"])
-        if not path or path == ":memory:" or path.startswith("file:"):
+        path = sqlite_file()  # (the NOOP poll calls this: no lookup through django.db.connection)
+        if path is None:
             return None
         try:
             inode = os.stat(path).st_ino

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agents.pop3.wire import crlf_normalize
+from agents.multiline import crlf_normalize
 from tests.agents.pop3.test_bad_input import Wire
 from tests.conftest import PASSWORD
 

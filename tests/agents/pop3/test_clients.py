@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.pop3.wire import crlf_normalize
+from agents.multiline import crlf_normalize
 from tests.conftest import PASSWORD
 
 ADDRESS = "goro@example.test"

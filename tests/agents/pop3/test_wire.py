@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.pop3.wire import WireEncoder, crlf_normalize, crlf_size, dot_stuff, encode_message, top_lines
+from agents.multiline import crlf_normalize, dot_stuff, encode_message
+from agents.pop3.wire import WireEncoder, crlf_size, top_lines
 
 
 def unstuff(wire: bytes) -> bytes:
