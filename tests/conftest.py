@@ -157,7 +157,7 @@ def database_url_of_test_db() -> str:
 
 
 @pytest.fixture
-def subprocess_env(transactional_db: None) -> dict[str, str]:
+def subprocess_env(transactional_db: None) -> Iterator[dict[str, str]]:
     """Environment for a child process that must see this test's database and data dir."""
     import os
 
@@ -168,7 +168,31 @@ def subprocess_env(transactional_db: None) -> dict[str, str]:
     env["YUBIN_DATA_DIR"] = str(settings.DATA_DIR)
     env["YUBIN_BLOB_DIR"] = str(settings.YUBIN_BLOB_DIR)
     env["DATABASE_URL"] = database_url_of_test_db()
-    return env
+    yield env
+    wait_for_orphaned_sessions()
+
+
+def wait_for_orphaned_sessions(timeout: float = 30.0) -> None:
+    """Wait until no other PostgreSQL session of the test database is inside a statement or a
+    transaction. A child killed with SIGKILL leaves its server session running the statement it
+    had sent, holding its transaction's locks until the server notices the client is gone; the
+    flush after the test would otherwise meet those locks (a deadlock, or a wait)."""
+    import time
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            if cursor.fetchone()[0] == 0:
+                return
+            time.sleep(0.05)
 
 
 # --- Browser tests: one headless Chromium (Debian's) per test process, driven by Playwright ---

@@ -19,7 +19,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from store.models import Folder, Message
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for_orphaned_sessions
 
 SERVER = """
 import asyncio, django
@@ -91,6 +91,7 @@ def test_sigkill_at_each_stage(make_account: Any, fault: str) -> None:
         else:
             process.kill()
             process.wait(timeout=20)
+        wait_for_orphaned_sessions()
     stored = Message.objects.filter(folder__account=hanako).count()
     if saw_250:
         assert stored == 1
