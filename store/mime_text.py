@@ -27,8 +27,9 @@ _CODEC_SUPERSETS = {
 }
 # Codecs that are "text encodings" to Python but never a mail charset; some raise on errors=replace.
 _REFUSED_CODECS = frozenset({"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"})
-# ASCII bytes are not ASCII text in these encodings, so the ASCII fast path must skip them.
-_NOT_ASCII_COMPATIBLE = ("utf_7", "utf_16", "utf_32", "iso2022", "hz", "cp037", "cp500")
+# ASCII bytes are not ASCII text in these encodings, so the ASCII fast path must skip them (the
+# names codecs.lookup gives: "utf-16", "utf-16-le", "iso2022_jp").
+_NOT_ASCII_COMPATIBLE = ("utf-7", "utf-16", "utf-32", "iso2022", "hz", "cp037", "cp500")
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")

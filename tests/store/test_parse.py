@@ -227,6 +227,9 @@ def test_subject_is_decoded(raw: bytes, subject: str) -> None:
         (crlf("Content-Transfer-Encoding: base64", "", "!!aGVsbG8*"), "hello"),  # junk and missing padding
         (crlf("Content-Type: text/plain; charset=bogus", "", b"ok \xff"), "ok \ufffd"),
         (crlf("", "\u00e9t\u00e9".encode("cp932", "replace")), "?t?"),
+        # ASCII-range bytes that are not ASCII text in the declared charset
+        (crlf("Content-Type: text/plain; charset=utf-16le", "", "hi".encode("utf-16-le")), "hi"),
+        (crlf("Content-Type: text/plain; charset=UTF-7", "", b"a+ZeVnLIqe-"), "a日本語"),
     ],
 )
 def test_decode_part_text(raw: bytes, text: str) -> None:
