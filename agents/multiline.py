@@ -2,10 +2,12 @@
 
 Every line ending CRLF, the last line terminated, a "." at the start of a line doubled, then the
 terminating "." CRLF. Stored messages keep the bytes they arrived with, which may end lines with
-a bare LF; a bare CR is left as it is. Plain bytes methods (C speed), no regular expressions.
+a bare LF; a bare CR is left as it is. The scans are store.linebreaks's (C speed).
 """
 
 from __future__ import annotations
+
+from store.linebreaks import crlf_count, dot_stuff, lf_to_crlf
 
 CRLF = b"\r\n"
 TERMINATOR = b".\r\n"
@@ -15,19 +17,11 @@ def crlf_normalize(data: bytes) -> bytes:
     """Every line ending as CRLF, the last line terminated."""
     if not data:
         return b""
-    if data.count(b"\n") != data.count(b"\r\n"):
-        data = data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if data.count(b"\n") != crlf_count(data):
+        data = lf_to_crlf(data)
     if not data.endswith(b"\n"):
         data += CRLF
     return data
-
-
-def dot_stuff(lines: bytes) -> bytes:
-    """Double a leading "." on every line of CRLF-terminated lines that start at a line start."""
-    stuffed = lines.replace(b"\n.", b"\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    return stuffed
 
 
 def encode_message(data: bytes, *, crlf_clean: bool = False, dot_lines: bool = True) -> bytes:

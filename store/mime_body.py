@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from store.linebreaks import crlf_to_lf
 from store.mime_address import build_envelope
 from store.mime_headers import header_end, header_fields, header_map, parse_structured
 from store.mime_text import (
+    NOT_ASCII_COMPATIBLE,
+    codec_for,
     decode_rfc2047,
     decode_text,
     guess_text,
@@ -230,7 +233,34 @@ def decode_part_text(raw: bytes, part: Part, limit: int | None = None) -> str:
     data = transfer_decode(raw[part["body_start"] : stop], part.get("encoding") or "7bit")
     charset = _param(part.get("params") or [], "charset")
     text = decode_text(data, charset) if charset else guess_text(data)
-    return text.replace("\r\n", "\n")
+    return crlf_to_lf(text)
+
+
+def decode_part_start(raw: bytes, part: Part, chars: int) -> str | None:
+    """The first `chars` characters (or more) of decode_part_text(raw, part), decoding only the
+    start of a long part; None when that could differ from the start of decoding it all.
+
+    Decoding a prefix gives the same text but for its last few characters when the charset is
+    UTF-8 (stateless, errors replaced one by one) or the part is ASCII without escapes and not
+    transfer-encoded (decoded byte by byte whatever the charset says, ISO-2022-JP aside). Other
+    charsets may be guessed, or decoded another way, from what comes later in the part.
+    """
+    margin = chars + 64  # room for what a cut leaves at the end: half an escape, half a character
+    limit = margin * 4  # base64 is the densest common encoding: 4 bytes carry 3
+    start, end = part["body_start"], part["end"]
+    if end - start <= limit:
+        return None
+    charset = _param(part.get("params") or [], "charset")
+    codec = codec_for(charset) if charset else None
+    if codec != "utf-8":
+        if (part.get("encoding") or "7bit") in ("base64", "quoted-printable"):
+            return None
+        if codec is not None and codec.startswith(NOT_ASCII_COMPATIBLE):
+            return None
+        if not raw[start:end].isascii() or raw.find(b"\x1b", start, end) >= 0:
+            return None
+    text = decode_part_text(raw, part, limit=limit)
+    return text if len(text) > margin else None
 
 
 def iter_leaves(part: Part) -> Iterator[Part]:

@@ -29,7 +29,7 @@ _CODEC_SUPERSETS = {
 _REFUSED_CODECS = frozenset({"idna", "punycode", "unicode_escape", "raw_unicode_escape", "undefined"})
 # ASCII bytes are not ASCII text in these encodings, so the ASCII fast path must skip them (the
 # names codecs.lookup gives: "utf-16", "utf-16-le", "iso2022_jp").
-_NOT_ASCII_COMPATIBLE = ("utf-7", "utf-16", "utf-32", "iso2022", "hz", "cp037", "cp500")
+NOT_ASCII_COMPATIBLE = ("utf-7", "utf-16", "utf-32", "iso2022", "hz", "cp037", "cp500")
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
 _BASE64_JUNK = re.compile(rb"[^A-Za-z0-9+/]")
@@ -84,7 +84,7 @@ def decode_text(data: bytes, charset: str | None) -> str:
         return data.decode("utf-8", "replace")  # a named but unknown charset: best effort
     if codec is None or codec == "ascii":
         return guess_text(data)
-    if data.isascii() and not codec.startswith(_NOT_ASCII_COMPATIBLE):
+    if data.isascii() and not codec.startswith(NOT_ASCII_COMPATIBLE):
         return data.decode("ascii")
     if codec.startswith("iso2022_jp"):
         return decode_iso2022jp(data)

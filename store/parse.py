@@ -23,6 +23,7 @@ from store.mime_address import (
 )
 from store.mime_body import (
     attachment_filename,
+    decode_part_start,
     decode_part_text,
     iter_leaves,
     parse_body,
@@ -36,6 +37,7 @@ __all__ = [
     "decode_part_text",
     "header_fields",
     "parse_message",
+    "search_text",
     "subject_base",
 ]
 
@@ -85,23 +87,36 @@ class ParsedMessage:
     preview: str
 
 
-def parse_message(raw: bytes) -> ParsedMessage:
-    """Parse raw message bytes; any input yields a ParsedMessage, never an exception."""
+def parse_message(raw: bytes, *, search: bool = True) -> ParsedMessage:
+    """Parse raw message bytes; any input yields a ParsedMessage, never an exception.
+
+    search=False leaves search_body empty, for a store that works it out after the commit
+    (search_text; store.services.search_index): only the start of the first text part is decoded,
+    for the preview, where search decodes every text part.
+    """
     raw = bytes(raw)
     try:
-        return _parse(raw)
+        return _parse(raw, search)
     except Exception:  # a parser bug must not bounce mail; the fuzz tests call _parse directly
         return replace(_parse(b""), size=len(raw))
 
 
-def _parse(raw: bytes) -> ParsedMessage:
+def search_text(raw: bytes, body: dict[str, Any]) -> str:
+    """The search_body of a message parse_message gave `body` (its BODYSTRUCTURE) for these bytes."""
+    try:
+        return _body_text(raw, body)[0]
+    except Exception:  # as parse_message: never raise on a message
+        return ""
+
+
+def _parse(raw: bytes, search: bool = True) -> ParsedMessage:
     header_stop, _ = header_end(raw, 0, len(raw))
     fields = header_fields(raw[:header_stop])
     headers = header_map(fields)
     envelope = build_envelope(headers)
     body = parse_body(raw, headers)
     subject = _header_text(headers.get("subject"))
-    search_body, preview = _body_text(raw, body)
+    search_body, preview = _body_text(raw, body) if search else ("", _preview_only(raw, body))
     in_reply_to = _message_ids(headers.get("in-reply-to"))
     return ParsedMessage(
         size=len(raw),
@@ -245,6 +260,25 @@ def _body_text(raw: bytes, body: dict[str, Any]) -> tuple[str, str]:
             break
     preview = _collapse(preview_source[: PREVIEW_LENGTH * 8])[:PREVIEW_LENGTH]
     return "\n".join(pieces)[:MAX_SEARCH_TEXT], preview
+
+
+def _preview_only(raw: bytes, body: dict[str, Any]) -> str:
+    """The preview _body_text gives, decoding only the start of a plain text part where that is
+    enough. (Unlike _body_text it does not stop after MAX_SEARCH_TEXT of earlier parts.)"""
+    source = PREVIEW_LENGTH * 8
+    for leaf in iter_leaves(body):
+        if leaf["type"] != "text" or leaf["subtype"] not in ("plain", "html"):
+            continue
+        if (leaf["disposition"] or [""])[0] == "attachment":
+            continue
+        text = decode_part_start(raw, leaf, source) if leaf["subtype"] == "plain" else None
+        if text is None or not text.strip():  # a blank start may be followed by text
+            text = decode_part_text(raw, leaf)
+            if leaf["subtype"] == "html":
+                text = _html_text(text)
+        if text.strip():
+            return _collapse(text[:source])[:PREVIEW_LENGTH]
+    return ""
 
 
 def _html_text(markup: str) -> str:

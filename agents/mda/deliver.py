@@ -40,6 +40,7 @@ from store.services.folders import folder_name_normalize
 from store.services.log import log_record, log_records
 from store.services.messages import DeliveryItem, DeliveryLogEntry, DeliveryTarget, messages_deliver_batch
 from store.services.queue import QueueItem, QueueRecipient, queue_enqueue, queue_enqueue_batch
+from store.services.search_index import search_at_delivery
 from store.services.sieve import sieve_script_record_error
 from store.services.vacation import vacation_reply_claim
 from store.writelock import database_write_lock
@@ -275,7 +276,10 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
     gets a quota outcome and nothing is written for it. Queue rows, vacation replies and logs of
     the other paths follow per message.
     """
-    parsed_list = [job.parsed.result() if job.parsed is not None else parse_message(job.raw) for job in jobs]
+    parsed_list = [
+        job.parsed.result() if job.parsed is not None else parse_message(job.raw, search=search_at_delivery())
+        for job in jobs
+    ]
     if scripts is None:
         scripts = jobs_scripts(jobs)
     plans = [_plan(job, parsed, scripts) for job, parsed in zip(jobs, parsed_list, strict=True)]
@@ -433,7 +437,7 @@ def _parse(jobs: list[DeliveryJob]) -> None:
         if job.parsed is None:
             parsed: Future[ParsedMessage] = Future()
             try:
-                parsed.set_result(parse_message(job.raw))
+                parsed.set_result(parse_message(job.raw, search=search_at_delivery()))
             except Exception as error:
                 parsed.set_exception(error)
             job.parsed = parsed

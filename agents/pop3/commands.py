@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from agents.auth import Throttled, credentials_check
 from agents.linestream import LineTooLong
-from agents.multiline import dot_stuff
 from agents.pop3 import replies
 from agents.pop3.maildrop import (
     READ_CHUNK,
@@ -36,6 +35,7 @@ from agents.pop3.wire import WireEncoder, top_lines, wire_parts
 from agents.popbeforesmtp import pbs_record
 from agents.storecalls import store_call
 from store.blobs import blob_reads_anywhere
+from store.linebreaks import dot_stuff
 from store.services.log import login_record
 
 log = logging.getLogger(__name__)

@@ -9,14 +9,15 @@ announced size with what it received finds them equal. A bare CR is left as it i
 
 from __future__ import annotations
 
-from agents.multiline import CRLF, TERMINATOR, crlf_normalize, dot_stuff
+from agents.multiline import CRLF, TERMINATOR, crlf_normalize
+from store.linebreaks import crlf_count, dot_stuff
 
 
 def crlf_size(data: bytes) -> int:
     """Length of data once every line ends with CRLF (the last line included)."""
     if not data:
         return 0
-    bare_lf = data.count(b"\n") - data.count(b"\r\n")
+    bare_lf = data.count(b"\n") - crlf_count(data)
     unterminated = 0 if data.endswith(b"\n") else 2
     return len(data) + bare_lf + unterminated
 

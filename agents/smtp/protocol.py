@@ -17,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import re
 import ssl
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +36,7 @@ from agents.smtp.address import (
     xtext_valid,
 )
 from agents.smtp.faults import fault_point
+from store.linebreaks import crlf_only, dot_unstuff
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ MAX_COMMAND_LINE = 512  # RFC 5321 §4.5.3.1.4
 MAX_AUTH_LINE = 12288  # RFC 4954 §4
 READ_CHUNK = 65536
 DATA_END = b"\r\n.\r\n"
+_DATA_END = re.compile(re.escape(DATA_END))  # re finds it faster than find (store.linebreaks)
 ALLOWED_BEFORE_STARTTLS = frozenset({"EHLO", "HELO", "NOOP", "RSET", "QUIT", "STARTTLS"})
 
 
@@ -616,8 +619,9 @@ class YubinSMTP(SMTP):
         too_big = False
         search_from = 0
         while True:
-            end = buffer.find(DATA_END, search_from)
-            if end >= 0:
+            found = _DATA_END.search(buffer, search_from)
+            if found is not None:
+                end = found.start()
                 break
             search_from = max(0, len(buffer) - 4)
             if len(buffer) > limit + 2:
@@ -636,10 +640,9 @@ class YubinSMTP(SMTP):
         if too_big:
             return b"", codes.MESSAGE_TOO_BIG.format(limit=limit)
         body = bytes(buffer[: end + 2])
-        crlf = body.count(b"\r\n")
-        if body.count(b"\n") != crlf or body.count(b"\r") != crlf:
+        if not crlf_only(body):
             return b"", codes.BARE_LINEFEED_DATA
-        content = body.replace(b"\r\n.", b"\r\n")[2:]
+        content = dot_unstuff(body)[2:]
         if len(content) > limit:
             return b"", codes.MESSAGE_TOO_BIG.format(limit=limit)
         return content, ""

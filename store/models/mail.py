@@ -142,6 +142,8 @@ class Message(models.Model):
     has_attachments = models.BooleanField(default=False)
     preview = models.CharField(max_length=256, blank=True, default="")
     search_headers = models.TextField(blank=True, default="")
+    # On SQLite a delivery leaves it empty and the search indexer fills it after the commit
+    # (store.services.search_index); SEARCH works out what is missing above the index's mark.
     search_body = models.TextField(blank=True, default="")
 
     class Meta:

@@ -19,7 +19,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
-from store.models import Account, Expunged, Folder, Message, Subscription
+from store.blobs import blob_read
+from store.models import Account, Blob, Expunged, Folder, Message, Subscription
+from store.parse import search_text
 from store.sql import driver_cursor, sqlite_file
 
 FTS_TABLE = "store_message_fts"
@@ -240,27 +242,36 @@ def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> s
     if not needle:
         return set(Message.objects.filter(folder_id=folder_id).values_list("uid", flat=True))
     table = Message._meta.db_table
-    if len(needle) >= MIN_INDEXED_NEEDLE and connection.vendor == "sqlite":
-        phrase = '"' + needle.replace('"', '""') + '"'
-        match = "{" + " ".join(columns) + "} : " + phrase
+    if connection.vendor == "sqlite":
+        body = "search_body" in columns
+        chosen = "id, uid, " + ("blob_id, " if body else "") + ", ".join(columns)
         with driver_cursor() as cursor:
             # The mark first: the index read after it holds at least every message up to it, and
             # the messages above it (committed, not yet indexed) are scanned.
             cursor.execute(f"SELECT indexed_upto FROM {FTS_STATE_TABLE} WHERE id = 1")  # noqa: S608
             indexed_upto = cursor.fetchone()[0]
-            cursor.execute(
-                f"SELECT m.uid FROM {FTS_TABLE} f JOIN {table} m ON m.id = f.rowid "  # noqa: S608
-                f"WHERE {FTS_TABLE} MATCH %s AND m.folder_id = %s",
-                [match, folder_id],
-            )
-            found = {row[0] for row in cursor.fetchall()}
-            # "+folder_id": walk the primary key from the mark (a short tail of all folders)
-            # rather than the folder's whole index.
-            cursor.execute(
-                f"SELECT uid, {', '.join(columns)} FROM {table} WHERE id > %s AND +folder_id = %s",  # noqa: S608
-                [indexed_upto, folder_id],
-            )
-            return found | _matching_uids(cursor.fetchall(), needle)
+            found: set[int] = set()
+            if len(needle) >= MIN_INDEXED_NEEDLE:
+                phrase = '"' + needle.replace('"', '""') + '"'
+                match = "{" + " ".join(columns) + "} : " + phrase
+                cursor.execute(
+                    f"SELECT m.uid FROM {FTS_TABLE} f JOIN {table} m ON m.id = f.rowid "  # noqa: S608
+                    f"WHERE {FTS_TABLE} MATCH %s AND m.folder_id = %s",
+                    [match, folder_id],
+                )
+                found = {row[0] for row in cursor.fetchall()}
+                # "+folder_id": walk the primary key from the mark (a short tail of all folders)
+                # rather than the folder's whole index.
+                cursor.execute(
+                    f"SELECT {chosen} FROM {table} WHERE id > %s AND +folder_id = %s",  # noqa: S608
+                    [indexed_upto, folder_id],
+                )
+            else:  # shorter than a trigram: scan the folder's columns
+                cursor.execute(f"SELECT {chosen} FROM {table} WHERE folder_id = %s", [folder_id])  # noqa: S608
+            rows = cursor.fetchall()
+        if body:
+            rows = _search_bodies_filled(rows, 3 + columns.index("search_body"), indexed_upto)
+        return found | _matching_uids([row[1:] for row in rows], needle)
     if connection.vendor == "postgresql":
         condition = " OR ".join(f"{column} ILIKE %s" for column in columns)
         pattern = "%" + _like_escape(needle) + "%"
@@ -272,6 +283,28 @@ def imap_text_search(folder_id: int, columns: tuple[str, ...], needle: str) -> s
             return {row[0] for row in cursor.fetchall()}
     # Short needles (or another database): scan the folder's columns, folding case in Python.
     return _matching_uids(Message.objects.filter(folder_id=folder_id).values_list("uid", *columns), needle)
+
+
+def _search_bodies_filled(rows: list[tuple[Any, ...]], at: int, indexed_upto: int) -> list[tuple[Any, ...]]:
+    """(id, uid, column values...) from (id, uid, blob_id, column values...) with search_body at
+    `at`: a message above the mark may not have its search_body yet (a delivery leaves it to the
+    indexer, store.services.search_index), so it is worked out from the message's bytes."""
+    pending = {row[2] for row in rows if row[0] > indexed_upto and not row[at]}
+    texts = blob_search_texts(pending) if pending else {}
+    return [(*row[:2], *row[3:at], texts.get(row[2], row[at]), *row[at + 1 :]) for row in rows]
+
+
+def blob_search_texts(digests: set[str]) -> dict[str, str]:
+    """The search_body (store.parse.search_text) of each message blob, from its bytes and its
+    stored BODYSTRUCTURE; a blob that cannot be read gets none (logged by the caller's absence)."""
+    texts: dict[str, str] = {}
+    for digest, body in Blob.objects.filter(sha256__in=digests).values_list("sha256", "body"):
+        try:
+            raw = blob_read(digest)
+        except OSError:
+            continue
+        texts[digest] = search_text(raw, _json(body))
+    return texts
 
 
 def _matching_uids(rows: Any, needle: str) -> set[int]:

@@ -23,6 +23,7 @@ from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from store.models import Account, Blob, BlobData, DeliveryLog, Expunged, Flag, Folder, Message
 from store.parse import ParsedMessage, parse_message
 from store.selectors.imap import keywords_tuple
+from store.services.search_index import search_at_delivery
 from store.sql import driver_cursor
 
 
@@ -467,7 +468,8 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
     one new MODSEQ for the batch and UIDs in item order. Call it inside or outside a transaction:
     when the outermost transaction commits, every delivered copy is durable (DESIGN rule 1).
     """
-    parsed_list = [item.parsed or parse_message(item.raw) for item in items]
+    search = search_at_delivery()
+    parsed_list = [item.parsed or parse_message(item.raw, search=search) for item in items]
     # Durable before any row names them (DESIGN rule 5), unless the caller takes care of that.
     written = iter(blobs_write([item.raw for item in items if not item.blob_written_by_caller]))
     digests = [blob_digest(item.raw) if item.blob_written_by_caller else next(written) for item in items]
@@ -605,7 +607,7 @@ def message_append(
     that commits for many sessions only runs the statements: one locking read of the folder and
     its account, the Blob row (if new), the Message row, the counters and the change event.
     """
-    parsed = parsed or parse_message(raw)
+    parsed = parsed or parse_message(raw, search=search_at_delivery())
     # Durable before any row names it (DESIGN rule 5); outside the transaction, so no lock is
     # held during the fsyncs. An APPEND refused for quota leaves a file the GC sweep removes.
     digest = blob_digest(raw) if blob_written_by_caller else blob_write(raw)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,13 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from store.mime_body import MAX_NESTING
+from store.mime_body import MAX_NESTING, decode_part_start
 from store.parse import (
     _parse,
     attachment_filename,
     decode_part_text,
     header_fields,
     parse_message,
+    search_text,
     subject_base,
     subject_is_reply,
 )
@@ -533,3 +535,51 @@ def test_preview_collapses_every_kind_of_whitespace_and_keeps_200_characters():
     assert parsed.preview.startswith("Dear team, the report is attached. word word")
     assert len(parsed.preview) == 200 and "  " not in parsed.preview
     assert parsed.subject == "Weekly report (draft)"
+
+
+def search_later_agrees(raw: bytes) -> None:
+    """A parse for a store that indexes after the commit gives the same fields with no search text,
+    and search_text on the stored BODYSTRUCTURE gives the text the full parse gives."""
+    full, later = _parse(raw), _parse(raw, search=False)
+    assert later == replace(full, search_body="")
+    assert search_text(raw, later.body) == full.search_body
+
+
+LONG_PLAIN = crlf("Subject: long", "Content-Type: text/plain; charset=utf-8", "", *(["  本文 " * 30] * 400))
+LONG_HTML = crlf("Subject: html", "Content-Type: text/html", "", "<style>" + "p{}" * 3000 + "</style><p>hello</p>")
+BLANK_START = crlf("Subject: blank", "", *([" \t "] * 3000), "the text after a long blank start")
+QP_UTF8 = crlf(
+    "Subject: qp utf-8",
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Transfer-Encoding: quoted-printable",
+    "",
+    *(["caf=C3=A9 au lait, =E6=9C=AC=E6=96=87 =E3=81=A7=E3=81=99=\r\n" * 3] * 200),
+)
+BASE64_UTF8 = crlf(
+    "Subject: base64 utf-8",
+    "Content-Type: text/plain; charset=utf-8",
+    "Content-Transfer-Encoding: base64",
+    "",
+    base64.encodebytes(("日本語の本文\r\n" * 2000).encode()),
+)
+QP_CUT = crlf("Subject: qp", "Content-Transfer-Encoding: quoted-printable", "", *(["=E6=9C=AC=E6=96=87" * 12] * 200))
+
+
+@pytest.mark.parametrize("raw", [*CORPUS, LONG_PLAIN, LONG_HTML, BLANK_START, QP_CUT, QP_UTF8, BASE64_UTF8])
+def test_search_text_later_agrees_with_the_parse(raw: bytes) -> None:
+    search_later_agrees(raw)
+
+
+@FUZZ
+@given(mutated())
+def test_fuzz_search_text_later_agrees_with_the_parse(raw: bytes) -> None:
+    search_later_agrees(raw)
+
+
+@pytest.mark.parametrize(("raw", "short"), [(LONG_PLAIN, True), (QP_UTF8, True), (BASE64_UTF8, True), (QP_CUT, False)])
+def test_a_long_part_decodes_only_its_start_when_that_is_safe(raw: bytes, short: bool) -> None:
+    leaf = _parse(raw).body
+    start = decode_part_start(raw, leaf, 1600)
+    assert (start is not None) == short
+    if start is not None:
+        assert len(start) < len(decode_part_text(raw, leaf)) and len(start) > 1600

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.multiline import crlf_normalize, dot_stuff, encode_message
+from agents.multiline import crlf_normalize, encode_message
 from agents.pop3.wire import WireEncoder, crlf_size, top_lines
+from store.linebreaks import dot_stuff
 
 
 def unstuff(wire: bytes) -> bytes:

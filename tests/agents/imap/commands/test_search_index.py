@@ -10,6 +10,7 @@ import time
 from django.db import connection
 
 from agents.searchindexer import SearchIndexer
+from store.models import Message
 from store.services.search_index import search_index_catch_up, search_index_pending
 from tests.agents.imap.conftest import message
 
@@ -105,3 +106,28 @@ def test_indexer_catches_up_at_start_and_after_deliveries(imap):
     client.select("INBOX")
     assert _search(client, "BODY", "nobody") == [1, 2, 3]
     assert _search(client, "BODY", "after") == [4]
+
+
+def test_body_text_is_stored_by_the_indexer_and_found_meanwhile(imap):
+    """On SQLite a delivery leaves a message's body text to the indexer (a shorter commit); until
+    then SEARCH works it out from the message, for copies too, and afterwards the row has it."""
+    imap.deliver(message("Soup", body="a bowl of Tonkotsu ramen\r\n"))
+    stored = Message.objects.get(subject="Soup")
+    assert (stored.search_body == "") is SQLITE
+    client = imap.client()
+    client.create("Kept")
+    client.select("INBOX")
+    assert client.copy("1", "Kept")[0] == "OK"
+    for folder in ("INBOX", "Kept"):
+        client.select(folder)
+        assert _search(client, "BODY", "tonkotsu") == [1], folder
+        assert _search(client, "BODY", '"l of"') == [1], folder
+        assert _search(client, "BODY", "of") == [1], folder  # shorter than a trigram: scanned
+        assert _search(client, "TEXT", "zq") == [], folder
+    search_index_catch_up()
+    _fts_integrity()
+    assert {row.search_body for row in Message.objects.filter(subject="Soup")} == {"a bowl of Tonkotsu ramen\n"}
+    for folder in ("INBOX", "Kept"):
+        client.select(folder)
+        assert _search(client, "BODY", "tonkotsu") == [1], folder
+        assert _search(client, "BODY", "of") == [1], folder
