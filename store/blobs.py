@@ -188,13 +188,25 @@ def blob_read(digest: str) -> bytes:
         return blob_read_row(digest)
 
 
-def blob_read_range(digest: str, start: int, end: int) -> bytes:
-    """Bytes [start, end) of a blob, read without loading the rest (or fewer at the blob's end)."""
+def blob_read_range(digest: str, start: int, end: int, size: int | None = None) -> bytes:
+    """Bytes [start, end) of a blob, read without loading the rest (or fewer at the blob's end).
+
+    With the blob's size, one of at most this size is looked for in the database first: a file
+    that is not there costs a failed open and an exception, a third of the read (a blob kept as
+    a file when the limit was lower is then read after a query that finds no row).
+    """
     if end <= start:
         return b""
+    if size is not None and blob_inline(size):
+        try:
+            return blob_read_row(digest, start, end)
+        except FileNotFoundError:
+            pass
     try:
         fd = os.open(_file(digest), os.O_RDONLY)
     except FileNotFoundError:
+        if size is not None and blob_inline(size):
+            raise
         return blob_read_row(digest, start, end)
     try:
         data = os.pread(fd, end - start, start)
@@ -230,11 +242,12 @@ class _Readers(threading.local):
     connection: sqlite3.Connection | None = None
 
     def connect(self, path: str) -> sqlite3.Connection:
-        pid, now = os.getpid(), time.monotonic()
+        now = time.monotonic()
         connection = self.connection
+        if connection is not None and now - self.checked < 1.0 and path == self.path:
+            return connection  # (a forked child starts with checked = 0: _forked)
+        pid = os.getpid()
         fresh = connection is not None and path == self.path and pid == self.pid
-        if connection is not None and fresh and now - self.checked < 1.0:
-            return connection
         inode = os.stat(path).st_ino
         if connection is None or not fresh or inode != self.inode:
             if connection is not None and pid == self.pid:
@@ -246,6 +259,14 @@ class _Readers(threading.local):
 
 
 _READERS = _Readers()
+
+
+def _forked() -> None:
+    """In a forked child, the forking thread's reader is checked (and replaced) on its next use."""
+    _READERS.checked = 0.0
+
+
+os.register_at_fork(after_in_child=_forked)
 _RANGE = "SELECT substr(data, %s) FROM store_blobdata WHERE sha256 = %s"  # from a 1-based position
 _SPAN = "SELECT substr(data, %s, %s) FROM store_blobdata WHERE sha256 = %s"  # position and length
 _QMARK = {sql: sql.replace("%s", "?") for sql in (_RANGE, _SPAN)}  # the sqlite3 module's placeholders

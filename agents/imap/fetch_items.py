@@ -196,29 +196,30 @@ def section_bytes(digest: str, body: dict[str, Any], section: Section) -> bytes 
     part = part_at(body, section.path) if section.path else body
     if part is None:
         return None
+    size = body["end"]  # the whole message's
     text = section.text
     if section.kind.startswith("BINARY"):
         if not section.path:  # BINARY[]: the whole message, which has no transfer encoding
-            return blob_read_range(digest, 0, body["end"])
+            return blob_read_range(digest, 0, body["end"], size)
         if "parts" in part:
             return None
-        raw = blob_read_range(digest, part["body_start"], part["end"])
+        raw = blob_read_range(digest, part["body_start"], part["end"], size)
         return transfer_decode(raw, part.get("encoding") or "7bit")
     if text == "MIME":
-        return blob_read_range(digest, part["header_start"], part["body_start"])
+        return blob_read_range(digest, part["header_start"], part["body_start"], size)
     if text.startswith("HEADER") or text == "TEXT":
         if section.path:
             if "message" not in part:
                 return None
             part = part["message"]["body"]
         if text == "TEXT":
-            return blob_read_range(digest, part["body_start"], part["end"])
+            return blob_read_range(digest, part["body_start"], part["end"], size)
         if text == "HEADER":
-            return blob_read_range(digest, part["header_start"], part["body_start"])
+            return blob_read_range(digest, part["header_start"], part["body_start"], size)
         return _header_fields_cached(digest, part["header_start"], part["body_start"], section)
     if not section.path:
-        return blob_read_range(digest, 0, body["end"])
-    return blob_read_range(digest, part["body_start"], part["end"])
+        return blob_read_range(digest, 0, body["end"], size)
+    return blob_read_range(digest, part["body_start"], part["end"], size)
 
 
 def partial_slice(data: bytes, partial: tuple[int, int | None] | None) -> bytes:

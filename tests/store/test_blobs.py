@@ -102,12 +102,21 @@ def test_blobs_stay_readable_when_the_limit_changes(make_account, settings):
     as_file = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
     settings.YUBIN_BLOB_INLINE_MAX = 4096
     assert blob_read(as_file) == raw
+    # With the size, a small blob is looked for in the database first, and still found as a file.
+    assert blob_read_range(as_file, 9, 14, len(raw)) == raw[9:14] == b"moved"
     again = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
     assert again == as_file and Blob.objects.get(pk=as_file).refcount == 2 and blob_read(again) == raw
     other = raw.replace(b"moved", b"Moved")
     in_db = message_deliver(raw=other, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    assert blob_read_range(in_db, 9, 14, len(other)) == b"Moved"
     settings.YUBIN_BLOB_INLINE_MAX = 0
     assert not blob_path(in_db).exists() and blob_read(in_db) == other
+    assert blob_read_range(in_db, 9, 14, len(other)) == b"Moved"
+    with pytest.raises(FileNotFoundError):
+        blob_read_range(blob_digest(b"nowhere"), 0, 5, 7)
+    settings.YUBIN_BLOB_INLINE_MAX = 4096
+    with pytest.raises(FileNotFoundError):
+        blob_read_range(blob_digest(b"nowhere"), 0, 5, 7)
 
 
 def test_blob_kept_in_the_database_read_by_another_connection(transactional_db, make_account):
