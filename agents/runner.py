@@ -30,13 +30,13 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.db import connections
 
 from agents import addresscounts
 from agents.addresscounts import AddressCounts
+from agents.eventloop import event_loop_new, event_loop_shared_ports
 from agents.searchindexer import SearchIndexer
 from agents.tls import certificate_ensure
 from store.changes import change_listener_start
@@ -106,15 +106,6 @@ def agents_processes() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
-
-
-class SharedPortLoop(asyncio.SelectorEventLoop):
-    """An event loop whose servers bind with SO_REUSEPORT, so several agents processes listen on
-    the same ports; the protocol servers need not know how many processes there are."""
-
-    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:  # type: ignore[override]
-        kwargs.setdefault("reuse_port", True)
-        return await super().create_server(*args, **kwargs)
 
 
 async def agents_main(*, index: int = 0, children: list[int] | None = None) -> int:
@@ -197,7 +188,8 @@ def agents_run() -> int:
     """Run the agents: YUBIN_AGENTS_PROCESSES processes sharing the ports; the exit status."""
     processes = agents_processes()
     if processes <= 1:
-        return asyncio.run(agents_main())
+        with asyncio.Runner(loop_factory=event_loop_new) as runner:
+            return runner.run(agents_main())
     certificate_ensure()  # once, before the processes would race to make it
     addresscounts.shared_address_counts = AddressCounts()  # per-address session limits of all of them
     # Fork before any thread or connection exists: a child inherits neither half-used.
@@ -213,7 +205,7 @@ def agents_run() -> int:
         if pid == 0:
             status = 1
             try:
-                with asyncio.Runner(loop_factory=SharedPortLoop) as runner:
+                with asyncio.Runner(loop_factory=event_loop_shared_ports) as runner:
                     status = runner.run(agents_main(index=index))
             except BaseException:
                 log.exception("agents process %d failed", index)
@@ -223,7 +215,7 @@ def agents_run() -> int:
         children.append(pid)
     print(f"agents: {processes} processes sharing the ports", flush=True)
     try:
-        with asyncio.Runner(loop_factory=SharedPortLoop) as runner:
+        with asyncio.Runner(loop_factory=event_loop_shared_ports) as runner:
             return runner.run(agents_main(index=0, children=children))
     finally:
         _children_stop(children)

@@ -111,7 +111,9 @@ class LoopThread:
     """An asyncio event loop on its own thread, for running real servers inside a test."""
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        from agents.eventloop import event_loop_new
+
+        self.loop = event_loop_new()  # the agents' kind (YUBIN_EVENT_LOOP)
         self.executor = ThreadPoolExecutor(max_workers=EXECUTOR_THREADS, thread_name_prefix="test-db")
         self.loop.set_default_executor(self.executor)
         self.thread = threading.Thread(target=self.loop.run_forever, name="test-loop", daemon=True)

@@ -266,6 +266,10 @@ YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
 YUBIN_SMTP_RECIPIENT_CACHE_SECONDS = env_int("YUBIN_SMTP_RECIPIENT_CACHE_SECONDS", 5)
 # Agents processes sharing the listening ports (SO_REUSEPORT); 0 = one per CPU.
 YUBIN_AGENTS_PROCESSES = env_int("YUBIN_AGENTS_PROCESSES", 0)
+# The agents' event loop: "uvloop" (libuv, faster per command) or "asyncio" (the standard library's).
+YUBIN_EVENT_LOOP = env_str("YUBIN_EVENT_LOOP", "uvloop").lower()
+if YUBIN_EVENT_LOOP not in ("uvloop", "asyncio"):
+    raise SystemExit(f"configuration error: YUBIN_EVENT_LOOP={YUBIN_EVENT_LOOP!r} is not uvloop or asyncio")
 # LDAP (django-auth-ldap) from the YUBIN_LDAP_* variables; store.auth.LdapAccountBackend uses these.
 YUBIN_LDAP_ACCOUNT_DOMAIN_CREATE = env_bool("YUBIN_LDAP_ACCOUNT_DOMAIN_CREATE", False)
 if YUBIN_LDAP_URI:

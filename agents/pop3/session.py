@@ -21,7 +21,7 @@ import logging
 import os
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agents.clientaddr import plaintext_password_allowed
 from agents.linestream import TLS_HANDSHAKE_TIMEOUT_SECONDS, LineTooLong
@@ -107,7 +107,8 @@ class Session(asyncio.BufferedProtocol):
     # --- transport callbacks ----------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # A stream transport (uvloop's is not an asyncio.Transport subclass, though it is one).
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.client_ip = str(peer[0]) if peer else None

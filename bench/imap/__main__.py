@@ -282,11 +282,12 @@ def index_wait(deadline: float = 600) -> None:
 
 
 def serve(port: int) -> None:
+    from agents.eventloop import event_loop_new
     from agents.imap.server import ImapServer
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    loop = asyncio.new_event_loop()
+    loop = event_loop_new()
     server = ImapServer(allow_plaintext_loopback=True)
     loop.run_until_complete(server.listen("127.0.0.1", port, implicit_tls=False))
     loop.run_forever()

@@ -12,6 +12,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -85,17 +86,22 @@ class _DataVersion:
         self._lock = threading.Lock()
         self._path = ""
         self._inode = 0
+        self._checked = 0.0  # when the file's identity was last compared: once a second
         self._connection: sqlite3.Connection | None = None
 
     def __call__(self) -> int | None:
         path = sqlite_file()  # (the NOOP poll calls this: no lookup through django.db.connection)
         if path is None:
             return None
-        try:
-            inode = os.stat(path).st_ino
-        except OSError:
-            return None
+        now = time.monotonic()
         with self._lock:
+            if self._connection is not None and path == self._path and now - self._checked < 1.0:
+                return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+            try:
+                inode = os.stat(path).st_ino
+            except OSError:
+                return None
+            self._checked = now
             if self._connection is None or path != self._path or inode != self._inode:
                 if self._connection is not None:
                     self._connection.close()
