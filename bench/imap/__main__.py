@@ -25,7 +25,6 @@ leaves Dovecot out (to compare two versions of Yubin).
 
 from __future__ import annotations
 
-import asyncio
 import os
 import resource
 import shutil
