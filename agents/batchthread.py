@@ -39,6 +39,11 @@ class BatchThread(Generic[Job, Outcome]):
         arrive while it waits for the lock go into the batch instead of waiting for the next."""
         return nullcontext()
 
+    def after_batch(self, jobs: list[Job], outcomes: list[Outcome]) -> list[Outcome]:
+        """Called on the thread after batch_guard is left, before the callers get the outcomes
+        (which it may replace): work that must precede the replies but not hold the guard."""
+        return outcomes
+
     def finished(self) -> None:
         """Called on the thread when it ends, after its database connection is closed."""
 
@@ -84,6 +89,7 @@ class BatchThread(Generic[Job, Outcome]):
                         batch = self._pending[: self.batch_max]
                         del self._pending[: self.batch_max]
                     outcomes = self.run_batch([job for job, _, _ in batch])
+                outcomes = self.after_batch([job for job, _, _ in batch], outcomes)
                 # One hand-over per event loop for the whole batch: each wakes the loop (a write
                 # to its self-pipe), which costs more than settling the futures.
                 settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Outcome], Outcome]]] = {}

@@ -11,9 +11,12 @@ APPEND, the blob sweep before it removes files) makes every commit before it dur
 
 from __future__ import annotations
 
+import os
+import threading
+
 from django.db import connection
 
-from store.sql import driver_cursor
+from store.sql import driver_cursor, sqlite_file
 
 
 def flush_mode_keep(flush: bool) -> None:
@@ -44,3 +47,45 @@ def _mode_set(*, flush: bool) -> None:
         return
     with driver_cursor() as cursor:
         cursor.execute(statement)
+
+
+# --- SQLite: commit inside the write lock, wait for the disk after it ----------------------------
+
+_wal_lock = threading.Lock()
+_wal_files: dict[str, tuple[int, int]] = {}  # WAL file path -> (this process's open fd, its inode)
+
+
+def commits_flush_after_lock() -> bool:
+    """Whether a writer should commit without the flush and call commit_flush after releasing the
+    database's write lock (SQLite on disk), rather than have each commit wait for the disk."""
+    return sqlite_file() is not None
+
+
+def commit_flush() -> None:
+    """Wait until every commit made so far on this SQLite database is on disk.
+
+    What synchronous=FULL does inside each commit, the fdatasync of the write-ahead log, done
+    by a writer after it released the database's write lock (store.writelock): two agents
+    processes then no longer wait for each other's flushes, and flushes of several commits
+    that overlap are one journal commit of the file system. A commit made with
+    synchronous=NORMAL and followed by this is as durable as one made with FULL: its frames,
+    and every frame before them, are in the log file when this returns; should a checkpoint
+    have moved them to the database file meanwhile, SQLite flushed that file before it could
+    reuse the log (https://sqlite.org/pragma.html#pragma_synchronous). The log cannot be
+    deleted and made anew meanwhile, since the caller's connection is open; its inode is checked
+    all the same, so an fd of a log that was replaced is never the one flushed. Raises OSError
+    when the disk reports a failure: the caller then answers as for a failed commit.
+    """
+    path = sqlite_file()
+    if path is None:
+        return
+    wal = path + "-wal"
+    inode = os.stat(wal).st_ino
+    with _wal_lock:
+        known = _wal_files.get(wal)
+        if known is None or known[1] != inode:
+            # The fd of a replaced log stays open: another thread may be flushing it right now,
+            # and a closed number could be reused by any file. (A log is replaced only when every
+            # connection to the database was closed: rarely.)
+            known = _wal_files[wal] = (os.open(wal, os.O_RDONLY | os.O_CLOEXEC), inode)
+    os.fdatasync(known[0])

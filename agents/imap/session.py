@@ -41,7 +41,7 @@ from agents.imap.registry import (
 )
 from agents.imap.view import RECENT_CLAIMED, FolderView, Update, columns_remove
 from store.changes import Change, subscribe_async
-from store.durability import flush_mode_keep
+from store.durability import commit_flush, commits_flush_after_lock, flush_mode_keep
 from store.errors import AlreadyExists, InvalidName, LimitReached, NotFound, QuotaExceeded, StoreError
 from store.models import Flag
 from store.services import folder_recent_claim
@@ -128,13 +128,26 @@ class GroupWriter(BatchThread[WriteJob, tuple[bool, Any]]):
         return database_write_lock()
 
     def run_batch(self, jobs: list[WriteJob]) -> list[tuple[bool, Any]]:
-        # The mode stays as the last batch left it: a statement only when it changes.
+        # The mode stays as the last batch left it: a statement only when it changes. On SQLite
+        # a batch that must be durable commits without the flush and is flushed after the write
+        # lock is released (after_batch), so the other processes' writers need not wait for it.
+        flush = any(job.flush for job in jobs)
         try:
-            flush_mode_keep(any(job.flush for job in jobs))
+            flush_mode_keep(flush and not commits_flush_after_lock())
         except DatabaseError as error:
             db_connection.close()
             return [(False, error) for _ in jobs]
         return self._execute([job.call for job in jobs])
+
+    def after_batch(self, jobs: list[WriteJob], outcomes: list[tuple[bool, Any]]) -> list[tuple[bool, Any]]:
+        if not any(job.flush for job in jobs) or not commits_flush_after_lock():
+            return outcomes
+        try:
+            commit_flush()
+        except OSError as error:
+            log.exception("the database's log could not be flushed; the batch's commands fail")
+            return [(False, error) for _ in jobs]
+        return outcomes
 
     def _execute(self, jobs: list[Callable[[], Any]]) -> list[tuple[bool, Any]]:
         if len(jobs) == 1:

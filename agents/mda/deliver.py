@@ -30,6 +30,7 @@ from agents.mda.vacation import vacation_applies, vacation_handle, vacation_repl
 from agents.mta.dsn import Notice, ReportEnvelope, notify_allows, report_send
 from agents.smtp.faults import fault_point
 from store.blobs import blob_inline, blob_write, blobs_write
+from store.durability import commit_flush, commits_flush_after_lock, flush_mode_keep
 from store.errors import InvalidName, StoreError
 from store.mime_headers import field_value, header_end, header_fields
 from store.mime_text import decode_rfc2047, guess_text
@@ -401,6 +402,11 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
     # A read: before the lock, so that it holds one statement fewer (a script changed meanwhile
     # applies from the next message on, as if this one had come a moment earlier).
     scripts = jobs_scripts(jobs)
+    # On SQLite the commit does not wait for the disk inside the write lock: the flush comes
+    # after the lock is released (store.durability.commit_flush), before any reply.
+    flush_after = commits_flush_after_lock()
+    if flush_after:
+        flush_mode_keep(False)
     try:
         with database_write_lock(), transaction.atomic():
             outcomes = jobs_deliver(jobs, scripts)
@@ -420,6 +426,13 @@ def batch_deliver(jobs: list[DeliveryJob]) -> list[DeliveryOutcome]:
                 outcomes.append(DeliveryOutcome(ok=False))
                 if isinstance(error, DatabaseError) and not connection.is_usable():
                     connection.close()
+    if flush_after:
+        try:
+            commit_flush()
+        except OSError:
+            # Committed, but the disk may not hold it: no 250 (a retry may then bring a copy).
+            log.exception("the database's log could not be flushed; the batch gets 451")
+            outcomes = [DeliveryOutcome(ok=False) for _ in outcomes]
     fault_point("committed")
     return outcomes
 
