@@ -57,8 +57,20 @@ _wal_files: dict[str, tuple[int, int]] = {}  # WAL file path -> (this process's 
 
 def commits_flush_after_lock() -> bool:
     """Whether a writer should commit without the flush and call commit_flush after releasing the
-    database's write lock (SQLite on disk), rather than have each commit wait for the disk."""
-    return sqlite_file() is not None
+    database's write lock (SQLite on disk, in WAL mode), rather than have each commit wait for
+    the disk. A database SQLite could not put in WAL mode (a file system without shared memory)
+    keeps its rollback journal, whose commits must flush themselves."""
+    if sqlite_file() is None:
+        return False
+    connection.ensure_connection()
+    raw = connection.connection
+    kept = getattr(connection, "_yubin_wal", None)
+    if kept is None or kept[0] is not raw:
+        with driver_cursor() as cursor:
+            cursor.execute("PRAGMA journal_mode")
+            wal = str(cursor.fetchone()[0]).lower() == "wal"
+        kept = connection._yubin_wal = (raw, wal)  # type: ignore[attr-defined]
+    return bool(kept[1])
 
 
 def commit_flush() -> None:
