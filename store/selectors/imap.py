@@ -302,7 +302,8 @@ def _search_bodies_filled(rows: list[tuple[Any, ...]], at: int, indexed_upto: in
 
 def blob_search_texts(digests: set[str]) -> dict[str, str]:
     """The search_body (store.parse.search_text) of each message blob, from its bytes and its
-    stored BODYSTRUCTURE; a blob that cannot be read gets none (logged by the caller's absence)."""
+    stored BODYSTRUCTURE. A blob whose bytes cannot be read gets none: its message is then found
+    by its other columns only."""
     texts: dict[str, str] = {}
     for digest, body in Blob.objects.filter(sha256__in=digests).values_list("sha256", "body"):
         try:
