@@ -22,8 +22,10 @@ class DeliveryLog(models.Model):
     event = models.CharField(max_length=12, choices=LogEvent.choices, db_index=True)
     queue_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     message_id = models.CharField(max_length=998, blank=True, default="", db_index=True)
-    sender = models.CharField(max_length=320, blank=True, default="", db_index=True)
-    recipient = models.CharField(max_length=320, blank=True, default="", db_index=True)
+    # Not indexed: the admin panel looks them up by substring and by domain suffix (icontains,
+    # iendswith), which no B-tree serves, and every delivery would pay for the index pages.
+    sender = models.CharField(max_length=320, blank=True, default="")
+    recipient = models.CharField(max_length=320, blank=True, default="")
     folder = models.CharField(max_length=1000, blank=True, default="")
     rule = models.CharField(max_length=200, blank=True, default="")
     remote_host = models.CharField(max_length=255, blank=True, default="")
