@@ -16,6 +16,7 @@ from store.blobs import blob_write
 from store.parse import ParsedMessage, parse_message
 from store.selectors.imap import FolderRow, imap_folder
 from store.services import message_append
+from store.services.search_index import search_at_delivery
 
 
 @command("APPEND", states=AUTH)
@@ -69,7 +70,7 @@ def _prepare(account_id: int, name: str, message: bytes) -> tuple[FolderRow, Par
     if folder is None:
         return None
     digest = blob_write(message)
-    parsed = parse_message(message)
+    parsed = parse_message(message, search=search_at_delivery())  # (SQLite: the indexer's work)
     # A client that appends usually fetches what it appended: its FETCH answers come from the
     # cache without reading the parse back. As stored: through JSON, like the Blob row's columns.
     WIRE.store(digest, json.loads(json.dumps(parsed.envelope)), json.loads(json.dumps(parsed.body)))

@@ -118,15 +118,20 @@ def test_body_text_is_stored_by_the_indexer_and_found_meanwhile(imap):
     client.create("Kept")
     client.select("INBOX")
     assert client.copy("1", "Kept")[0] == "OK"
+    appended = b"Subject: Noodles\r\n\r\nmiso ramen, appended\r\n"
+    assert client.append("Kept", None, None, appended)[0] == "OK"  # an APPEND leaves it too
+    assert (Message.objects.get(subject="Noodles").search_body == "") is SQLITE
     for folder in ("INBOX", "Kept"):
         client.select(folder)
         assert _search(client, "BODY", "tonkotsu") == [1], folder
+        assert _search(client, "BODY", "ramen") == ([1] if folder == "INBOX" else [1, 2]), folder
         assert _search(client, "BODY", '"l of"') == [1], folder
         assert _search(client, "BODY", "of") == [1], folder  # shorter than a trigram: scanned
         assert _search(client, "TEXT", "zq") == [], folder
     search_index_catch_up()
     _fts_integrity()
     assert {row.search_body for row in Message.objects.filter(subject="Soup")} == {"a bowl of Tonkotsu ramen\n"}
+    assert Message.objects.get(subject="Noodles").search_body == "miso ramen, appended\n"
     for folder in ("INBOX", "Kept"):
         client.select(folder)
         assert _search(client, "BODY", "tonkotsu") == [1], folder
