@@ -93,13 +93,19 @@ def _server_cursor(connection: Any) -> Any:
     return ServerCursor(connection)
 
 
+def sqlite_database() -> bool:
+    """Whether the default database is SQLite (on disk or in memory), from the connection
+    handler's settings as sqlite_file reads them."""
+    return str(connections.settings[DEFAULT_DB_ALIAS]["ENGINE"]).endswith("sqlite3")
+
+
 def sqlite_file() -> str | None:
     """The default database's file when it is SQLite on disk, else None (another database, or
     SQLite in memory): what a connection of one's own, beside Django's, can open. Read from the
     connection handler's settings, not through django.db.connection, whose every attribute on an
     event loop's thread is a lookup in a context-local store."""
     settings = connections.settings[DEFAULT_DB_ALIAS]
-    if not str(settings["ENGINE"]).endswith("sqlite3"):
+    if not sqlite_database():
         return None
     path = str(settings["NAME"])
     if not path or path == ":memory:" or path.startswith("file:"):

@@ -446,11 +446,12 @@ def _parse(jobs: list[DeliveryJob]) -> None:
     executemany took 214 µs against 22 µs for one session alone), so the lock, which every
     process's deliveries take in turn, was held that much longer. A parse that fails fails its
     job only (jobs_deliver raises it; the batch is then retried message by message)."""
+    search = search_at_delivery()
     for job in jobs:
         if job.parsed is None:
             parsed: Future[ParsedMessage] = Future()
             try:
-                parsed.set_result(parse_message(job.raw, search=search_at_delivery()))
+                parsed.set_result(parse_message(job.raw, search=search))
             except Exception as error:
                 parsed.set_exception(error)
             job.parsed = parsed

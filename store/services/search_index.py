@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from store.selectors.imap import FTS_STATE_TABLE, FTS_TABLE, blob_search_texts
+from store.sql import sqlite_database
 from store.writelock import database_write_lock
 
 # Most messages and text per indexing transaction: the write lock is held meanwhile (deliveries
@@ -30,7 +31,7 @@ _COLUMNS = ", ".join(SEARCH_COLUMNS)
 
 def search_index_deferred() -> bool:
     """Whether this database's search index is filled after commit (SQLite) rather than in it."""
-    return connection.vendor == "sqlite"
+    return sqlite_database()  # (per delivery batch: no lookup through django.db.connection)
 
 
 def search_at_delivery() -> bool:
