@@ -197,7 +197,8 @@ def blob_read_range(digest: str, start: int, end: int, size: int | None = None) 
     """
     if end <= start:
         return b""
-    if size is not None and blob_inline(size):
+    inline = size is not None and blob_inline(size)
+    if inline:
         try:
             return blob_read_row(digest, start, end)
         except FileNotFoundError:
@@ -205,8 +206,8 @@ def blob_read_range(digest: str, start: int, end: int, size: int | None = None) 
     try:
         fd = os.open(_file(digest), os.O_RDONLY)
     except FileNotFoundError:
-        if size is not None and blob_inline(size):
-            raise
+        if inline:
+            raise  # the database was asked already
         return blob_read_row(digest, start, end)
     try:
         data = os.pread(fd, end - start, start)

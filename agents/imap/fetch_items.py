@@ -175,12 +175,12 @@ def section_parse(text: str) -> Section:
     return Section(kind=kind, peek=peek, path=path, text=part, fields=fields, partial=partial, echo=echo)
 
 
-def _header_fields_cached(digest: str, start: int, end: int, section: Section) -> bytes:
+def _header_fields_cached(digest: str, start: int, end: int, size: int, section: Section) -> bytes:
     exclude = section.text.endswith(".NOT")
     key = (digest, start, tuple(name.lower() for name in section.fields), exclude)
     found = HEADERS.get(key)
     if found is None:
-        found = _filter_fields(blob_read_range(digest, start, end), section.fields, exclude)
+        found = _filter_fields(blob_read_range(digest, start, end, size), section.fields, exclude)
         HEADERS.put(key, found, len(found) + 200)
     return found
 
@@ -200,7 +200,7 @@ def section_bytes(digest: str, body: dict[str, Any], section: Section) -> bytes 
     text = section.text
     if section.kind.startswith("BINARY"):
         if not section.path:  # BINARY[]: the whole message, which has no transfer encoding
-            return blob_read_range(digest, 0, body["end"], size)
+            return blob_read_range(digest, 0, size, size)
         if "parts" in part:
             return None
         raw = blob_read_range(digest, part["body_start"], part["end"], size)
@@ -216,9 +216,9 @@ def section_bytes(digest: str, body: dict[str, Any], section: Section) -> bytes 
             return blob_read_range(digest, part["body_start"], part["end"], size)
         if text == "HEADER":
             return blob_read_range(digest, part["header_start"], part["body_start"], size)
-        return _header_fields_cached(digest, part["header_start"], part["body_start"], section)
+        return _header_fields_cached(digest, part["header_start"], part["body_start"], size, section)
     if not section.path:
-        return blob_read_range(digest, 0, body["end"], size)
+        return blob_read_range(digest, 0, size, size)
     return blob_read_range(digest, part["body_start"], part["end"], size)
 
 

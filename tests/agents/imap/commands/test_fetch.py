@@ -273,3 +273,5 @@ def test_sections_alike_from_a_file_and_from_the_database(imap, settings):
         _typ, data = client.fetch(str(number), items)
         assert [part[1] for part in data if isinstance(part, tuple)] == expected
         assert _section(client, str(number), "") == raw
+        _typ, data = client.fetch(str(number), "(BODY.PEEK[HEADER.FIELDS (Subject)])")
+        assert data[0][1] == b"Subject: %d\r\n\r\n" % (number - 1)
