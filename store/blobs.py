@@ -15,9 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sqlite3
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -26,7 +24,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from store.linebreaks import crlf_count, dot_line
-from store.sql import driver_cursor, sqlite_file
+from store.sql import SideConnection, driver_cursor, sqlite_file
 
 TEMP_DIR_NAME = "tmp"
 T = TypeVar("T")
@@ -231,43 +229,14 @@ def blob_reads_anywhere() -> bool:
     return sqlite_file() is not None
 
 
-class _Readers(threading.local):
-    """Per thread: a SQLite connection of its own that only reads (opened on first use, opened
-    anew when the database file changes or in a forked child), so a read needs no Django
+class _Readers(SideConnection, threading.local):
+    """Per thread: a SQLite connection of its own that only reads, so a read needs no Django
     connection and works on any thread."""
-
-    path = ""
-    inode = 0
-    pid = 0
-    checked = 0.0  # when the file's identity was last compared (once a second, not every read)
-    connection: sqlite3.Connection | None = None
-
-    def connect(self, path: str) -> sqlite3.Connection:
-        now = time.monotonic()
-        connection = self.connection
-        if connection is not None and now - self.checked < 1.0 and path == self.path:
-            return connection  # (a forked child starts with checked = 0: _forked)
-        pid = os.getpid()
-        fresh = connection is not None and path == self.path and pid == self.pid
-        inode = os.stat(path).st_ino
-        if connection is None or not fresh or inode != self.inode:
-            if connection is not None and pid == self.pid:
-                connection.close()  # (a parent's connection is left alone in a child)
-            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self.connection, self.path, self.inode, self.pid = connection, path, inode, pid
-        self.checked = now
-        return connection
 
 
 _READERS = _Readers()
-
-
-def _forked() -> None:
-    """In a forked child, the forking thread's reader is checked (and replaced) on its next use."""
-    _READERS.checked = 0.0
-
-
-os.register_at_fork(after_in_child=_forked)
+# In a forked child, the forking thread's reader (the only thread there) is checked on next use.
+os.register_at_fork(after_in_child=_READERS.forked)
 _RANGE = "SELECT substr(data, %s) FROM store_blobdata WHERE sha256 = %s"  # from a 1-based position
 _SPAN = "SELECT substr(data, %s, %s) FROM store_blobdata WHERE sha256 = %s"  # position and length
 _QMARK = {sql: sql.replace("%s", "?") for sql in (_RANGE, _SPAN)}  # the sqlite3 module's placeholders

@@ -12,7 +12,10 @@ PostgreSQL the parameters are bound by the server (_server_cursor).
 
 from __future__ import annotations
 
+import os
 import re
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -111,3 +114,37 @@ def sqlite_file() -> str | None:
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
     return path
+
+
+class SideConnection:
+    """A SQLite connection of one's own beside Django's, for reads only: opened on first use,
+    opened anew when the database file is another one (its inode compared at most once a second,
+    not on every use) and in a forked child, where the parent's connection is left alone (call
+    forked() there, from an os.register_at_fork hook: it makes the next use check). Not locked:
+    a subclass of threading.local gives each thread its own, a shared one is used under a lock."""
+
+    path = ""
+    inode = 0
+    pid = 0
+    checked = 0.0
+    connection: sqlite3.Connection | None = None
+
+    def connect(self, path: str) -> sqlite3.Connection:
+        """The connection to the database file at `path`; OSError when the file cannot be found."""
+        now = time.monotonic()
+        connection = self.connection
+        if connection is not None and now - self.checked < 1.0 and path == self.path:
+            return connection
+        pid = os.getpid()
+        fresh = connection is not None and path == self.path and pid == self.pid
+        inode = os.stat(path).st_ino
+        if connection is None or not fresh or inode != self.inode:
+            if connection is not None and pid == self.pid:
+                connection.close()
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self.connection, self.path, self.inode, self.pid = connection, path, inode, pid
+        self.checked = now
+        return connection
+
+    def forked(self) -> None:
+        self.checked = 0.0

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +21,7 @@ from django.db.models import Q
 from store.blobs import blob_read
 from store.models import Account, Blob, Expunged, Folder, Message, Subscription
 from store.parse import search_text
-from store.sql import driver_cursor, sqlite_file
+from store.sql import SideConnection, driver_cursor, sqlite_file
 
 FTS_TABLE = "store_message_fts"
 FTS_STATE_TABLE = "store_message_fts_state"  # high-water mark of the index (migration 0007)
@@ -83,34 +81,28 @@ class _DataVersion:
     on a DB thread. None on other databases."""
 
     def __init__(self) -> None:
+        # One connection for every thread: versions are compared across the threads that read them.
         self._lock = threading.Lock()
-        self._path = ""
-        self._inode = 0
-        self._checked = 0.0  # when the file's identity was last compared: once a second
-        self._connection: sqlite3.Connection | None = None
+        self._side = SideConnection()
 
     def __call__(self) -> int | None:
         path = sqlite_file()  # (the NOOP poll calls this: no lookup through django.db.connection)
         if path is None:
             return None
-        now = time.monotonic()
         with self._lock:
-            if self._connection is not None and path == self._path and now - self._checked < 1.0:
-                return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
             try:
-                inode = os.stat(path).st_ino
+                connection = self._side.connect(path)
             except OSError:
                 return None
-            self._checked = now
-            if self._connection is None or path != self._path or inode != self._inode:
-                if self._connection is not None:
-                    self._connection.close()
-                self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-                self._path, self._inode = path, inode
-            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+            return int(connection.execute("PRAGMA data_version").fetchone()[0])
+
+    def forked(self) -> None:
+        self._lock = threading.Lock()  # (the parent's may have been held by another thread)
+        self._side.forked()
 
 
 imap_data_version = _DataVersion()
+os.register_at_fork(after_in_child=imap_data_version.forked)
 
 
 def imap_folders(account_id: int) -> list[FolderRow]:

@@ -82,3 +82,37 @@ def test_addresses_are_normalised_as_the_orm_does():
     by_orm, by_helper = stored[: len(written)], stored[len(written) :]
     assert by_helper == by_orm
     assert by_orm[0] == "2001:db8::1"
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="a side connection is SQLite's")
+def test_data_version_moves_with_commits_and_a_forked_child_has_its_own_connection():
+    """imap_data_version reads SQLite's data_version on a side connection: it moves when another
+    connection commits, and a forked child opens a connection of its own at once (one carried
+    over a fork must not be used), leaving the parent's as it was."""
+    import os
+
+    from store.selectors.imap import imap_data_version
+
+    before = imap_data_version()
+    domain_create(name="example.test")  # a commit by Django's connection, another one
+    after = imap_data_version()
+    assert before is not None and after is not None and after != before
+    assert imap_data_version() == after  # nothing committed since
+    parent = imap_data_version._side.connection
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        status = 1
+        try:
+            version = imap_data_version()
+            status = 0 if version is not None and imap_data_version._side.connection is not parent else 1
+        finally:
+            os.write(write, bytes([status]))
+            os._exit(0)
+    os.close(write)
+    try:
+        assert os.read(read, 1) == b"\x00"
+    finally:
+        os.close(read)
+        os.waitpid(child, 0)
+    assert imap_data_version._side.connection is parent and imap_data_version() == after
