@@ -277,9 +277,9 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
     gets a quota outcome and nothing is written for it. Queue rows, vacation replies and logs of
     the other paths follow per message.
     """
+    search = search_at_delivery()
     parsed_list = [
-        job.parsed.result() if job.parsed is not None else parse_message(job.raw, search=search_at_delivery())
-        for job in jobs
+        job.parsed.result() if job.parsed is not None else parse_message(job.raw, search=search) for job in jobs
     ]
     if scripts is None:
         scripts = jobs_scripts(jobs)

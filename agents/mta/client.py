@@ -74,8 +74,8 @@ class TlsPolicy:
 def dot_stuff(data: bytes) -> bytes:
     """CRLF line endings, a leading dot doubled (RFC 5321 §4.5.2), and the final CRLF . CRLF.
 
-    With bytes methods: the regular expressions this took before were a tenth of a relay
-    worker's CPU."""
+    Through agents.multiline's literal scans: the multi-line regular expressions for line ends
+    and leading dots this took before were a tenth of a relay worker's CPU."""
     return encode_message(data) if data else b"\r\n.\r\n"
 
 
