@@ -93,7 +93,8 @@ def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
     rules 1 and 2)."""
     if not items:
         return []
-    parsed_list = [item.parsed or parse_message(item.raw) for item in items]
+    # Outbound mail is not searched: its parse needs no search text (the MDA's has its own).
+    parsed_list = [item.parsed or parse_message(item.raw, search=False) for item in items]
     written = iter(blobs_write([item.raw for item in items if not item.blob_written_by_caller]))
     digests = [blob_digest(item.raw) if item.blob_written_by_caller else next(written) for item in items]
     with transaction.atomic():

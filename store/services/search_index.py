@@ -3,11 +3,11 @@
 Deliveries commit without touching the FTS5 trigram index (migration 0007) and, on SQLite,
 without the message's body text (search_body, worked out here from the message's bytes); this
 indexes the committed messages above the high-water mark in batches, each batch in one
-transaction that also moves the mark, so a crash leaves either the batch indexed and the mark moved or neither. Whatever
-is above the mark is found by SEARCH scanning it (store.selectors.imap.imap_text_search), so
-indexing late never hides a message; it runs in the agents process after deliveries and in the
-periodic housekeeping, so nothing stays unindexed. PostgreSQL indexes in the insert (pg_trgm GIN
-indexes, cheap there): nothing to do.
+transaction that also moves the mark, so a crash leaves either the batch indexed and the mark
+moved or neither. Whatever is above the mark is found by SEARCH scanning it
+(store.selectors.imap.imap_text_search), so indexing late never hides a message; it runs in the
+agents process after deliveries and in the periodic housekeeping, so nothing stays unindexed.
+PostgreSQL indexes in the insert (pg_trgm GIN indexes, cheap there): nothing to do.
 """
 
 from __future__ import annotations
