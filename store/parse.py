@@ -44,6 +44,7 @@ __all__ = [
 # Text kept for SEARCH BODY/TEXT; beyond it a message is found by its first megabyte only.
 MAX_SEARCH_TEXT = 1_000_000
 PREVIEW_LENGTH = 200
+PREVIEW_SOURCE = PREVIEW_LENGTH * 8  # characters of the first text the preview is made from
 # Base-subject extraction loops per RFC 5256 §2.1; longer subjects are cut to bound the work.
 MAX_SORT_SUBJECT = 10_000
 
@@ -247,38 +248,49 @@ def _body_text(raw: bytes, body: dict[str, Any]) -> tuple[str, str]:
         if name:
             pieces.append(name)
             budget -= len(name)
-        if leaf["type"] == "text" and leaf["subtype"] in ("plain", "html") and budget > 0:
+        if _readable(leaf) and budget > 0:
             # base64 is the densest common encoding: 4 bytes carry 3, so this bounds the read.
-            text = decode_part_text(raw, leaf, limit=budget * 4)
-            if leaf["subtype"] == "html":
-                text = _html_text(text)
+            text = _leaf_text(raw, leaf, limit=budget * 4)
             pieces.append(text)
             budget -= len(text)
-            if not preview_source.strip() and (leaf["disposition"] or [""])[0] != "attachment":
+            if not preview_source.strip() and not _attached(leaf):
                 preview_source = text
         if budget <= 0:
             break
-    preview = _collapse(preview_source[: PREVIEW_LENGTH * 8])[:PREVIEW_LENGTH]
-    return "\n".join(pieces)[:MAX_SEARCH_TEXT], preview
+    return "\n".join(pieces)[:MAX_SEARCH_TEXT], _preview(preview_source)
 
 
 def _preview_only(raw: bytes, body: dict[str, Any]) -> str:
     """The preview _body_text gives, decoding only the start of a plain text part where that is
     enough. (Unlike _body_text it does not stop after MAX_SEARCH_TEXT of earlier parts.)"""
-    source = PREVIEW_LENGTH * 8
     for leaf in iter_leaves(body):
-        if leaf["type"] != "text" or leaf["subtype"] not in ("plain", "html"):
+        if not _readable(leaf) or _attached(leaf):
             continue
-        if (leaf["disposition"] or [""])[0] == "attachment":
-            continue
-        text = decode_part_start(raw, leaf, source) if leaf["subtype"] == "plain" else None
+        text = decode_part_start(raw, leaf, PREVIEW_SOURCE) if leaf["subtype"] == "plain" else None
         if text is None or not text.strip():  # a blank start may be followed by text
-            text = decode_part_text(raw, leaf)
-            if leaf["subtype"] == "html":
-                text = _html_text(text)
+            text = _leaf_text(raw, leaf)
         if text.strip():
-            return _collapse(text[:source])[:PREVIEW_LENGTH]
+            return _preview(text)
     return ""
+
+
+def _readable(leaf: dict[str, Any]) -> bool:
+    """A text part whose text is searched and may make the preview."""
+    return bool(leaf["type"] == "text" and leaf["subtype"] in ("plain", "html"))
+
+
+def _attached(leaf: dict[str, Any]) -> bool:
+    return bool((leaf["disposition"] or [""])[0] == "attachment")
+
+
+def _leaf_text(raw: bytes, leaf: dict[str, Any], limit: int | None = None) -> str:
+    """A readable part's text: decoded, and for HTML what a reader sees of it."""
+    text = decode_part_text(raw, leaf, limit=limit)
+    return _html_text(text) if leaf["subtype"] == "html" else text
+
+
+def _preview(source: str) -> str:
+    return _collapse(source[:PREVIEW_SOURCE])[:PREVIEW_LENGTH]
 
 
 def _html_text(markup: str) -> str:
