@@ -145,6 +145,27 @@ def loop_thread() -> Iterator[LoopThread]:
     runner.stop()
 
 
+def in_forked_child(check: Callable[[], bool]) -> bool:
+    """What check() returns when run in a child forked from this process (False if it raises)."""
+    import os
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        status = 1
+        try:
+            status = 0 if check() else 1
+        finally:
+            os.write(write, bytes([status]))
+            os._exit(0)
+    os.close(write)
+    try:
+        return os.read(read, 1) == b"\x00"
+    finally:
+        os.close(read)
+        os.waitpid(child, 0)
+
+
 def database_url_of_test_db() -> str:
     """DATABASE_URL naming the database this test runs on, for subprocesses the test starts."""
     from django.db import connection

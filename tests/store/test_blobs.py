@@ -13,6 +13,7 @@ from store.blobs import TEMP_DIR_NAME, blob_digest, blob_path, blob_read, blob_r
 from store.models import Blob, BlobData, Flag, Folder
 from store.services import DeliveryTarget, flags_set, message_deliver, messages_expunge
 from store.services.blobs import blob_gc_sweep
+from tests.conftest import in_forked_child
 
 RAW = b"Subject: gc\r\n\r\nbody\r\n"
 
@@ -179,20 +180,5 @@ def test_a_forked_child_reads_through_a_connection_of_its_own(transactional_db, 
     digest = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
     assert blob_read(digest) == raw
     parent = blobs._READERS.connection
-    read, write = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child reports through the pipe
-        status = 1
-        try:
-            same = blob_read(digest) == raw and blobs._READERS.connection is not parent
-            status = 0 if same else 1
-        finally:
-            os.write(write, bytes([status]))
-            os._exit(0)
-    os.close(write)
-    try:
-        assert os.read(read, 1) == b"\x00"
-    finally:
-        os.close(read)
-        os.waitpid(child, 0)
+    assert in_forked_child(lambda: blob_read(digest) == raw and blobs._READERS.connection is not parent)
     assert blobs._READERS.connection is parent and blob_read(digest) == raw

@@ -11,6 +11,7 @@ from store.models import Account, DeliveryLog
 from store.services import account_create, domain_create
 from store.services.log import log_records
 from store.sql import driver_cursor
+from tests.conftest import in_forked_child
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,8 +90,6 @@ def test_data_version_moves_with_commits_and_a_forked_child_has_its_own_connecti
     """imap_data_version reads SQLite's data_version on a side connection: it moves when another
     connection commits, and a forked child opens a connection of its own at once (one carried
     over a fork must not be used), leaving the parent's as it was."""
-    import os
-
     from store.selectors.imap import imap_data_version
 
     before = imap_data_version()
@@ -99,20 +98,5 @@ def test_data_version_moves_with_commits_and_a_forked_child_has_its_own_connecti
     assert before is not None and after is not None and after != before
     assert imap_data_version() == after  # nothing committed since
     parent = imap_data_version._side.connection
-    read, write = os.pipe()
-    child = os.fork()
-    if child == 0:  # pragma: no cover - the child reports through the pipe
-        status = 1
-        try:
-            version = imap_data_version()
-            status = 0 if version is not None and imap_data_version._side.connection is not parent else 1
-        finally:
-            os.write(write, bytes([status]))
-            os._exit(0)
-    os.close(write)
-    try:
-        assert os.read(read, 1) == b"\x00"
-    finally:
-        os.close(read)
-        os.waitpid(child, 0)
+    assert in_forked_child(lambda: imap_data_version() is not None and imap_data_version._side.connection is not parent)
     assert imap_data_version._side.connection is parent and imap_data_version() == after
