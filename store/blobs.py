@@ -16,7 +16,8 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -177,13 +178,78 @@ def blobs_write(chunks: list[bytes]) -> list[str]:
     return digests
 
 
+class _Recent:
+    """The bytes of blobs kept in the database that were read lately, per process, least
+    recently used first out. A blob never changes (its name is its digest), so an entry never
+    goes stale: a blob deleted since can only be asked for by a session that has not yet been
+    told its message is gone, and RFC 3501 §7.4.1 lets a server answer such a FETCH with the
+    data. A read from here costs a dictionary lookup where SQLite's costs a statement (about 10
+    µs for 4 KB) and a database server's a round trip."""
+
+    def __init__(self) -> None:
+        self.entries: OrderedDict[str, bytes] = OrderedDict()
+        self.held = 0
+        self.lock = threading.Lock()
+
+    def get(self, digest: str) -> bytes | None:
+        with self.lock:
+            data = self.entries.get(digest)
+            if data is not None:
+                self.entries.move_to_end(digest)
+            return data
+
+    def has_all(self, digests: Iterable[str]) -> bool:
+        entries = self.entries
+        return all(digest in entries for digest in digests)
+
+    def put(self, digest: str, data: bytes) -> None:
+        limit = settings.YUBIN_BLOB_CACHE
+        if len(data) * 4 > limit:  # one blob never takes more than a quarter of it
+            return
+        with self.lock:
+            if digest in self.entries:
+                return
+            self.entries[digest] = data
+            self.held += len(data)
+            while self.held > limit:
+                self.held -= len(self.entries.popitem(last=False)[1])
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.held = 0
+
+    def drop(self, digest: str) -> None:
+        with self.lock:
+            data = self.entries.pop(digest, None)
+            if data is not None:
+                self.held -= len(data)
+
+
+_RECENT = _Recent()
+
+
+def blobs_cached(digests: Iterable[str]) -> bool:
+    """True when every one of these blobs can be read without asking the database or a file."""
+    return _RECENT.has_all(digests)
+
+
 def blob_read(digest: str) -> bytes:
     """The blob's bytes; FileNotFoundError when neither a file nor a row holds them."""
+    cached = _RECENT.get(digest)
+    if cached is not None:
+        return cached
     try:
         with open(_file(digest), "rb") as handle:
             return handle.read()
     except FileNotFoundError:
-        return blob_read_row(digest)
+        return _read_row_cached(digest)
+
+
+def _read_row_cached(digest: str) -> bytes:
+    data = blob_read_row(digest)
+    _RECENT.put(digest, data)
+    return data
 
 
 def blob_read_range(digest: str, start: int, end: int, size: int | None = None) -> bytes:
@@ -197,8 +263,11 @@ def blob_read_range(digest: str, start: int, end: int, size: int | None = None) 
         return b""
     inline = size is not None and blob_inline(size)
     if inline:
-        try:
-            return blob_read_row(digest, start, end)
+        cached = _RECENT.get(digest)
+        if cached is not None:
+            return cached[start:end]
+        try:  # the whole blob, for the cache: SQLite's substr() reads all of it anyway
+            return _read_row_cached(digest)[start:end]
         except FileNotFoundError:
             pass
     try:
@@ -263,6 +332,7 @@ def blob_read_row(digest: str, start: int = 0, end: int | None = None) -> bytes:
 
 
 def blob_delete(digest: str) -> None:
+    _RECENT.drop(digest)
     try:
         os.unlink(_file(digest))
     except FileNotFoundError:

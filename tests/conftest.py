@@ -275,6 +275,14 @@ def screenshot_on_failure(page: Any, request: Any) -> None:
             pass
 
 
+@pytest.fixture(autouse=True)
+def _blob_cache_cleared() -> None:
+    """Each test starts with an empty blob cache: what one test read must not answer the next."""
+    from store import blobs
+
+    blobs._RECENT.clear()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _close_server_threads_connections(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     """Before the test database is dropped, end the PostgreSQL sessions that server threads of

@@ -63,6 +63,8 @@ YUBIN_BLOB_DIR = Path(env_str("YUBIN_BLOB_DIR", str(DATA_DIR / "blobs")))
 # Messages up to this size keep their bytes in the database, committed with the delivery; larger
 # ones are files in YUBIN_BLOB_DIR. 0: every message is a file.
 YUBIN_BLOB_INLINE_MAX = env_size("YUBIN_BLOB_INLINE_MAX", 128 * 1024)
+# Per process: the bytes of database-kept blobs read lately, kept for the next read. 0: none.
+YUBIN_BLOB_CACHE = env_size("YUBIN_BLOB_CACHE", 16 * 1024 * 1024)
 YUBIN_DKIM_DIR = Path(env_str("YUBIN_DKIM_DIR", str(DATA_DIR / "dkim")))
 YUBIN_MESSAGE_SIZE_LIMIT = env_size("YUBIN_MESSAGE_SIZE_LIMIT", 50 * 1024 * 1024)
 YUBIN_DEFAULT_QUOTA = env_size("YUBIN_DEFAULT_QUOTA", 1024**3)

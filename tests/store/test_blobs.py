@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from store.blobs import TEMP_DIR_NAME, blob_digest, blob_path, blob_read, blob_read_range, blob_write
+from store.blobs import (
+    TEMP_DIR_NAME,
+    blob_delete,
+    blob_digest,
+    blob_path,
+    blob_read,
+    blob_read_range,
+    blob_write,
+    blobs_cached,
+)
 from store.models import Blob, BlobData, Flag, Folder
 from store.services import DeliveryTarget, flags_set, message_deliver, messages_expunge
 from store.services.blobs import blob_gc_sweep
@@ -166,7 +175,7 @@ def test_finished_queue_rows_are_pruned_and_release_their_blob(make_account):
     assert Blob.objects.get(pk=pending.blob_id).refcount == 1
 
 
-def test_a_forked_child_reads_through_a_connection_of_its_own(transactional_db, make_account):
+def test_a_forked_child_reads_through_a_connection_of_its_own(transactional_db, make_account, settings):
     """SQLite connections must not cross a fork (a Celery prefork worker's children): a child
     that reads a blob kept in the database opens its own and reads the same bytes."""
     from django.db import connection
@@ -175,6 +184,7 @@ def test_a_forked_child_reads_through_a_connection_of_its_own(transactional_db, 
 
     if connection.vendor != "sqlite":
         pytest.skip("the reader connection is SQLite's")
+    settings.YUBIN_BLOB_CACHE = 0  # every read goes to the database
     account = make_account("taro@example.test")
     raw = b"Subject: fork\r\n\r\nbody\r\n"
     digest = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
@@ -182,3 +192,46 @@ def test_a_forked_child_reads_through_a_connection_of_its_own(transactional_db, 
     parent = blobs._READERS.connection
     assert in_forked_child(lambda: blob_read(digest) == raw and blobs._READERS.connection is not parent)
     assert blobs._READERS.connection is parent and blob_read(digest) == raw
+
+
+def _row_gone(digest: str) -> None:
+    """The database no longer holds the blob's bytes (as after another process's GC sweep)."""
+    BlobData.objects.filter(pk=digest).delete()
+
+
+def test_a_blob_read_from_the_database_is_read_again_from_memory(transactional_db, make_account):
+    """A blob kept in the database is read once; later reads, whole or in ranges, come from the
+    process's cache, as the bytes of a digest never change."""
+    account = make_account("taro@example.test")
+    raw = b"Subject: cached\r\n\r\n" + b"c" * 3000 + b"\r\n"
+    digest = message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    assert blob_read_range(digest, 9, 15, len(raw)) == b"cached"
+    _row_gone(digest)
+    assert blob_read(digest) == raw
+    assert blob_read_range(digest, 0, 7, len(raw)) == b"Subject"
+    assert blob_read_range(digest, len(raw) - 3, len(raw) + 10, len(raw)) == b"c\r\n"
+    assert blobs_cached([digest]) and not blobs_cached([digest, blob_digest(b"never read")])
+
+
+def test_the_blob_cache_keeps_the_latest_within_its_size(transactional_db, make_account, settings):
+    """Least recently read out first, within YUBIN_BLOB_CACHE bytes; a blob larger than a quarter
+    of it is never kept; 0 keeps none; a deleted blob leaves the cache."""
+    settings.YUBIN_BLOB_CACHE = 10_000
+    account = make_account("taro@example.test")
+    raws = [b"Subject: %d\r\n\r\n" % n + b"x" * 2000 + b"\r\n" for n in range(6)]
+    digests = [message_deliver(raw=raw, targets=[DeliveryTarget(account_id=account.pk)]).blob for raw in raws]
+    for digest in digests[:4]:
+        blob_read(digest)
+    blob_read(digests[0])  # read again: now the latest
+    blob_read(digests[4])  # 5 x 2 KB > 10,000 bytes: the least recent (digests[1]) goes
+    assert blobs_cached([digests[0], *digests[2:5]]) and not blobs_cached([digests[1]])
+    big = b"Subject: big\r\n\r\n" + b"b" * 3000 + b"\r\n"
+    big_digest = message_deliver(raw=big, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    assert blob_read(big_digest) == big and not blobs_cached([big_digest])
+    blob_delete(digests[0])
+    assert not blobs_cached([digests[0]])
+    settings.YUBIN_BLOB_CACHE = 0
+    assert blob_read(digests[5]) == raws[5] and not blobs_cached([digests[5]])
+    _row_gone(digests[5])
+    with pytest.raises(FileNotFoundError):
+        blob_read(digests[5])

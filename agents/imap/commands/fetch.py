@@ -19,7 +19,7 @@ from agents.imap.protocol.response import literal
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
 from agents.imap.session import RECENT_BIT, Session, flags_bytes
-from store.blobs import blob_reads_anywhere
+from store.blobs import blob_reads_anywhere, blobs_cached
 from store.models import Flag
 from store.selectors.imap import imap_expunged_since
 from store.services import flags_set
@@ -114,8 +114,13 @@ async def _render(session: Session, items: FetchRequest, positions: list[int]) -
             digests = [meta.blobs[i] for i in indexes if i >= 0]
             cached = WIRE.entries(digests)
             wire = cached if cached is not None else await session.db.run(WIRE.load, digests)
-        if reads and (
-            not blob_reads_anywhere() or sum(meta.sizes[i] for i in indexes if i >= 0) > limits.FETCH_INLINE_READ_BYTES
+        if (
+            reads
+            and (
+                not blob_reads_anywhere()
+                or sum(meta.sizes[i] for i in indexes if i >= 0) > limits.FETCH_INLINE_READ_BYTES
+            )
+            and not blobs_cached(meta.blobs[i] for i in indexes if i >= 0)
         ):
             rendered = await session.db.run(_render_batch, session, items, batch, indexes, meta, wire)
         else:  # small reads (page cache, SQLite) cost less than a thread hop
