@@ -100,3 +100,38 @@ def test_data_version_moves_with_commits_and_a_forked_child_has_its_own_connecti
     parent = imap_data_version._side.connection
     assert in_forked_child(lambda: imap_data_version() is not None and imap_data_version._side.connection is not parent)
     assert imap_data_version._side.connection is parent and imap_data_version() == after
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="a side connection is SQLite's")
+def test_data_version_asks_sqlite_only_after_a_commit_and_sees_other_processes_commits():
+    """While the WAL index's header is unchanged no statement runs (the poll every IMAP command
+    makes); each commit, by this process or another, gives a new number at once."""
+    import subprocess
+    import sys
+
+    from store.selectors.imap import imap_data_version
+    from store.sql import sqlite_file
+
+    domain_create(name="example.test")
+    imap_data_version()
+    statements: list[str] = []
+    imap_data_version._side.connection.set_trace_callback(statements.append)
+    try:
+        first = imap_data_version()
+        assert [imap_data_version() for _ in range(50)] == [first] * 50 and statements == []
+        seen = {first}
+        for number in range(20):
+            if number % 2:
+                DeliveryLog.objects.create(event="received", client_ip="192.0.2.1")
+            else:  # another process's connection commits
+                script = (
+                    "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); "
+                    "c.execute(\"UPDATE store_domain SET name = name WHERE name = 'example.test'\")"
+                )
+                subprocess.run([sys.executable, "-c", script, sqlite_file()], check=True)
+            version = imap_data_version()
+            assert version not in seen and imap_data_version() == version
+            seen.add(version)
+        assert statements  # the commits were seen through the PRAGMA
+    finally:
+        imap_data_version._side.connection.set_trace_callback(None)
