@@ -11,7 +11,8 @@ and stops everything on SIGINT or SIGTERM.
 `agents_run` runs YUBIN_AGENTS_PROCESSES of these (one per CPU by default): the first forks the
 others before any thread or database connection exists, and every one binds the same ports with
 SO_REUSEPORT, so the kernel spreads the connections over them and all cores work (one Python
-process uses one core at a time). What a session needs from the others goes through the store
+process uses one core at a time). With one process per CPU each is pinned to its CPU and takes
+the connections that CPU receives (agents.eventloop; YUBIN_AGENTS_CPU_AFFINITY). What a session needs from the others goes through the store
 (change events for IDLE, maildrop locks, the delivery transactions) or the Django cache (the
 auth throttle); per-process state is listed in docs/notes/smtp.md. The first process also runs
 the search indexer (one is enough), watches the others, and stops them all when it stops or
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connections
 
-from agents import addresscounts
+from agents import addresscounts, eventloop
 from agents.addresscounts import AddressCounts
 from agents.eventloop import event_loop_new, event_loop_shared_ports
 from agents.searchindexer import SearchIndexer
@@ -106,6 +107,31 @@ def agents_processes() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+def _cpus_to_pin(processes: int) -> list[int]:
+    """The CPUs to pin the processes to, one each, or none: only with YUBIN_AGENTS_CPU_AFFINITY
+    on and exactly one process per CPU this process may run on."""
+    if not settings.YUBIN_AGENTS_CPU_AFFINITY:
+        return []
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return []
+    return cpus if len(cpus) == processes else []
+
+
+def _cpu_pin(cpus: list[int], index: int) -> None:
+    """Pin this process, and every thread it starts from now on, to its CPU; its listeners then
+    take the connections that CPU receives (agents.eventloop). Before any thread starts."""
+    if not cpus:
+        return
+    try:
+        os.sched_setaffinity(0, {cpus[index]})
+    except OSError:
+        log.warning("agents process %d could not be pinned to CPU %d", index, cpus[index])
+        return
+    eventloop.listen_cpu = cpus[index]
 
 
 async def agents_main(*, index: int = 0, children: list[int] | None = None) -> int:
@@ -199,12 +225,14 @@ def agents_run() -> int:
     # to, which would copy every page of that heap into each process (copy-on-write).
     gc.collect()
     gc.freeze()
+    cpus = _cpus_to_pin(processes)
     children: list[int] = []
     for index in range(1, processes):
         pid = os.fork()
         if pid == 0:
             status = 1
             try:
+                _cpu_pin(cpus, index)
                 with asyncio.Runner(loop_factory=event_loop_shared_ports) as runner:
                     status = runner.run(agents_main(index=index))
             except BaseException:
@@ -214,6 +242,7 @@ def agents_run() -> int:
                 os._exit(status)
         children.append(pid)
     print(f"agents: {processes} processes sharing the ports", flush=True)
+    _cpu_pin(cpus, 0)
     try:
         with asyncio.Runner(loop_factory=event_loop_shared_ports) as runner:
             return runner.run(agents_main(index=0, children=children))

@@ -268,6 +268,8 @@ YUBIN_SMTP_GROUP_COMMIT_MAX = env_int("YUBIN_SMTP_GROUP_COMMIT_MAX", 64)
 YUBIN_SMTP_RECIPIENT_CACHE_SECONDS = env_int("YUBIN_SMTP_RECIPIENT_CACHE_SECONDS", 5)
 # Agents processes sharing the listening ports (SO_REUSEPORT); 0 = one per CPU.
 YUBIN_AGENTS_PROCESSES = env_int("YUBIN_AGENTS_PROCESSES", 0)
+# With one agents process per CPU: each pinned to its CPU, taking the connections it receives.
+YUBIN_AGENTS_CPU_AFFINITY = env_bool("YUBIN_AGENTS_CPU_AFFINITY", True)
 # The agents' event loop: "uvloop" (libuv, faster per command) or "asyncio" (the standard library's).
 YUBIN_EVENT_LOOP = env_str("YUBIN_EVENT_LOOP", "uvloop").lower()
 if YUBIN_EVENT_LOOP not in ("uvloop", "asyncio"):

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from store.models import Message
 from tests.conftest import free_port
 
@@ -125,3 +127,68 @@ def test_one_process_dying_stops_the_others(make_account: Any, subprocess_env: d
     os.kill(children[0], signal.SIGKILL)
     assert process.wait(30) == 1
     assert not any(_alive(pid) for pid in children)
+
+
+def _allowed_cpus(pid: int) -> set[int]:
+    return os.sched_getaffinity(pid)
+
+
+def _connection_holder(pids: list[int], server_port: int, client_port: int) -> int | None:
+    """The process holding the server side of the connection from client_port."""
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1].split(":"), fields[2].split(":")
+        if int(local[1], 16) == server_port and int(remote[1], 16) == client_port:
+            inode = f"socket:[{fields[9]}]"
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == inode:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def _cpu_test_processes() -> list[int]:
+    cpus = sorted(os.sched_getaffinity(0))
+    if not 2 <= len(cpus) <= 8:
+        pytest.skip("needs 2 to 8 CPUs to run one process per CPU")
+    return cpus
+
+
+def test_one_process_per_cpu_each_pinned_takes_the_connections_its_cpu_receives(
+    make_account: Any, subprocess_env: dict[str, str]
+) -> None:
+    """With one process per CPU, each process is pinned to a CPU of its own, and a connection
+    whose client runs on a CPU (on loopback: where its packets arrive) is served by the process
+    pinned there."""
+    cpus = _cpu_test_processes()
+    process, port = _start(subprocess_env, len(cpus))
+    own = os.sched_getaffinity(0)
+    try:
+        pids = [process.pid, *_children(process)]
+        pinned = {pid: _allowed_cpus(pid) for pid in pids}
+        assert sorted(cpu for allowed in pinned.values() for cpu in allowed) == cpus
+        for cpu in cpus:
+            os.sched_setaffinity(0, {cpu})
+            for _ in range(20):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                    assert sock.recv(512).startswith(b"220")
+                    holder = _connection_holder(pids, port, sock.getsockname()[1])
+                    assert holder is not None and pinned[holder] == {cpu}
+    finally:
+        os.sched_setaffinity(0, own)
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+def test_cpu_affinity_off_leaves_the_processes_unpinned(make_account: Any, subprocess_env: dict[str, str]) -> None:
+    cpus = _cpu_test_processes()
+    process, _port = _start(subprocess_env, len(cpus), YUBIN_AGENTS_CPU_AFFINITY="0")
+    try:
+        assert all(_allowed_cpus(pid) == set(cpus) for pid in [process.pid, *_children(process)])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
