@@ -19,7 +19,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
-from store.blobs import blob_read
+from store.blobs import blob_read_range
 from store.models import Account, Blob, Expunged, Folder, Message, Subscription
 from store.parse import search_text
 from store.sql import SideConnection, driver_cursor, sqlite_file
@@ -334,9 +334,9 @@ def blob_search_texts(digests: set[str]) -> dict[str, str]:
     stored BODYSTRUCTURE. A blob whose bytes cannot be read gets none: its message is then found
     by its other columns only."""
     texts: dict[str, str] = {}
-    for digest, body in Blob.objects.filter(sha256__in=digests).values_list("sha256", "body"):
-        try:
-            raw = blob_read(digest)
+    for digest, size, body in Blob.objects.filter(sha256__in=digests).values_list("sha256", "size", "body"):
+        try:  # with the size: a small blob is looked for in the database first, not as a file
+            raw = blob_read_range(digest, 0, size, size)
         except OSError:
             continue
         texts[digest] = search_text(raw, _json(body))
