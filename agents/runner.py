@@ -15,9 +15,8 @@ process uses one core at a time). With one process per CPU each is pinned to its
 the connections that CPU receives (agents.eventloop; YUBIN_AGENTS_CPU_AFFINITY). What a session
 needs from the others goes through the store (change events for IDLE, maildrop locks, the
 delivery transactions) or the Django cache (the auth throttle); per-process state is listed in
-docs/notes/smtp.md. The first process also runs
-the search indexer (one is enough), watches the others, and stops them all when it stops or
-when one of them dies.
+docs/notes/smtp.md. The first process also runs the search indexer (one is enough), watches the
+others, and stops them all when it stops or when one of them dies.
 """
 
 from __future__ import annotations

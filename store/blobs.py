@@ -227,6 +227,10 @@ class _Recent:
 
 
 _RECENT = _Recent()
+# A range of a blob up to this size is read as the whole blob, which the cache then keeps (SQLite
+# reads all of a value for substr() anyway); of a larger one, only the range is read unless it is
+# most of the blob, so a client's sync of many large messages' headers moves only the headers.
+_WHOLE_READ_MAX = 16 * 1024
 
 
 def blobs_cached(digests: Iterable[str]) -> bool:
@@ -262,12 +266,14 @@ def blob_read_range(digest: str, start: int, end: int, size: int | None = None) 
     if end <= start:
         return b""
     inline = size is not None and blob_inline(size)
-    if inline:
+    if size is not None and inline:
         cached = _RECENT.get(digest)
         if cached is not None:
             return cached[start:end]
-        try:  # the whole blob, for the cache: SQLite's substr() reads all of it anyway
-            return _read_row_cached(digest)[start:end]
+        try:
+            if size <= _WHOLE_READ_MAX or (end - start) * 2 >= size:  # the whole blob, kept for the next read
+                return _read_row_cached(digest)[start:end]
+            return blob_read_row(digest, start, end)  # a header of a large message: not all of it
         except FileNotFoundError:
             pass
     try:

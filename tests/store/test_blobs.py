@@ -235,3 +235,18 @@ def test_the_blob_cache_keeps_the_latest_within_its_size(transactional_db, make_
     _row_gone(digests[5])
     with pytest.raises(FileNotFoundError):
         blob_read(digests[5])
+
+
+def test_a_header_of_a_large_message_is_read_alone_and_a_small_message_whole(transactional_db, make_account):
+    """A range of a small blob reads all of it, which the cache keeps; a short range of a large
+    one (a client's sync of headers) reads only that range and leaves the cache alone."""
+    account = make_account("taro@example.test")
+    small = b"Subject: small\r\n\r\n" + b"s" * 2000 + b"\r\n"
+    large = b"Subject: large\r\n\r\n" + b"l" * 60000 + b"\r\n"
+    small_digest = message_deliver(raw=small, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    large_digest = message_deliver(raw=large, targets=[DeliveryTarget(account_id=account.pk)]).blob
+    assert blob_read_range(small_digest, 0, 14, len(small)) == b"Subject: small"
+    assert blob_read_range(large_digest, 0, 14, len(large)) == b"Subject: large"
+    assert blobs_cached([small_digest]) and not blobs_cached([large_digest])
+    assert blob_read_range(large_digest, 0, len(large), len(large)) == large  # all of it: kept
+    assert blobs_cached([large_digest])
