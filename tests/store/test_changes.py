@@ -62,3 +62,31 @@ def test_change_from_another_process_arrives_within_a_second(make_account, subpr
         unsubscribe()  # type: ignore[operator]
         listener.stop()
         listener.join(5)
+
+
+def test_a_commit_notifies_the_listeners_of_postgresql_once_with_the_last_change(transactional_db, make_account):
+    """On PostgreSQL a delivery's commit sends one NOTIFY on the changes channel naming its last
+    change row (the listeners of other processes read from there), and none before the commit."""
+    import pytest
+    from django.db import connection, transaction
+
+    from store.changes import NOTIFY_CHANNEL, changes_record
+    from store.models import ChangeEvent
+
+    if connection.vendor != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's")
+    import psycopg
+
+    account = make_account("taro@example.test")
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    with psycopg.connect(**params, autocommit=True) as listener:
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        with transaction.atomic():
+            changes_record([(account.pk, None, "flags", 1), (account.pk, None, "flags", 2)])
+            assert list(listener.notifies(timeout=0.3, stop_after=1)) == []  # not before the commit
+        notes = list(listener.notifies(timeout=5, stop_after=1))
+        last = ChangeEvent.objects.order_by("-id").values_list("id", flat=True).first()
+        assert [(note.channel, note.payload) for note in notes] == [(NOTIFY_CHANNEL, str(last))]
+        assert list(listener.notifies(timeout=0.3, stop_after=1)) == []  # one for the batch
