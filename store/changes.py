@@ -47,12 +47,7 @@ _listener: ChangeListener | None = None
 
 def change_record(*, account_id: int, folder_id: int | None, kind: str, modseq: int = 0) -> None:
     """Record a change inside the caller's transaction; it is published once that commits."""
-    row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
-    if connection.vendor == "postgresql":
-        with driver_cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(row.pk)])
-    change = Change(id=row.pk, account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
-    transaction.on_commit(lambda: _publish(change))
+    changes_record([(account_id, folder_id, kind, modseq)])
 
 
 _INSERT_RETURNING = (
@@ -82,13 +77,10 @@ def changes_record(changes: list[tuple[int, int | None, str, int]]) -> None:
                 else:
                     cursor.execute(_INSERT_RETURNING, [account_id, folder_id, kind, modseq, created])
                 published.append(Change(cursor.fetchone()[0], account_id, folder_id, kind, modseq))
-    else:
+    else:  # (not PostgreSQL, which returns them)
         for account_id, folder_id, kind, modseq in changes:
             row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
             published.append(Change(row.pk, account_id, folder_id, kind, modseq))
-        if connection.vendor == "postgresql":
-            with driver_cursor() as cursor:
-                cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, str(max(c.id for c in published))])
 
     def publish_all() -> None:
         for change in published:
