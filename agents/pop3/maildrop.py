@@ -20,7 +20,7 @@ import os
 from dataclasses import dataclass, field
 
 from agents.storecalls import store_call
-from store.blobs import blob_inline, blob_path, blob_read_range, blob_read_row
+from store.blobs import blob_path, blob_read_range
 from store.selectors.pop3 import maildrop_snapshot
 from store.services.blobs import blob_wire_fill
 from store.services.pop3 import (
@@ -111,27 +111,10 @@ def maildrop_commit(maildrop: Maildrop) -> int:
 
 
 def message_read(message: MaildropMessage) -> bytes:
-    """The stored bytes: one open and, blobs being immutable with their size known, one read;
-    a blob with no file is kept in the database (on a database server: call from a thread).
-    A message small enough to be kept there is looked for there first, and in the blob cache."""
-    if blob_inline(message.stored_size):
-        return blob_read_range(message.blob_id, 0, message.stored_size, message.stored_size)
-    try:
-        fd = os.open(message.path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return blob_read_row(message.blob_id)
-    try:
-        data = os.read(fd, message.stored_size + 1)
-        return data if len(data) == message.stored_size else data + _read_rest(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_rest(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, READ_CHUNK):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The stored bytes, through store.blobs's reader: one open and one read of a file (blobs are
+    immutable and the size is known), or, for a message small enough to be kept in the database,
+    the blob cache or one query there first (on a database server: call from a thread)."""
+    return blob_read_range(message.blob_id, 0, message.stored_size, message.stored_size)
 
 
 class MaildropLock:
