@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.webmail import messages
 from tests.webmail.conftest import ADDRESS, login
@@ -147,7 +148,7 @@ def test_search_finds_japanese_text(mail_system, live_server, page):
     page.keyboard.type("請求書")
     page.keyboard.press("Enter")
     page.wait_for_selector(".results-title")
-    assert page.locator(".hits tr.message").count() == 1
+    expect(page.locator(".hits tr.message")).to_have_count(1)
     assert "請求書の送付" in page.locator(".hits").inner_text()
 
 
@@ -168,10 +169,12 @@ def test_move_and_delete(mail_system, live_server, page):
     page.click("button[name=action][value=delete]")
     page.wait_for_load_state()
     assert page.locator("tr.message").count() == 0
+    # A folder link is a whole page load: the click returns once the new
+    # page has begun, so the counts wait for its rows.
     page.click("[data-folder-link='Projects']")
-    assert page.locator("tr.message:has-text('Keep me')").count() == 1
+    expect(page.locator("tr.message:has-text('Keep me')")).to_have_count(1)
     page.click("[data-folder-link='Trash']")
-    assert page.locator("tr.message:has-text('Bin me')").count() == 1
+    expect(page.locator("tr.message:has-text('Bin me')")).to_have_count(1)
 
 
 def test_keyboard_navigation(mail_system, live_server, page):
