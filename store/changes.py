@@ -13,13 +13,14 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from store.models import ChangeEvent
-from store.sql import driver_cursor
+from store.sql import Cursor, driver_cursor
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +58,28 @@ _INSERT_RETURNING = (
 _INSERT_NOTIFY = f"WITH added AS ({_INSERT_RETURNING}) SELECT id, pg_notify(%s, id::text) FROM added"  # noqa: S608
 
 
-def changes_record(changes: list[tuple[int, int | None, str, int]]) -> None:
+def changes_record(changes: list[tuple[int, int | None, str, int]], *, cursor: Cursor | None = None) -> None:
     """Record many (account_id, folder_id, kind, modseq) changes in the caller's transaction, with one
-    NOTIFY on PostgreSQL; they are published here once that commits."""
+    NOTIFY on PostgreSQL; they are published here once that commits. cursor: a driver_cursor of
+    the caller's, inside that transaction."""
     if not changes:
         return
     published: list[Change] = []
-    if connection.features.can_return_columns_from_insert:
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of django.db.connection looks it up
+    if db.features.can_return_columns_from_insert:
         # One short INSERT ... RETURNING per change (a batch has one per folder): cheaper than
         # bulk_create's query building, and each id is known for sure.
         # On PostgreSQL the last INSERT also sends the NOTIFY (delivered at commit), in the same
         # statement: a statement of its own was one more round trip to the server per batch.
-        notify = connection.vendor == "postgresql"
-        created = connection.ops.adapt_datetimefield_value(timezone.now())
-        with driver_cursor() as cursor:
+        notify = db.vendor == "postgresql"
+        created = db.ops.adapt_datetimefield_value(timezone.now())
+        with nullcontext(cursor) if cursor is not None else driver_cursor() as used:
             for number, (account_id, folder_id, kind, modseq) in enumerate(changes, 1):
                 if notify and number == len(changes):
-                    cursor.execute(_INSERT_NOTIFY, [account_id, folder_id, kind, modseq, created, NOTIFY_CHANNEL])
+                    used.execute(_INSERT_NOTIFY, [account_id, folder_id, kind, modseq, created, NOTIFY_CHANNEL])
                 else:
-                    cursor.execute(_INSERT_RETURNING, [account_id, folder_id, kind, modseq, created])
-                published.append(Change(cursor.fetchone()[0], account_id, folder_id, kind, modseq))
+                    used.execute(_INSERT_RETURNING, [account_id, folder_id, kind, modseq, created])
+                published.append(Change(used.fetchone()[0], account_id, folder_id, kind, modseq))
     else:  # (not PostgreSQL, which returns them)
         for account_id, folder_id, kind, modseq in changes:
             row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)

@@ -298,7 +298,12 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
                 enforce_quota=not plan.remote,
                 quota_grace=True,
                 log=DeliveryLogEntry(
-                    sender=job.sender, client_ip=job.client_ip, tls=job.tls, addresses=plan.addresses, rules=plan.rules
+                    sender=job.sender,
+                    client_ip=job.client_ip,
+                    tls=job.tls,
+                    addresses=plan.addresses,
+                    rules=plan.rules,
+                    received=_received_rows(job, parsed),
                 ),
             )
         )
@@ -343,11 +348,12 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
                 kind="delivered",
                 original=job.raw,
             )
-        received.extend(_received_rows(job, parsed))
+        if not result.logged:  # no local copy: the rows were not written with the delivered ones
+            received.extend(_received_rows(job, parsed))
         outcomes.append(DeliveryOutcome(ok=True, message_id=parsed.message_id))
-    queue_enqueue_batch(items=queued)
-    if received:
+    if received:  # before the queue's "queued" lines: tracking lists a message's steps in order
         log_records(rows=received)
+    queue_enqueue_batch(items=queued)
     return outcomes
 
 

@@ -8,12 +8,12 @@ records a change event that is published after commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from django.db import connection, models, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -24,7 +24,7 @@ from store.models import Account, Blob, BlobData, DeliveryLog, Expunged, Flag, F
 from store.parse import ParsedMessage, parse_message
 from store.selectors.imap import keywords_tuple
 from store.services.search_index import search_at_delivery
-from store.sql import driver_cursor
+from store.sql import Cursor, driver_cursor
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class DeliveryResult:
     delivered: list[Delivered] = field(default_factory=list)
     over_quota: list[DeliveryTarget] = field(default_factory=list)
     error: str = ""  # batch delivery only: why nothing of this item was delivered
+    logged: bool = False  # batch delivery only: the item's log.received rows were written
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class DeliveryLogEntry:
     tls: bool = False
     addresses: Mapping[int, str] = field(default_factory=dict)  # account id -> address, for tracking
     rules: Mapping[int, str] = field(default_factory=dict)  # account id -> the rule that filed the copy
+    # Rows of the item's earlier steps (the SMTP server's "received" lines), written before its
+    # "delivered" rows in the same insert when some copy is delivered (DeliveryResult.logged);
+    # else left to the caller.
+    received: Sequence[Mapping[str, object]] = ()
 
 
 @dataclass(frozen=True)
@@ -285,19 +290,32 @@ def _converter(field: models.Field) -> Converter:
     if isinstance(field, models.GenericIPAddressField):  # the client address of every log row
         adapt_address, prep = ops.adapt_ipaddressfield_value, field.get_prep_value
         return lambda value: adapt_address(prep(value))
+    if isinstance(field, models.BinaryField):  # the bytes of a message kept in the database
+        binary = connection.Database.Binary  # type: ignore[attr-defined]
+
+        def binary_value(value: object) -> object:
+            return binary(value) if isinstance(value, bytes | bytearray | memoryview) else orm(value, connection)
+
+        return binary_value
     return lambda value: orm(value, connection)
 
 
-def _insert(model: type[models.Model], rows: list[dict[str, object]], *, on_conflict: str = "") -> None:
+def _insert(
+    model: type[models.Model], rows: list[dict[str, object]], *, on_conflict: str = "", cursor: Cursor | None = None
+) -> None:
     """Insert rows with one executemany: bulk_create without its per-call query compilation.
 
     Missing fields get their default (auto_now_add: now); every value is stored exactly as the
     ORM stores it (see _converter). on_conflict: an ON CONFLICT clause to end the statement.
+    cursor: a driver_cursor of the caller's, for several statements in a row.
     """
     prepared, sql = _insert_statement(model, on_conflict)
     params = _insert_params(prepared, rows)
-    with driver_cursor() as cursor:
+    if cursor is not None:
         cursor.executemany(sql, params)
+        return
+    with driver_cursor() as own:
+        own.executemany(sql, params)
 
 
 RETURNING_CHUNK = 500  # rows per INSERT ... RETURNING (SQLite allows 32,766 parameters per statement)
@@ -325,7 +343,9 @@ def _insert_returning_ids(model: type[models.Model], rows: list[dict[str, object
 
 
 def _insert_statement(model: type[models.Model], on_conflict: str) -> tuple[Prepared, str]:
-    key = (model, on_conflict, connection.vendor)
+    # Keyed by the database's engine as the settings name it: django.db.connection.vendor is a
+    # lookup in a context-local store on every use.
+    key = (model, on_conflict, connections.settings[DEFAULT_DB_ALIAS]["ENGINE"])
     if key not in _INSERTS:
         fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
@@ -337,25 +357,64 @@ def _insert_statement(model: type[models.Model], on_conflict: str) -> tuple[Prep
 
 
 def _insert_params(prepared: Prepared, rows: list[dict[str, object]]) -> list[list[Any]]:
-    now = timezone.now()
-    stamped: dict[str, object] = {}  # auto_now(_add) fields: `now` as the driver gets it, made once
+    """Each row's values in the statement's column order, converted as the ORM would."""
     params: list[list[Any]] = []
+    stamps: dict[int, object] | None = None
     for row in rows:
-        values: list[Any] = []
-        for f, convert in prepared:
-            name = f.attname
-            if name in row:
-                value = row[name]
-            elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
-                if name not in stamped:
-                    stamped[name] = now if convert is None else convert(now)
-                values.append(stamped[name])
-                continue
-            else:
-                value = f.get_default()
-            values.append(value if convert is None or value is None else convert(value))
-        params.append(values)
+        maker, stamped = _row_maker(prepared, tuple(row))
+        if stamps is None and stamped:
+            now = timezone.now()  # auto_now(_add) fields: `now` as the driver gets it, made once
+            stamps = {index: now if convert is None else convert(now) for index, (_, convert) in stamped}
+        params.append(maker(row, stamps))
     return params
+
+
+RowMaker = Callable[[dict[str, object], Any], list[Any]]
+# (id of a Prepared, the row's keys) -> its RowMaker and the auto_now(_add) fields it stamps.
+_ROW_MAKERS: dict[tuple[int, tuple[str, ...]], tuple[RowMaker, list[tuple[int, tuple[models.Field, Converter]]]]] = {}
+
+
+def _row_maker(
+    prepared: Prepared, keys: tuple[str, ...]
+) -> tuple[RowMaker, list[tuple[int, tuple[models.Field, Converter]]]]:
+    """A function that builds one row's values in one list display, as dataclasses builds its
+    __init__: the loop over the fields, each a name test, a default and a converter call, cost
+    more than the statement it fed (a 26-column message row). With it, the (index, prepared
+    field) of the auto_now(_add) fields, whose values it takes from `stamps` by index. Constant
+    defaults are converted once here; callable ones per row."""
+    key = (id(prepared), keys)
+    made = _ROW_MAKERS.get(key)
+    if made is not None:
+        return made
+    names: dict[str, object] = {}
+    items: list[str] = []
+    stamped: list[tuple[int, tuple[models.Field, Converter]]] = []
+    for index, (f, convert) in enumerate(prepared):
+        if convert is not None:
+            names[f"convert_{index}"] = convert
+        if f.attname in keys:
+            value = f"row[{f.attname!r}]"
+            if convert is not None:
+                value = f"(None if (v := {value}) is None else convert_{index}(v))"
+        elif getattr(f, "auto_now_add", False) or getattr(f, "auto_now", False):
+            value = f"stamps[{index}]"
+            stamped.append((index, (f, convert)))
+        elif f.has_default() and callable(f.default):
+            names[f"default_{index}"] = f.get_default
+            value = f"default_{index}()"
+            if convert is not None:
+                value = f"(None if (v := {value}) is None else convert_{index}(v))"
+        else:
+            constant = f.get_default()
+            names[f"constant_{index}"] = constant if convert is None or constant is None else convert(constant)
+            value = f"constant_{index}"
+        items.append(value)
+    source = "def make(row, stamps):\n    return [" + ", ".join(items) + "]\n"
+    exec(source, names)  # noqa: S102 - the text is made of field indexes and model field names
+    made = (cast(RowMaker, names["make"]), stamped)
+    if len(_ROW_MAKERS) < 1000:
+        _ROW_MAKERS[key] = made
+    return made
 
 
 @contextmanager
@@ -408,7 +467,7 @@ _BLOB_DATA_KEEP = "ON CONFLICT (sha256) DO NOTHING"  # the same digest: the same
 _DATA = "_data"  # a _blob_row key: the bytes, for a blob kept in the database
 
 
-def blobs_reference(rows: list[dict[str, object]], references: dict[str, int]) -> None:
+def blobs_reference(rows: list[dict[str, object]], references: dict[str, int], *, cursor: Cursor | None = None) -> None:
     """Store each blob's row (rows: one per digest of `references`, see _blob_row) with its new
     references counted, or add them to the count of the row already there: one upsert for all,
     where an insert that skipped the known blobs and an UPDATE of every count took two. The
@@ -420,15 +479,17 @@ def blobs_reference(rows: list[dict[str, object]], references: dict[str, int]) -
         data = row.pop(_DATA, None)
         if data is not None:
             inline.append({"blob_id": row["sha256"], "data": data})
-    _insert(Blob, rows, on_conflict=_BLOB_UPSERT)
+    _insert(Blob, rows, on_conflict=_BLOB_UPSERT, cursor=cursor)
     if inline:
-        _insert(BlobData, inline, on_conflict=_BLOB_DATA_KEEP)
+        _insert(BlobData, inline, on_conflict=_BLOB_DATA_KEEP, cursor=cursor)
 
 
-def _counters_update(changed: list[_FolderState], accounts: dict[int, list[int]]) -> None:
+def _counters_update(
+    changed: list[_FolderState], accounts: dict[int, list[int]], *, cursor: Cursor | None = None
+) -> None:
     """One UPDATE per folder and per account, sent as two executemany batches."""
     folder, account = Folder._meta.db_table, Account._meta.db_table
-    with driver_cursor() as cursor:
+    with nullcontext(cursor) if cursor is not None else driver_cursor() as cursor:
         cursor.executemany(
             f"UPDATE {folder} SET uid_next = %s, highest_modseq = %s, message_count = message_count + %s, "  # noqa: S608
             f"unseen_count = unseen_count + %s, total_bytes = total_bytes + %s WHERE id = %s",
@@ -518,6 +579,9 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
                 continue
             base_row = _message_fields(parsed)
             digest = digests[index]
+            if placed and item.log is not None and item.log.received:
+                logs.extend(dict(row) for row in item.log.received)
+                result.logged = True
             for target, folder in placed:
                 uid = folder.uid_next
                 messages.append(
@@ -561,13 +625,13 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
             _blob_row(digest, items[index].raw, parsed_list[index]) for digest, index in blob_items.items()
         ]
         changed = [folder for folder in folders.values() if folder.added]
-        with _pipelined():
-            blobs_reference(blob_rows, blob_refs)
-            _insert(Message, messages)
-            _counters_update(changed, accounts)
+        with _pipelined(), driver_cursor() as cursor:
+            blobs_reference(blob_rows, blob_refs, cursor=cursor)
+            _insert(Message, messages, cursor=cursor)
+            _counters_update(changed, accounts, cursor=cursor)
             if logs:
-                _insert(DeliveryLog, logs)
-            changes_record([(folder.account_id, folder.pk, "add", folder.modseq) for folder in changed])
+                _insert(DeliveryLog, logs, cursor=cursor)
+            changes_record([(folder.account_id, folder.pk, "add", folder.modseq) for folder in changed], cursor=cursor)
     return results
 
 

@@ -12,7 +12,7 @@ import dkim
 
 from store.models import DeliveryLog
 from store.services.sieve import sieve_script_put
-from tests.agents.smtp.conftest import SmtpPorts
+from tests.agents.smtp.conftest import PASSWORD, SmtpPorts, client_tls
 from tests.agents.smtp.test_mx import BODY, mx
 
 
@@ -29,6 +29,31 @@ def test_received_and_delivered_lines(smtp_server: SmtpPorts, accounts: Any, dns
     delivered = DeliveryLog.objects.get(event="delivered")
     assert delivered.recipient == "hanako@example.test" and delivered.folder == "INBOX"
     assert delivered.message_id == received.message_id
+    assert received.pk < delivered.pk  # tracking lists a message's steps in the order they happened
+
+
+def test_received_lines_of_local_and_remote_recipients(smtp_server: SmtpPorts, accounts: Any) -> None:
+    """A submission to a local and a remote recipient logs both as received, then the local copy
+    as delivered; one to remote recipients only (no local copy) logs its received lines too."""
+    client = smtplib.SMTP(smtp_server.host, smtp_server.submission, timeout=10)
+    client.ehlo("client.example")
+    client.starttls(context=client_tls())
+    client.login("taro@example.test", PASSWORD)
+    message = b"From: taro@example.test\r\nSubject: both\r\nMessage-ID: <both@example.test>\r\n\r\nHi.\r\n"
+    client.sendmail("taro@example.test", ["hanako@example.test", "someone@remote.example"], message)
+    remote_only = message.replace(b"<both@", b"<away@")
+    client.sendmail("taro@example.test", ["someone@remote.example", "other@remote.example"], remote_only)
+    client.quit()
+    both = list(
+        DeliveryLog.objects.filter(message_id="<both@example.test>").order_by("pk").values_list("event", "recipient")
+    )
+    assert both[:2] == [("received", "hanako@example.test"), ("received", "someone@remote.example")]
+    assert ("delivered", "hanako@example.test") in both[2:]
+    assert ("queued", "someone@remote.example") in both[2:]
+    away = DeliveryLog.objects.filter(message_id="<away@example.test>").order_by("pk")
+    assert [row.event for row in away] == ["received", "received", "queued", "queued"]
+    assert sorted(row.recipient for row in away[:2]) == ["other@remote.example", "someone@remote.example"]
+    assert all(row.detail == {"authenticated": "taro@example.test"} for row in away[:2])
 
 
 def test_delivered_line_names_the_rule(smtp_server: SmtpPorts, accounts: Any) -> None:
