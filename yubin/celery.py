@@ -43,6 +43,12 @@ class FilesystemChannel(filesystem.Channel):
 class FilesystemTransport(filesystem.Transport):
     Channel = FilesystemChannel
 
+    @property
+    def default_connection_params(self) -> dict[str, Any]:
+        # A directory has no host: kombu's default ("localhost") made every connection of the
+        # embedded broker log "No hostname was supplied" as a warning.
+        return {}
+
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "yubin.settings")
 

@@ -24,3 +24,15 @@ def test_publishing_writes_nothing_into_the_working_directory(tmp_path):
     assert list(workdir.iterdir()) == []
     assert (data / "broker" / "control" / "celery.exchange").exists()
     assert len(list((data / "broker" / "out").iterdir())) == 1
+
+
+def test_publishing_logs_no_warning(tmp_path):
+    """A directory broker has no host: publishing says nothing about a missing one."""
+    env = {key: value for key, value in os.environ.items() if key not in ("CELERY_BROKER_URL", "DATABASE_URL")}
+    env.update(DJANGO_SETTINGS_MODULE="yubin.settings", YUBIN_DATA_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
+    logged = "import logging\nlogging.basicConfig(level=logging.WARNING)\n"
+    result = subprocess.run(
+        [sys.executable, "-c", logged + PUBLISH], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert "WARNING" not in result.stderr, result.stderr
