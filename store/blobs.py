@@ -68,6 +68,18 @@ def wire_facts(data: bytes) -> WireFacts:
     return WireFacts(size, bare_lf == 0 and terminated, dot_line(data))
 
 
+def wire_facts_checked_body(raw: bytes, head_size: int, body_dots: bool) -> WireFacts:
+    """wire_facts(raw) where everything after the first head_size bytes is known to be CRLF
+    only and terminated (or empty), with a line starting with "." exactly when body_dots: what
+    SMTP's DATA reader has checked already. Only the head (the trace fields put before it) is
+    scanned, where three scans of a 64 KB body cost a fifth of its delivery's statements."""
+    head = raw[:head_size]
+    facts = wire_facts(head)
+    if head and not facts.crlf:  # a head with a bare LF or no final line break: scan it all
+        return wire_facts(raw)
+    return WireFacts(facts.size + len(raw) - head_size, True, facts.dots or body_dots)
+
+
 def blob_path(digest: str) -> Path:
     return Path(_file(digest))
 

@@ -54,3 +54,8 @@ def dot_stuff(lines: bytes) -> bytes:
 def dot_unstuff(lines: bytes) -> bytes:
     """Remove the first "." of every line after the first (the lines follow a CRLF)."""
     return _STUFFED_DOT.sub(b"\r\n", lines)
+
+
+def dot_unstuff_count(lines: bytes) -> tuple[bytes, int]:
+    """dot_unstuff, and how many dots it removed."""
+    return _STUFFED_DOT.subn(b"\r\n", lines)

@@ -29,7 +29,7 @@ from agents.mda.sieve import SieveInput, SieveResult, SieveSyntaxError, flags_st
 from agents.mda.vacation import vacation_applies, vacation_handle, vacation_reply_build
 from agents.mta.dsn import Notice, ReportEnvelope, notify_allows, report_send
 from agents.smtp.faults import fault_point
-from store.blobs import blob_inline, blob_write, blobs_write
+from store.blobs import WireFacts, blob_inline, blob_write, blobs_write
 from store.durability import commit_flush, commits_flush_after_lock, flush_mode_keep
 from store.errors import InvalidName, StoreError
 from store.mime_headers import field_value, header_end, header_fields
@@ -82,6 +82,7 @@ class DeliveryJob:
     blob: Future[str] | None = None
     # The message parsed (or its parse's error); None: batch_deliver parses it.
     parsed: Future[ParsedMessage] | None = None
+    wire: WireFacts | None = None  # known wire facts of raw (store.services.messages.DeliveryItem.wire)
 
 
 @dataclass
@@ -293,6 +294,7 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
                 targets=targets,
                 parsed=parsed,
                 blob_written_by_caller=job.blob is not None,
+                wire=job.wire,
                 # Once some copy is accepted (or a remote recipient queued), the 250 covers the
                 # full mailboxes too: deliver to them in quota grace (Dovecot's quota_grace).
                 enforce_quota=not plan.remote,
@@ -333,6 +335,7 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
                     submitted_by=job.submitted_by,
                     client_ip=job.client_ip,
                     blob_written_by_caller=job.blob is not None,
+                    wire=job.wire,
                 )
             )
         for address in plan.discarded:

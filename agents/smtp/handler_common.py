@@ -8,6 +8,7 @@ from agents.mda.deliver import DeliveryJob, GroupCommitter, RecipientPlan
 from agents.smtp import codes
 from agents.smtp.protocol import Recipient, YubinEnvelope, YubinSession
 from agents.smtp.trace import protocol_name, received_header
+from store.blobs import wire_facts_checked_body
 from store.selectors.smtp import RecipientResolution
 
 ALIAS_LOOP = "550 5.4.6 Alias expansion loop for this recipient"
@@ -64,12 +65,17 @@ async def deliver(
     committer: GroupCommitter,
     session: YubinSession,
     envelope: YubinEnvelope,
-    raw: bytes,
+    head: bytes,
+    content: bytes,
     submitted_by: str = "",
     verdicts: dict[str, str] | None = None,
 ) -> str:
+    """Hand the message (the trace fields etc. in `head`, then the client's content as the DATA
+    reader checked it) to the delivery thread and give the reply to the end of DATA."""
+    raw = head + content
     job = DeliveryJob(
         raw=raw,
+        wire=wire_facts_checked_body(raw, len(head), envelope.content_dots),
         sender=envelope.sender.address if envelope.sender else "",
         recipients=[r.plan for r in envelope.recipients],
         smtputf8=envelope.smtp_utf8,

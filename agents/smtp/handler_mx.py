@@ -75,4 +75,4 @@ class MxHandler:
                 return codes.DMARC_REJECT
             prefix = verification.header.encode("utf-8") + b"\r\n" + received
             verdicts = {"spf": verification.spf, "dkim": verification.dkim, "dmarc": verification.dmarc}
-        return await deliver(self.committer, session, envelope, prefix + content, verdicts=verdicts)
+        return await deliver(self.committer, session, envelope, prefix, content, verdicts=verdicts)

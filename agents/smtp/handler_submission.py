@@ -79,13 +79,16 @@ class SubmissionHandler:
 
     async def handle_DATA(self, session: YubinSession, envelope: YubinEnvelope, content: bytes) -> str:
         received, _queue_id = trace_fields(session, envelope, hostname=self.hostname, tls_version=None)
-        completed = missing_headers_add(content, hostname=self.hostname)
-        return await deliver(self.committer, session, envelope, received + completed, submitted_by=session.auth_address)
+        added = missing_headers(content, hostname=self.hostname)
+        return await deliver(
+            self.committer, session, envelope, received + added, content, submitted_by=session.auth_address
+        )
 
 
-def missing_headers_add(content: bytes, *, hostname: str) -> bytes:
-    """Add Message-ID and Date when the client left them out (RFC 6409 §8.2, §8.3), as Postfix does
-    for authenticated clients: replies, threading and message tracking all need a Message-ID."""
+def missing_headers(content: bytes, *, hostname: str) -> bytes:
+    """The Message-ID and Date fields to put before the content when the client left them out
+    (RFC 6409 §8.2, §8.3), as Postfix adds them for authenticated clients: replies, threading
+    and message tracking all need a Message-ID."""
     end = content.find(b"\r\n\r\n")
     header = content[: end + 2] if end >= 0 else content
     names = {line.split(b":", 1)[0].strip().lower() for line in header.split(b"\r\n") if line[:1] not in (b" ", b"\t")}
@@ -94,4 +97,4 @@ def missing_headers_add(content: bytes, *, hostname: str) -> bytes:
         added += f"Message-ID: {make_msgid(domain=hostname)}\r\n".encode()
     if b"date" not in names:
         added += f"Date: {formatdate(localtime=False)}\r\n".encode()
-    return added + content
+    return added

@@ -36,7 +36,7 @@ from agents.smtp.address import (
     xtext_valid,
 )
 from agents.smtp.faults import fault_point
-from store.linebreaks import crlf_only, dot_unstuff
+from store.linebreaks import crlf_only, dot_line, dot_unstuff_count
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,9 @@ class YubinEnvelope(Envelope):
         self.body_8bit = False
         self.dsn_ret = ""
         self.dsn_envid = ""
+        # Set by the DATA reader: some line of the content starts with "." (its CRLF-only line
+        # breaks are checked there too), for the message's wire facts (store.blobs).
+        self.content_dots = False
 
 
 @dataclass
@@ -642,7 +645,11 @@ class YubinSMTP(SMTP):
         body = bytes(buffer[: end + 2])
         if not crlf_only(body):
             return b"", codes.BARE_LINEFEED_DATA
-        content = dot_unstuff(body)[2:]
+        content, unstuffed = dot_unstuff_count(body)
+        content = content[2:]
         if len(content) > limit:
             return b"", codes.MESSAGE_TOO_BIG.format(limit=limit)
+        # A line of the content starts with "." only where the client stuffed one (a client that
+        # did not stuff its dots loses them, as RFC 5321 §4.5.2 has it).
+        self.envelope.content_dots = bool(unstuffed) and dot_line(content)
         return content, ""

@@ -17,7 +17,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transac
 from django.db.models import F
 from django.utils import timezone
 
-from store.blobs import blob_digest, blob_inline, blob_write, blobs_write, wire_facts
+from store.blobs import WireFacts, blob_digest, blob_inline, blob_write, blobs_write, wire_facts
 from store.changes import change_record, changes_record
 from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from store.models import Account, Blob, BlobData, DeliveryLog, Expunged, Flag, Folder, Message
@@ -87,6 +87,9 @@ class DeliveryItem:
     # The caller writes the blob itself (store.blobs.blob_write) and makes sure it is durable
     # before the transaction commits, e.g. on another thread while the rows are inserted.
     blob_written_by_caller: bool = False
+    # The message's POP3/SMTP wire facts when the caller knows them (the SMTP server does, from
+    # its DATA reader's checks); None: worked out from the bytes.
+    wire: WireFacts | None = None
 
 
 @dataclass(frozen=True)
@@ -501,8 +504,8 @@ def _counters_update(
         )
 
 
-def _blob_row(digest: str, raw: bytes, parsed: ParsedMessage) -> dict[str, object]:
-    wire = wire_facts(raw)
+def _blob_row(digest: str, raw: bytes, parsed: ParsedMessage, wire: WireFacts | None = None) -> dict[str, object]:
+    wire = wire or wire_facts(raw)
     row: dict[str, object] = {
         "sha256": digest,
         "size": len(raw),
@@ -622,7 +625,8 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
         if not messages:
             return results
         blob_rows: list[dict[str, object]] = [
-            _blob_row(digest, items[index].raw, parsed_list[index]) for digest, index in blob_items.items()
+            _blob_row(digest, items[index].raw, parsed_list[index], items[index].wire)
+            for digest, index in blob_items.items()
         ]
         changed = [folder for folder in folders.values() if folder.added]
         with _pipelined(), driver_cursor() as cursor:

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from store.addresses import split_address
-from store.blobs import blob_digest, blobs_write
+from store.blobs import WireFacts, blob_digest, blobs_write
 from store.errors import NotFound
 from store.models import Blob, DeliveryLog, OutboundMessage, OutboundRecipient, QueueState
 from store.parse import ParsedMessage, parse_message
@@ -63,6 +63,7 @@ class QueueItem:
     # The caller writes and fsyncs the message file itself and makes sure it is durable before
     # the transaction commits (the SMTP group commit does, in parallel with the inserts).
     blob_written_by_caller: bool = False
+    wire: WireFacts | None = None  # as DeliveryItem.wire
 
 
 def queue_enqueue(
@@ -102,7 +103,7 @@ def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
         blob_rows: list[dict[str, object]] = []
         for item, parsed, digest in zip(items, parsed_list, digests, strict=True):
             if digest not in refs:
-                blob_rows.append(_blob_row(digest, item.raw, parsed))
+                blob_rows.append(_blob_row(digest, item.raw, parsed, item.wire))
             refs[digest] = refs.get(digest, 0) + 1
         # Rows go in through executemany (store.services.messages._insert): bulk_create compiled
         # each statement and built a model instance per row, a third of the MX's Python time.

@@ -152,3 +152,46 @@ def test_ehlo_reply_is_one_segment_in_order(smtp_server: SmtpPorts, settings: An
         b"250-" + hostname + b"\r\n250-PIPELINING\r\n250-SIZE %d\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n"
         b"250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n250 STARTTLS\r\n" % size
     )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"Subject: plain\r\n\r\nno dots here\r\n",
+        b"Subject: dots\r\n\r\n.leading dot\r\n..two\r\nend.\r\n",
+        b".Subject-less first line\r\n",
+        b"Subject: empty body\r\n\r\n",
+    ],
+)
+def test_stored_wire_facts_match_the_stored_bytes(smtp_server: SmtpPorts, accounts: Any, content: bytes) -> None:
+    """The wire facts the SMTP server records from its DATA checks (POP3 sizes, dot-stuffing)
+    are those of the bytes it stored, whatever the client's lines; a dot that smtplib stuffs
+    comes back as one dot."""
+    from store.blobs import wire_facts
+    from store.models import Blob
+
+    client = mx(smtp_server)
+    client.sendmail("sender@remote.example", ["taro@example.test"], content)
+    client.quit()
+    blob = Blob.objects.get(pk=Message.objects.get(folder__account=accounts["taro"]).blob_id)
+    stored = blob_read(blob.pk)
+    assert stored.endswith(content)
+    facts = wire_facts(stored)
+    assert (blob.wire_size, blob.wire_crlf, blob.wire_dots) == (facts.size, facts.crlf, facts.dots)
+
+
+def test_unstuffed_dot_line_is_unstuffed(smtp_server: SmtpPorts, accounts: Any) -> None:
+    """A client that does not stuff a dot-led line loses that dot (RFC 5321 §4.5.2), and the
+    stored facts say no line starts with a dot."""
+    from store.models import Blob
+
+    client = mx(smtp_server)
+    client.mail("sender@remote.example")
+    client.rcpt("taro@example.test")
+    assert client.docmd("DATA")[0] == 354
+    client.send(b"Subject: sloppy\r\n\r\n.not stuffed\r\n.\r\n")
+    assert client.getreply()[0] == 250
+    client.quit()
+    blob = Blob.objects.get(pk=Message.objects.get(folder__account=accounts["taro"]).blob_id)
+    assert blob_read(blob.pk).endswith(b"\r\n\r\nnot stuffed\r\n")
+    assert blob.wire_dots is False
