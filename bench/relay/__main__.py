@@ -15,6 +15,9 @@ server on loopback, all pointing at one smtp-sink), with `smtp-source -s 10` (10
 Ratios: each Yubin rate over Postfix's in the same run. CPU: milliseconds per message of each
 side's processes over the case (Yubin: the agents process and the Celery worker's processes;
 Postfix: every process of its master), the stable measure on a shared machine.
+Each case runs BENCH_RELAY_ROUNDS times (default 3), Yubin and Postfix taking turns at going
+first, and the table shows the median of each column with the e2e ratio of every round: on a
+shared machine one run of each moved the ratio by a third from one invocation to the next.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.procs import session_cpu_seconds
@@ -37,6 +42,7 @@ MESSAGES = int(os.environ.get("BENCH_RELAY_MESSAGES", "1000"))
 WORKERS = int(os.environ.get("BENCH_RELAY_WORKERS", "4"))
 HOUR = datetime.timedelta(hours=1)
 TIMEOUT = int(os.environ.get("BENCH_RELAY_TIMEOUT", "300"))
+ROUNDS = max(1, int(os.environ.get("BENCH_RELAY_ROUNDS", "3")))
 
 
 def free_port() -> int:
@@ -231,6 +237,11 @@ def profilers_stop(profilers: list[subprocess.Popen]) -> None:
         profiler.wait(60)
 
 
+def _medians(rows: Sequence[tuple[float, ...]]) -> list[float]:
+    """The median of each column of the rounds' rows."""
+    return [statistics.median(column) for column in zip(*rows, strict=True)]
+
+
 def stop_group(process: subprocess.Popen) -> None:
     os.killpg(process.pid, signal.SIGTERM)
     try:
@@ -292,33 +303,46 @@ def main() -> int:
         postfix.start()
         wait_port(postfix_port)
         time.sleep(2)  # the workers connect to the broker
-        print(f"relay: {MESSAGES} messages of ~3 KB per case, {WORKERS} Celery worker processes, 2 cores shared")
+        print(
+            f"relay: {MESSAGES} messages of ~3 KB per case, {WORKERS} Celery worker processes, 2 cores shared, "
+            f"{ROUNDS} rounds (medians)"
+        )
         print("e2e: until the sink has them all; accepted: until smtp-source is done")
         print("cpu: ms per message of the agents process, the Celery worker, Postfix (all its processes)")
         print(
             f"{'domains':>8} {'yubin e2e':>10} {'postfix e2e':>12} {'e2e/pf':>7} {'yubin accepted':>15} "
             f"{'pf accepted':>12} {'yubin relay':>12} {'relay/pf':>9} {'cpu agents':>11} {'cpu worker':>11} "
-            f"{'cpu postfix':>12} {'cpu relay':>10}"
+            f"{'cpu postfix':>12} {'cpu relay':>10}  e2e/pf per round"
         )
         postfix_master = int((root / "postfix" / "queue" / "pid" / "master.pid").read_text().split()[0])
         agents_cpu, worker_cpu, postfix_cpu = CpuMeter(agents.pid), CpuMeter(worker.pid), CpuMeter(postfix_master)
         profilers = profilers_start({"worker": worker.pid, "agents": agents.pid})
         for domains in (1, 10):
-            agents_cpu.start(), worker_cpu.start()
-            accepted, e2e_rate = smtp_run(sink, agents_port, domains, recipient="d{i}@relay.bench.test")
-            queue_settled()
-            agents_ms, worker_ms = agents_cpu.per_message(), worker_cpu.per_message()
-            postfix_cpu.start()
-            postfix_accepted, postfix_rate = smtp_run(sink, postfix_port, domains, recipient="user@d{i}.bench.test")
-            time.sleep(0.5)  # its queue manager notes the last deliveries
-            postfix_ms = postfix_cpu.per_message()
+            ours: list[tuple[float, float, float, float]] = []  # accepted, e2e, agents ms, worker ms
+            theirs: list[tuple[float, float, float]] = []  # accepted, e2e, ms
+            for number in range(ROUNDS):  # taking turns: the machine's drift weighs on both alike
+                for side in ("yubin", "postfix") if number % 2 == 0 else ("postfix", "yubin"):
+                    if side == "yubin":
+                        agents_cpu.start()
+                        worker_cpu.start()
+                        accepted, e2e_rate = smtp_run(sink, agents_port, domains, recipient="d{i}@relay.bench.test")
+                        queue_settled()
+                        ours.append((accepted, e2e_rate, agents_cpu.per_message(), worker_cpu.per_message()))
+                    else:
+                        postfix_cpu.start()
+                        accepted, e2e_rate = smtp_run(sink, postfix_port, domains, recipient="user@d{i}.bench.test")
+                        time.sleep(0.5)  # its queue manager notes the last deliveries
+                        theirs.append((accepted, e2e_rate, postfix_cpu.per_message()))
+            accepted, e2e_rate, agents_ms, worker_ms = _medians(ours)
+            postfix_accepted, postfix_rate, postfix_ms = _medians(theirs)
+            per_round = " ".join(f"{mine[1] / other[1]:.2f}" for mine, other in zip(ours, theirs, strict=True))
             relay_rate = yubin_run(sink, domains, worker_cpu)
             relay_ms = worker_cpu.per_message()
             print(
                 f"{domains:>8} {e2e_rate:>8.0f}/s {postfix_rate:>10.0f}/s {e2e_rate / postfix_rate:>6.2f}x "
                 f"{accepted:>13.0f}/s {postfix_accepted:>10.0f}/s "
                 f"{relay_rate:>10.0f}/s {relay_rate / postfix_rate:>8.2f}x "
-                f"{agents_ms:>11.2f} {worker_ms:>11.2f} {postfix_ms:>12.2f} {relay_ms:>10.2f}",
+                f"{agents_ms:>11.2f} {worker_ms:>11.2f} {postfix_ms:>12.2f} {relay_ms:>10.2f}  {per_round}",
                 flush=True,
             )
         profilers_stop(profilers)
