@@ -51,11 +51,9 @@ def change_record(*, account_id: int, folder_id: int | None, kind: str, modseq: 
     changes_record([(account_id, folder_id, kind, modseq)])
 
 
-_INSERT_RETURNING = (
-    f"INSERT INTO {ChangeEvent._meta.db_table} (account_id, folder_id, kind, modseq, created) "  # noqa: S608
-    "VALUES (%s, %s, %s, %s, %s) RETURNING id"
-)
-_INSERT_NOTIFY = f"WITH added AS ({_INSERT_RETURNING}) SELECT id, pg_notify(%s, id::text) FROM added"  # noqa: S608
+_INSERT_HEAD = f"INSERT INTO {ChangeEvent._meta.db_table} (account_id, folder_id, kind, modseq, created) VALUES"
+# The last part of PostgreSQL's statement: one NOTIFY for the rows added, whose ids it returns.
+_NOTIFIED = "notified AS (SELECT pg_notify(%s, max(id)::text) FROM added) SELECT added.id FROM added, notified"
 
 
 def changes_record(changes: list[tuple[int, int | None, str, int]], *, cursor: Cursor | None = None) -> None:
@@ -64,27 +62,46 @@ def changes_record(changes: list[tuple[int, int | None, str, int]], *, cursor: C
     the caller's, inside that transaction."""
     if not changes:
         return
-    published: list[Change] = []
+    with nullcontext(cursor) if cursor is not None else driver_cursor() as used:
+        changes_send(changes, cursor=used)()
+
+
+def changes_send(changes: list[tuple[int, int | None, str, int]], *, cursor: Cursor) -> Callable[[], None]:
+    """changes_record in two steps: the INSERT is sent on `cursor` now, and the function returned
+    reads the new rows' ids and has the changes published at commit. On PostgreSQL, in a pipeline,
+    call it after the pipeline's sync: reading them inside cost a round trip of its own."""
+    if not changes:
+        return lambda: None
     db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of django.db.connection looks it up
-    if db.features.can_return_columns_from_insert:
-        # One short INSERT ... RETURNING per change (a batch has one per folder): cheaper than
-        # bulk_create's query building, and each id is known for sure.
-        # On PostgreSQL the last INSERT also sends the NOTIFY (delivered at commit), in the same
-        # statement: a statement of its own was one more round trip to the server per batch.
-        notify = db.vendor == "postgresql"
-        created = db.ops.adapt_datetimefield_value(timezone.now())
-        with nullcontext(cursor) if cursor is not None else driver_cursor() as used:
-            for number, (account_id, folder_id, kind, modseq) in enumerate(changes, 1):
-                if notify and number == len(changes):
-                    used.execute(_INSERT_NOTIFY, [account_id, folder_id, kind, modseq, created, NOTIFY_CHANNEL])
-                else:
-                    used.execute(_INSERT_RETURNING, [account_id, folder_id, kind, modseq, created])
-                published.append(Change(used.fetchone()[0], account_id, folder_id, kind, modseq))
-    else:  # (not PostgreSQL, which returns them)
+    if not db.features.can_return_columns_from_insert:
+        published = []
         for account_id, folder_id, kind, modseq in changes:
             row = ChangeEvent.objects.create(account_id=account_id, folder_id=folder_id, kind=kind, modseq=modseq)
             published.append(Change(row.pk, account_id, folder_id, kind, modseq))
+        return lambda: _publish_at_commit(published)
+    # One INSERT ... RETURNING for all (a batch has one change per folder). On PostgreSQL the same
+    # statement sends the NOTIFY (delivered at commit): a statement of its own was one more round
+    # trip to the server per batch.
+    created = db.ops.adapt_datetimefield_value(timezone.now())
+    values = ", ".join(["(%s, %s, %s, %s, %s)"] * len(changes))
+    params: list[object] = [value for change in changes for value in (*change, created)]
+    if db.vendor == "postgresql":
+        cursor.execute(f"WITH added AS ({_INSERT_HEAD} {values} RETURNING id), {_NOTIFIED}", [*params, NOTIFY_CHANNEL])
+    else:
+        cursor.execute(f"{_INSERT_HEAD} {values} RETURNING id", params)
 
+    def read() -> None:
+        # The ids follow the rows' order (each row takes the next one of the sequence); the
+        # order of RETURNING's answer is not promised, so they are sorted.
+        ids = sorted(int(row[0]) for row in cursor.fetchall())
+        if len(ids) != len(changes):
+            raise RuntimeError(f"the database returned {len(ids)} ids for {len(changes)} change rows")
+        _publish_at_commit([Change(pk, *change) for pk, change in zip(ids, changes, strict=True)])
+
+    return read
+
+
+def _publish_at_commit(published: list[Change]) -> None:
     def publish_all() -> None:
         for change in published:
             _publish(change)

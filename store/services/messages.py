@@ -8,7 +8,7 @@ records a change event that is published after commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -18,13 +18,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from store.blobs import WireFacts, blob_digest, blob_inline, blob_write, blobs_write, wire_facts
-from store.changes import change_record, changes_record
+from store.changes import change_record, changes_record, changes_send
 from store.errors import AlreadyExists, InvalidName, NotFound, QuotaExceeded
 from store.models import Account, Blob, BlobData, DeliveryLog, Expunged, Flag, Folder, Message
 from store.parse import ParsedMessage, parse_message
 from store.selectors.imap import keywords_tuple
 from store.services.search_index import search_at_delivery
-from store.sql import Cursor, driver_cursor
+from store.sql import Cursor, driver_cursor, pipelined
 
 
 @dataclass(frozen=True)
@@ -420,18 +420,6 @@ def _row_maker(
     return made
 
 
-@contextmanager
-def _pipelined() -> Iterator[None]:
-    """On PostgreSQL, send the statements inside without waiting for each answer (psycopg's
-    pipeline mode): the writes of a batch cost one network round trip instead of one each."""
-    raw = connection.connection
-    if connection.vendor == "postgresql" and raw is not None and hasattr(raw, "pipeline"):
-        with raw.pipeline():
-            yield
-    else:
-        yield
-
-
 def _in(values: Sequence[object]) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -629,13 +617,17 @@ def messages_deliver_batch(*, items: Sequence[DeliveryItem]) -> list[DeliveryRes
             for digest, index in blob_items.items()
         ]
         changed = [folder for folder in folders.values() if folder.added]
-        with _pipelined(), driver_cursor() as cursor:
-            blobs_reference(blob_rows, blob_refs, cursor=cursor)
-            _insert(Message, messages, cursor=cursor)
-            _counters_update(changed, accounts, cursor=cursor)
-            if logs:
-                _insert(DeliveryLog, logs, cursor=cursor)
-            changes_record([(folder.account_id, folder.pk, "add", folder.modseq) for folder in changed], cursor=cursor)
+        with driver_cursor() as cursor:
+            with pipelined():
+                blobs_reference(blob_rows, blob_refs, cursor=cursor)
+                _insert(Message, messages, cursor=cursor)
+                _counters_update(changed, accounts, cursor=cursor)
+                if logs:
+                    _insert(DeliveryLog, logs, cursor=cursor)
+                changes_read = changes_send(
+                    [(folder.account_id, folder.pk, "add", folder.modseq) for folder in changed], cursor=cursor
+                )
+            changes_read()  # after the pipeline's sync, which brought its answer: no round trip of its own
     return results
 
 
@@ -704,7 +696,7 @@ def message_append(
             raise QuotaExceeded("quota exceeded")
         state = _FolderState(folder_id, account_id, "", uid_next + 1, highest_modseq + 1, added=1, bytes=parsed.size)
         state.unseen = 0 if flags & Flag.SEEN else 1
-        with _pipelined():
+        with pipelined():
             blobs_reference([_blob_row(digest, raw, parsed)], {digest: 1})
             _insert(Message, [dict(row, folder_id=folder_id, uid=uid_next, modseq=state.modseq)])
             _counters_update([state], {account_id: [quota, used_bytes, parsed.size]})

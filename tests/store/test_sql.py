@@ -135,3 +135,36 @@ def test_data_version_asks_sqlite_only_after_a_commit_and_sees_other_processes_c
         assert statements  # the commits were seen through the PRAGMA
     finally:
         imap_data_version._side.connection.set_trace_callback(None)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="server-side prepared statements are PostgreSQL's")
+def test_repeated_statements_are_prepared_on_the_server():
+    """A statement the store runs again and again (a delivery's inserts) is prepared on the
+    server after YUBIN_DB_PREPARE_THRESHOLD runs, so it is planned once per connection."""
+    domain_create(name="example.test")
+    sql = "SELECT id FROM store_domain WHERE name = %s AND id > %s"
+    with transaction.atomic(), driver_cursor() as cursor:
+        for number in range(6):
+            cursor.execute(sql, ["example.test", -number])
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("FROM store_domain WHERE name = $1 AND id > $2" in text for text in prepared), prepared
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", 5), ("3", 3), ("0", None)])
+def test_prepare_threshold_setting(value, expected):
+    """0 turns the prepared statements off (for a connection pooler without them)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(repr(settings.DATABASES['default']['OPTIONS']['prepare_threshold']))"
+    )
+    env = dict(os.environ, DATABASE_URL="postgres://yubin@db.invalid/yubin", YUBIN_DB_PREPARE_THRESHOLD=value)
+    env["DJANGO_SETTINGS_MODULE"] = "yubin.settings"
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == repr(expected), result.stderr
