@@ -321,6 +321,9 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
         if item.targets and not result.delivered and not plan.remote:
             outcomes.append(DeliveryOutcome(ok=False, quota=bool(result.over_quota)))
             continue
+        # The "received" lines go in with the first lines written for the message: its delivered
+        # copies' (already, when it has some), else its queued recipients', else on their own.
+        unlogged = [] if result.logged else _received_rows(job, parsed)
         if plan.remote:
             queued.append(
                 QueueItem(
@@ -336,8 +339,11 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
                     client_ip=job.client_ip,
                     blob_written_by_caller=job.blob is not None,
                     wire=job.wire,
+                    log_before=unlogged,
                 )
             )
+        else:
+            received.extend(unlogged)
         for address in plan.discarded:
             log_record(
                 event="discarded", message_id=parsed.message_id[:998], sender=job.sender[:320], recipient=address
@@ -351,10 +357,8 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
                 kind="delivered",
                 original=job.raw,
             )
-        if not result.logged:  # no local copy: the rows were not written with the delivered ones
-            received.extend(_received_rows(job, parsed))
         outcomes.append(DeliveryOutcome(ok=True, message_id=parsed.message_id))
-    if received:  # before the queue's "queued" lines: tracking lists a message's steps in order
+    if received:
         log_records(rows=received)
     queue_enqueue_batch(items=queued)
     return outcomes

@@ -8,7 +8,7 @@ finds due rows by themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -64,6 +64,9 @@ class QueueItem:
     # the transaction commits (the SMTP group commit does, in parallel with the inserts).
     blob_written_by_caller: bool = False
     wire: WireFacts | None = None  # as DeliveryItem.wire
+    # Log rows of the message's earlier steps (the SMTP server's "received" lines), written just
+    # before its "queued" lines, in the same insert.
+    log_before: Sequence[Mapping[str, object]] = ()
 
 
 def queue_enqueue(
@@ -142,15 +145,15 @@ def queue_enqueue_batch(*, items: Sequence[QueueItem]) -> list[OutboundMessage]:
                 for r in item.recipients
             ],
         )  # fmt: skip
-        _insert(
-            DeliveryLog,
-            [
+        log_rows: list[dict[str, object]] = []
+        for item, outbound in zip(items, outbounds, strict=True):
+            log_rows.extend(dict(row) for row in item.log_before)
+            log_rows.extend(
                 {"event": "queued", "queue_id": outbound.pk, "message_id": outbound.message_id,
                  "sender": item.sender, "recipient": r.address, "client_ip": item.client_ip, "size": len(item.raw)}
-                for item, outbound in zip(items, outbounds, strict=True)
                 for r in item.recipients
-            ],
-        )  # fmt: skip
+            )  # fmt: skip
+        _insert(DeliveryLog, log_rows)
         outbound_ids = [outbound.pk for outbound in outbounds]
         transaction.on_commit(lambda: queue_dispatch(outbound_ids))
     return outbounds
