@@ -7,7 +7,10 @@
    Dovecot/Yubin (above 1.0 means Yubin is faster). On a machine whose CPUs sleep when idle a
    round trip is quick when client and server run on the same CPU and slower when one must
    wake the other's: short commands' medians then move with the scheduler as much as with the
-   server, and the CPU per command is the steadier figure.
+   server, and the CPU per command is the steadier figure. So during this phase the client
+   runs on one CPU (the first it may use) and so do Dovecot's processes, and Yubin's listeners
+   take the connections received on their process's CPU: each server answers on the client's
+   CPU, where unpinned the scheduler put either apart from the client from run to run.
    The 1k folder holds 1,000 distinct messages; larger folders repeat those 1,000 contents (for
    Yubin as rows sharing the 1,000 blobs, for Dovecot as Maildir files), distinct UIDs each.
 2. A Thunderbird-like concurrent mix (BENCH_IMAP_CLIENTS clients, BENCH_IMAP_MIX_SECONDS each):
@@ -510,6 +513,17 @@ def idle_memory(port: int, address: str, pids: Callable[[], list[int]]) -> float
     return (after - before) / IDLE_CONNECTIONS
 
 
+def cpus_set(dovecot_master: int | None, cpus: set[int]) -> None:
+    """Run this process and every Dovecot process (the master's, whose children inherit it, and
+    those already forked) on `cpus`."""
+    os.sched_setaffinity(0, cpus)
+    for pid in process_tree(dovecot_master) if dovecot_master else []:
+        try:
+            os.sched_setaffinity(pid, cpus)
+        except OSError:  # gone meanwhile
+            pass
+
+
 def dovecot_pids() -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -540,6 +554,9 @@ def main() -> None:
             f"{'command':<28}{'size':>8}{'yubin p50':>11}{'p99':>8}{'cpu µs':>8}{'dovecot p50':>13}{'p99':>8}"
             f"{'cpu µs':>8}{'ratio':>8}{'cpu ratio':>10}"
         )
+        allowed = os.sched_getaffinity(0)
+        if "latency" in PHASES:
+            cpus_set(dovecot[0].pid if dovecot else None, {min(allowed)})
         for size in sizes if "latency" in PHASES else ():
             servers = [(port, yubin.pid)] + ([(dovecot[1], dovecot[0].pid)] if dovecot else [])
             measured = measure(servers, addresses[size], size)
@@ -552,6 +569,7 @@ def main() -> None:
                     f"{ratio(other.p50 if other else None, mine.p50)}  {ratio(other.cpu if other else None, mine.cpu)}"
                 )
             print(flush=True)
+        cpus_set(dovecot[0].pid if dovecot else None, allowed)
         small = addresses[sizes[0]]
         mixes = [relogin for relogin, name in ((True, "relogin"), (False, "long")) if name in MIXES]
         for relogin in mixes if "mix" in PHASES else ():
