@@ -17,7 +17,9 @@ log = logging.getLogger(__name__)
 # everything committed meanwhile; mail arriving after a quiet moment still goes at once.
 DISPATCH_INTERVAL_SECONDS = 0.05
 
-_pending: queue.SimpleQueue[int] = queue.SimpleQueue()
+# Each commit's ids as one item: a put wakes the sender thread, which on a process pinned to one
+# CPU preempted the committing thread once per message only to wait for the GIL it held.
+_pending: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
 _sender: threading.Thread | None = None
 _sender_lock = threading.Lock()
 
@@ -29,8 +31,8 @@ def dispatch_deliver(outbound_ids: Sequence[int]) -> None:
     task, at most one task per DISPATCH_INTERVAL_SECONDS unless a full batch waits. A dispatch
     lost with the process, or a broker that is down, only delays mail until the sweep."""
     global _sender
-    for outbound_id in outbound_ids:
-        _pending.put(outbound_id)
+    if outbound_ids:
+        _pending.put(list(outbound_ids))
     if _sender is None or not _sender.is_alive():
         with _sender_lock:
             if _sender is None or not _sender.is_alive():
@@ -42,16 +44,18 @@ def _send_forever() -> None:
     from agents.mta.tasks import deliver
 
     sent_at = 0.0
+    carried: list[int] = []  # ids beyond the last full batch: the next task's, sent at once if full
     while True:
-        outbound_ids = [_pending.get()]
+        waiting = carried or _pending.get()
         batch = max(1, settings.YUBIN_RELAY_BATCH)
-        while len(outbound_ids) < batch:
+        while len(waiting) < batch:
             wait = sent_at + DISPATCH_INTERVAL_SECONDS - time.monotonic()
             try:
-                outbound_ids.append(_pending.get(timeout=wait) if wait > 0 else _pending.get_nowait())
+                waiting.extend(_pending.get(timeout=wait) if wait > 0 else _pending.get_nowait())
             except queue.Empty:
                 break
         sent_at = time.monotonic()
+        outbound_ids, carried = waiting[:batch], waiting[batch:]
         try:
             deliver.apply_async((outbound_ids,), retry=False)
         except Exception as exc:
