@@ -7,13 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-_QUOTED_UNSAFE = frozenset(b"\r\n\x00")
-
 
 def quote(value: str | bytes, *, utf8: bool = True) -> bytes:
-    """A string as a quoted string when it can be one, otherwise as a literal."""
+    """A string as a quoted string when it can be one, otherwise as a literal (CR, LF or NUL in
+    it, over 1,024 octets, or 8-bit where UTF-8 is not allowed)."""
     data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value
-    if len(data) > 1024 or any(byte in _QUOTED_UNSAFE for byte in data) or (not utf8 and not data.isascii()):
+    if len(data) > 1024 or b"\r" in data or b"\n" in data or b"\0" in data or (not utf8 and not data.isascii()):
         return b"{%d}\r\n" % len(data) + data
     if b"\\" in data or b'"' in data:
         data = data.replace(b"\\", b"\\\\").replace(b'"', b'\\"')

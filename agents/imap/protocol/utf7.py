@@ -14,6 +14,8 @@ class Utf7Error(ValueError):
 
 def utf7_encode(name: str) -> str:
     """Unicode -> modified UTF-7: printable ASCII stays, "&" becomes "&-", the rest is base64 of UTF-16BE."""
+    if name.isascii() and name.isprintable() and "&" not in name:
+        return name  # most names: every character stays (a LIST of a few folders spent a fifth here)
     out: list[str] = []
     pending: list[str] = []
 

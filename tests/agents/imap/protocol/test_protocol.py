@@ -122,7 +122,15 @@ def test_seqset_format():
 
 @pytest.mark.parametrize(
     ("unicode", "wire"),
-    [("INBOX", "INBOX"), ("日本語", "&ZeVnLIqe-"), ("a&b", "a&-b"), ("Entwürfe", "Entw&APw-rfe")],
+    [
+        ("INBOX", "INBOX"),
+        ("日本語", "&ZeVnLIqe-"),
+        ("a&b", "a&-b"),
+        ("Entwürfe", "Entw&APw-rfe"),
+        ("Sent Items/2026", "Sent Items/2026"),
+        ("tab\there", "tab&AAk-here"),  # a control character is not printable ASCII: encoded
+        ("del\x7f", "del&AH8-"),
+    ],
 )
 def test_utf7(unicode, wire):
     """Modified UTF-7 round-trips (RFC 3501 §5.1.3)."""
@@ -141,6 +149,10 @@ def test_quote():
     assert quote("a b") == b'"a b"'
     assert quote('a"b\\') == b'"a\\"b\\\\"'
     assert quote("a\r\nb") == b"{4}\r\na\r\nb"
+    assert quote("a\rb") == b"{3}\r\na\rb" and quote(b"a\nb") == b"{3}\r\na\nb"
+    assert quote(b"a\0b") == b"{3}\r\na\0b"
+    assert quote("x" * 1025).startswith(b"{1025}\r\n") and quote("x" * 1024) == b'"' + b"x" * 1024 + b'"'
+    assert quote("日本", utf8=False) == b"{6}\r\n" + "日本".encode() and quote("日本") == '"日本"'.encode()
 
 
 @settings(max_examples=500, deadline=None)
