@@ -202,13 +202,19 @@ def _render_batch(
 ) -> list[bytes]:
     """The FETCH responses of a batch of view positions (meta indexes alongside; -1 = unknown)."""
     out: list[bytes] = []
+    view = session.require_view()  # the session awaits this batch: its view does not change meanwhile
+    columns = view.columns
     for index, at in zip(batch, indexes, strict=True):
         entry = wire.get(meta.blobs[at]) if at >= 0 and wire else None
         known = at >= 0 and (entry is not None or not wire)
         parts: list[bytes] = []
         for name in items.simple:
-            if name in ("UID", "FLAGS", "MODSEQ"):
-                parts.append(_cached_item(session, name, index))
+            if name == "UID":
+                parts.append(b"UID %d" % columns.uids[index])
+            elif name == "FLAGS":
+                parts.append(b"FLAGS " + session.flags_of(view, index))
+            elif name == "MODSEQ":
+                parts.append(b"MODSEQ (%d)" % columns.modseqs[index])
             elif not known:
                 continue
             elif name == "INTERNALDATE":
