@@ -155,6 +155,36 @@ def imap_subscriptions(account_id: int) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
+class _ListingReads(SideConnection, threading.local):
+    """Per thread: a SQLite connection of this module's own that only reads (see imap_listing_here)."""
+
+
+_LISTING_READS = _ListingReads()
+os.register_at_fork(after_in_child=_LISTING_READS.forked)
+
+
+def imap_listing_here(account_id: int) -> tuple[list[FolderRow], set[str]] | None:
+    """imap_folders and imap_subscriptions in one read transaction, on whatever thread calls
+    (the event loop's: a LIST then needs no trip to a DB thread, which cost it more than the
+    two queries), through a read-only connection of this module's own on SQLite; None on a
+    database server, whose queries go through Django's connection on a DB thread. Reads see
+    everything committed before they start, as a DB thread's would."""
+    path = sqlite_file()
+    if path is None:
+        return None
+    try:
+        reader = _LISTING_READS.connect(path)
+    except OSError:
+        return None
+    reader.execute("BEGIN")  # one snapshot for both: a folder and its subscription agree
+    try:
+        folders = [FolderRow(*row) for row in reader.execute(_FOLDERS_OF_ACCOUNT_QMARK, [account_id])]
+        subscribed = {row[0] for row in reader.execute(_SUBSCRIPTIONS_OF_ACCOUNT_QMARK, [account_id])}
+    finally:
+        reader.execute("COMMIT")
+    return folders, subscribed
+
+
 def imap_folder(account_id: int, name: str) -> FolderRow | None:
     with driver_cursor() as cursor:
         cursor.execute(_FOLDER_BY_NAME, [account_id, name])
@@ -175,6 +205,9 @@ _FOLDER_BY_ID = f"{_FOLDER_SELECT} WHERE id = %s"
 _FOLDER_BY_NAME = f"{_FOLDER_SELECT} WHERE account_id = %s AND name = %s"
 _FOLDERS_OF_ACCOUNT = f"{_FOLDER_SELECT} WHERE account_id = %s ORDER BY name"
 _SUBSCRIPTIONS_OF_ACCOUNT = f"SELECT name FROM {Subscription._meta.db_table} WHERE account_id = %s"  # noqa: S608
+# The same for a sqlite3 connection of one's own ("?" placeholders; neither has a literal "%").
+_FOLDERS_OF_ACCOUNT_QMARK = _FOLDERS_OF_ACCOUNT.replace("%s", "?")
+_SUBSCRIPTIONS_OF_ACCOUNT_QMARK = _SUBSCRIPTIONS_OF_ACCOUNT.replace("%s", "?")
 
 
 def keywords_tuple(value: Any) -> tuple[str, ...]:

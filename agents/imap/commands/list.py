@@ -13,7 +13,7 @@ from agents.imap.errors import Bad
 from agents.imap.parser_helpers import string_token
 from agents.imap.registry import AUTH, Request, command
 from agents.imap.session import Session
-from store.selectors.imap import FolderRow, imap_folders, imap_subscriptions
+from store.selectors.imap import FolderRow, imap_folders, imap_listing_here, imap_subscriptions
 
 SEPARATOR = "/"
 
@@ -104,7 +104,10 @@ async def list_(session: Session, request: Request) -> str | None:
         session.untagged('LIST (\\Noselect) "/" ""')
         return None
     assert session.account_id is not None
-    listing = _Listing(*await session.db.run(_folders_and_subscriptions, session.account_id))
+    rows = imap_listing_here(session.account_id)  # SQLite: read here, on the event loop
+    if rows is None:
+        rows = await session.db.run(_folders_and_subscriptions, session.account_id)
+    listing = _Listing(*rows)
     lsub = request.name == "LSUB"
     subscribed_only = lsub or "SUBSCRIBED" in selection
     show_subscribed = "SUBSCRIBED" in selection or "SUBSCRIBED" in returns

@@ -136,3 +136,21 @@ def test_namespace_quota_id_enable_compress(imap, settings):
     inflate = zlib.decompressobj(-15)
     data = inflate.decompress(raw.sock.recv(1000))
     assert data == b"c OK NOOP completed\r\n"
+
+
+def test_list_sees_at_once_what_another_connection_committed(imap):
+    """A folder created and a subscription changed through another database connection (the
+    admin panel, a Sieve `fileinto :create` in another process) show in the very next LIST and
+    LSUB, whichever way the server reads the list."""
+    from store.services.folders import folder_create, folder_subscribe
+
+    client = imap.client()
+    before = client.list('""', "*")[1]
+    assert not any(b'"Receipts"' in line for line in before)
+    folder_create(account=imap.account, name="Receipts")
+    folder_subscribe(account=imap.account, name="Receipts", subscribed=False)
+    assert b'(\\HasNoChildren) "/" "Receipts"' in client.list('""', "*")[1]
+    assert not any(b'"Receipts"' in line for line in client.lsub('""', "*")[1])
+    folder_subscribe(account=imap.account, name="Receipts", subscribed=True)
+    assert any(b'"Receipts"' in line for line in client.lsub('""', "*")[1])
+    client.logout()
