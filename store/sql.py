@@ -153,8 +153,8 @@ class SideConnection:
 @contextmanager
 def pipelined() -> Iterator[None]:
     """On PostgreSQL, send the statements inside without waiting for each answer (psycopg's
-    pipeline mode): the writes of a batch cost one network round trip instead of one each, and
-    the BEGIN of a transaction goes with its first statement. Elsewhere, nothing."""
+    pipeline mode): the writes of a batch cost one network round trip instead of one each (a
+    BEGIN still costs one of its own: psycopg syncs after it). Elsewhere, nothing."""
     db = connections[DEFAULT_DB_ALIAS]
     if db.vendor == "postgresql":
         if db.connection is None:

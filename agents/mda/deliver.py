@@ -285,8 +285,9 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
     if scripts is None:
         scripts = jobs_scripts(jobs)
     plans = [_plan(job, parsed, scripts) for job, parsed in zip(jobs, parsed_list, strict=True)]
+    received_rows = [_received_rows(job, parsed) for job, parsed in zip(jobs, parsed_list, strict=True)]
     items = []
-    for job, parsed, plan in zip(jobs, parsed_list, plans, strict=True):
+    for job, parsed, plan, rows in zip(jobs, parsed_list, plans, received_rows, strict=True):
         targets = plan.targets + _redirect(job, plan)
         items.append(
             DeliveryItem(
@@ -305,7 +306,7 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
                     tls=job.tls,
                     addresses=plan.addresses,
                     rules=plan.rules,
-                    received=_received_rows(job, parsed),
+                    received=rows,
                 ),
             )
         )
@@ -313,7 +314,9 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
     outcomes: list[DeliveryOutcome] = []
     queued: list[QueueItem] = []  # remote recipients of the whole batch: one queue_enqueue_batch
     received: list[dict[str, Any]] = []
-    for job, parsed, plan, item, result in zip(jobs, parsed_list, plans, items, results, strict=True):
+    for job, parsed, plan, item, result, rows in zip(
+        jobs, parsed_list, plans, items, results, received_rows, strict=True
+    ):
         if result.error:
             log.warning("delivery failed: %s", result.error)
             outcomes.append(DeliveryOutcome(ok=False))
@@ -323,7 +326,7 @@ def jobs_deliver(jobs: list[DeliveryJob], scripts: Scripts | None = None) -> lis
             continue
         # The "received" lines go in with the first lines written for the message: its delivered
         # copies' (already, when it has some), else its queued recipients', else on their own.
-        unlogged = [] if result.logged else _received_rows(job, parsed)
+        unlogged = [] if result.logged else rows
         if plan.remote:
             queued.append(
                 QueueItem(

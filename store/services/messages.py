@@ -314,11 +314,8 @@ def _insert(
     """
     prepared, sql = _insert_statement(model, on_conflict)
     params = _insert_params(prepared, rows)
-    if cursor is not None:
-        cursor.executemany(sql, params)
-        return
-    with driver_cursor() as own:
-        own.executemany(sql, params)
+    with nullcontext(cursor) if cursor is not None else driver_cursor() as used:
+        used.executemany(sql, params)
 
 
 RETURNING_CHUNK = 500  # rows per INSERT ... RETURNING (SQLite allows 32,766 parameters per statement)
@@ -480,13 +477,13 @@ def _counters_update(
 ) -> None:
     """One UPDATE per folder and per account, sent as two executemany batches."""
     folder, account = Folder._meta.db_table, Account._meta.db_table
-    with nullcontext(cursor) if cursor is not None else driver_cursor() as cursor:
-        cursor.executemany(
+    with nullcontext(cursor) if cursor is not None else driver_cursor() as used:
+        used.executemany(
             f"UPDATE {folder} SET uid_next = %s, highest_modseq = %s, message_count = message_count + %s, "  # noqa: S608
             f"unseen_count = unseen_count + %s, total_bytes = total_bytes + %s WHERE id = %s",
             [(f.uid_next, f.modseq, f.added, f.unseen, f.bytes, f.pk) for f in changed],
         )
-        cursor.executemany(
+        used.executemany(
             f"UPDATE {account} SET used_bytes = used_bytes + %s WHERE id = %s",  # noqa: S608
             [(added, pk) for pk, (_, _, added) in accounts.items() if added],
         )

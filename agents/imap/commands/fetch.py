@@ -19,6 +19,7 @@ from agents.imap.protocol.response import literal
 from agents.imap.protocol.seqset import seqset_format
 from agents.imap.registry import SEL, Request, command
 from agents.imap.session import RECENT_BIT, Session, flags_bytes
+from agents.imap.view import FolderView
 from store.blobs import blob_reads_anywhere, blobs_cached
 from store.models import Flag
 from store.selectors.imap import imap_expunged_since
@@ -130,15 +131,13 @@ async def _render(session: Session, items: FetchRequest, positions: list[int]) -
         await session.conn.flush_if_large()
 
 
-def _cached_item(session: Session, name: str, index: int) -> bytes:
-    view = session.require_view()
-    columns = view.columns
-    uid = columns.uids[index]
+def _cached_item(session: Session, view: FolderView, name: str, index: int) -> bytes:
+    """UID, FLAGS or MODSEQ of the view's message at index, from the view's columns."""
     if name == "UID":
-        return b"UID %d" % uid
+        return b"UID %d" % view.columns.uids[index]
     if name == "FLAGS":
         return b"FLAGS " + session.flags_of(view, index)
-    return b"MODSEQ (%d)" % columns.modseqs[index]
+    return b"MODSEQ (%d)" % view.columns.modseqs[index]
 
 
 def _recent_uniform(chunk: list[int], starts: list[int], stops: list[int]) -> bool | None:
@@ -185,7 +184,7 @@ async def _render_cached(session: Session, simple: list[str], positions: list[in
             await session.conn.flush_if_large()
         return
     for count, index in enumerate(positions, 1):
-        parts = [_cached_item(session, name, index) for name in simple]
+        parts = [_cached_item(session, view, name, index) for name in simple]
         session.send(b"* %d FETCH (" % (index + 1) + b" ".join(parts) + b")\r\n")
         if count % 5000 == 0:
             await session.conn.flush_if_large()
@@ -203,18 +202,13 @@ def _render_batch(
     """The FETCH responses of a batch of view positions (meta indexes alongside; -1 = unknown)."""
     out: list[bytes] = []
     view = session.require_view()  # the session awaits this batch: its view does not change meanwhile
-    columns = view.columns
     for index, at in zip(batch, indexes, strict=True):
         entry = wire.get(meta.blobs[at]) if at >= 0 and wire else None
         known = at >= 0 and (entry is not None or not wire)
         parts: list[bytes] = []
         for name in items.simple:
-            if name == "UID":
-                parts.append(b"UID %d" % columns.uids[index])
-            elif name == "FLAGS":
-                parts.append(b"FLAGS " + session.flags_of(view, index))
-            elif name == "MODSEQ":
-                parts.append(b"MODSEQ (%d)" % columns.modseqs[index])
+            if name in ("UID", "FLAGS", "MODSEQ"):
+                parts.append(_cached_item(session, view, name, index))
             elif not known:
                 continue
             elif name == "INTERNALDATE":
