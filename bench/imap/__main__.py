@@ -565,7 +565,7 @@ def main() -> None:
                 mine, other = ours[name], theirs.get(name)
                 other_text = f"{other.p50:13.2f}{other.p99:8.2f}{other.cpu:8.0f}" if other else f"{'n/a':>13}{'':>16}"
                 print(
-                    f"{name:<28}{size:>8}{mine.p50:11.2f}{mine.p99:8.2f}{mine.cpu:8.0f}{other_text}"
+                    f"{name:<28}{size:>8}{mine.p50:11.2f}{mine.p99:8.2f}{mine.cpu:8.0f}{other_text} "
                     f"{ratio(other.p50 if other else None, mine.p50)}  {ratio(other.cpu if other else None, mine.cpu)}"
                 )
             print(flush=True)
